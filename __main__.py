@@ -1,0 +1,17 @@
+"""The Pulumi program: one CaptioningPipeline per stack, sized by Pulumi.<stack>.yaml."""
+
+import pulumi
+
+from components import CaptioningPipeline
+from components.stack_config import args_from_config
+
+pipeline = CaptioningPipeline("captioning", args_from_config())
+
+pulumi.export("bucketName", pipeline.bucket_name)
+pulumi.export("tableName", pipeline.table_name)
+pulumi.export("functionName", pipeline.function_name)
+pulumi.export("functionArn", pipeline.function_arn)
+pulumi.export("imageUri", pipeline.image_uri)
+pulumi.export("deadLetterQueueUrl", pipeline.dead_letter_queue_url)
+if pipeline.queue_url is not None:
+    pulumi.export("queueUrl", pipeline.queue_url)
