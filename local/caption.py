@@ -1,0 +1,52 @@
+"""`python -m local caption`: upload files, let the workers caption them, print what became of each."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import ExitStack
+from typing import TextIO
+
+from rich.console import Console
+
+from local.pipeline import LocalPipeline, PipelineSettings
+from local.results import CAPTIONED, ProgressDisplay, in_upload_order, results_json, results_table
+from local.uploader import Upload, upload_all
+
+
+def stall_timeout_s(settings: PipelineSettings) -> float:
+    """How long to wait without any key being accounted for before giving up.
+
+    A message may need every delivery (each up to a visibility timeout) before the DLQ takes it.
+    """
+    return max(120.0, 2.0 * settings.visibility_timeout_s * (settings.max_receive_count + 1))
+
+
+def run_caption(
+    uploads: Sequence[Upload], settings: PipelineSettings, *, as_json: bool, results: TextIO, status: Console
+) -> int:
+    """Caption `uploads` through the emulated pipeline; 0 when every one is accounted for."""
+    keys = [upload.key for upload in uploads]
+    with ExitStack() as stack:
+        with status.status("Starting the emulator and loading the model…"):
+            pipeline = stack.enter_context(LocalPipeline(settings))
+        collector = pipeline.collector
+        upload_all(
+            pipeline.deployment.client("s3"),
+            pipeline.deployment.bucket,
+            uploads,
+            on_uploaded=lambda upload: collector.expect([upload.key]),
+        )
+        with ProgressDisplay(len(keys), status) as progress:
+            complete = collector.wait(stall_timeout_s(settings), progress.update)
+    outcomes = in_upload_order(keys, collector.outcomes)
+    if as_json:
+        results.write(results_json(outcomes) + "\n")
+    else:
+        Console(file=results, soft_wrap=False).print(results_table(outcomes))
+        captioned = sum(1 for outcome in outcomes if outcome.status == CAPTIONED)
+        status.print(f"{captioned} captioned, {len(outcomes) - captioned} failed, {len(outcomes)} uploaded")
+    results.flush()
+    if not complete:
+        status.print(f"[red]gave up: {len(collector.pending)} upload(s) not accounted for[/]")
+        return 1
+    return 0

@@ -1,0 +1,94 @@
+"""The whole local pipeline as one context manager: emulator, function init, event source mapping."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType, TracebackType
+
+from local.emulator import Deployment, Emulator
+from local.function import LambdaHandler, load_function
+from local.results import ResultCollector
+from local.workers import BatchHook, EventSourceMapping
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEMO_MODEL_DIR = REPO_ROOT / "models" / "demo-shapes"
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    """How the local deployment is sized; the defaults suit `caption`."""
+
+    model_dir: Path = DEMO_MODEL_DIR
+    workers: int = 1
+    batch_size: int = 10
+    # Short, unlike AWS's 6x function timeout, so a failed message comes back within seconds.
+    visibility_timeout_s: int = 30
+    max_receive_count: int = 3
+    log_level: str = "WARNING"
+    port: int = 0
+    on_batch: BatchHook | None = None
+    # Called with the function's module after its init, before any worker starts; returns the
+    # handler the workers invoke (the soak wraps it and hooks faults into the module's clients).
+    prepare: Callable[[ModuleType], LambdaHandler] | None = None
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise ValueError(f"--workers must be at least 1, got {self.workers}")
+        if not 1 <= self.batch_size <= 10_000:
+            raise ValueError(f"--batch-size must be 1-10000 (SQS event source mapping limit), got {self.batch_size}")
+
+
+class LocalPipeline:
+    """Starts moto, creates the resources, runs the function's init and starts the workers."""
+
+    def __init__(self, settings: PipelineSettings) -> None:
+        self.settings = settings
+        self._emulator = Emulator(
+            port=settings.port,
+            visibility_timeout_s=settings.visibility_timeout_s,
+            max_receive_count=settings.max_receive_count,
+        )
+        self.deployment: Deployment
+        self.function_module: ModuleType
+        self.mapping: EventSourceMapping
+        self.collector: ResultCollector
+
+    def __enter__(self) -> LocalPipeline:
+        self.deployment = self._emulator.__enter__()
+        try:
+            logger.info("loading the function (model %s)", self.settings.model_dir)
+            self.function_module = load_function(self.deployment, self.settings.model_dir, log_level=self.settings.log_level)
+            logger.info("function initialised")
+            handler = self.function_module.handler
+            if self.settings.prepare is not None:
+                handler = self.settings.prepare(self.function_module)
+            self.mapping = EventSourceMapping(
+                self.deployment,
+                handler,
+                workers=self.settings.workers,
+                batch_size=self.settings.batch_size,
+                on_batch=self.settings.on_batch,
+            )
+            self.collector = ResultCollector(self.deployment)
+            self.mapping.start()
+        except BaseException:
+            self._emulator.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        try:
+            # On Ctrl-C do not wait long for a batch in flight; the worker threads are daemons.
+            self.mapping.stop(timeout_s=5.0 if exc_type is KeyboardInterrupt else 60.0)
+        finally:
+            self._emulator.__exit__(exc_type, exc, traceback)
