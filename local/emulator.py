@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import urllib.request
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -18,7 +19,7 @@ from botocore.client import BaseClient
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account
-DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}  # noqa: S105  moto ignores them
+DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}  # moto ignores them
 
 logger = logging.getLogger(__name__)
 
@@ -76,8 +77,12 @@ class Emulator:
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self._port, verbose=False)
         self._server.start()
         host, port = self._server.get_host_and_port()
+        endpoint_url = f"http://{host}:{port}"
+        # moto keeps its state per process, not per server: start from an empty account.
+        reset = urllib.request.Request(f"{endpoint_url}/moto-api/reset", method="POST")  # noqa: S310  loopback http
+        urllib.request.urlopen(reset, timeout=10).close()  # noqa: S310  our own loopback server
         self.deployment = _create_resources(
-            endpoint_url=f"http://{host}:{port}",
+            endpoint_url=endpoint_url,
             name=self._name,
             visibility_timeout_s=self._visibility_timeout_s,
             max_receive_count=self._max_receive_count,

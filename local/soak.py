@@ -352,11 +352,10 @@ def soak(
 ) -> SoakSummary:
     """Upload `images` generated objects through the faulty pipeline and account for every one."""
     status = status or Console(stderr=True, quiet=True)
-    objects = soak_objects(images, random.Random(seed))
-    injector = FaultInjector(
-        rate=fault_rate, rng=random.Random(seed + 1), crash_at_write=max(2, images // 3)
-    )
-    duplicates = _DuplicateDeliveries(DUPLICATE_EVENT_SHARE, random.Random(seed + 2))
+    # Seeded, reproducible draws for test data and fault timing; nothing here is security-relevant.
+    objects = soak_objects(images, random.Random(seed))  # noqa: S311
+    injector = FaultInjector(rate=fault_rate, rng=random.Random(seed + 1), crash_at_write=max(2, images // 3))  # noqa: S311
+    duplicates = _DuplicateDeliveries(DUPLICATE_EVENT_SHARE, random.Random(seed + 2))  # noqa: S311
 
     def prepare(function_module: ModuleType) -> LambdaHandler:
         injector.install(function_module)
