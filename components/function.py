@@ -57,7 +57,9 @@ def environment(args: CaptioningPipelineArgs, table_name: pulumi.Input[str]) -> 
     }
 
 
-def _role_policy_json(args: CaptioningPipelineArgs, grants: FunctionGrants, log_group_arn: pulumi.Output[str]):
+def _role_policy_json(
+    args: CaptioningPipelineArgs, grants: FunctionGrants, log_group_arn: pulumi.Output[str]
+):
     queue_arn = grants.queue_arn if grants.queue_arn is not None else pulumi.Output.from_input(None)
     return pulumi.Output.all(
         grants.bucket_arn, grants.table_arn, log_group_arn, grants.dead_letter_queue_arn, queue_arn

@@ -16,6 +16,8 @@ from components.args import CaptioningPipelineArgs
 @dataclass
 class FunctionImage:
     repository: aws.ecr.Repository
+    lifecycle_policy: aws.ecr.LifecyclePolicy
+    pull_policy: aws.ecr.RepositoryPolicy
     image: docker.Image
 
     @property
@@ -55,13 +57,13 @@ def create_function_image(
         tags=args.tags,
         opts=child,
     )
-    aws.ecr.LifecyclePolicy(
+    lifecycle_policy = aws.ecr.LifecyclePolicy(
         f"{name}-repository-lifecycle",
         repository=repository.name,
         policy=json.dumps(policies.keep_last_images_lifecycle_policy(args.images_to_keep)),
         opts=child,
     )
-    aws.ecr.RepositoryPolicy(
+    pull_policy = aws.ecr.RepositoryPolicy(
         f"{name}-repository-lambda-pull",
         repository=repository.name,
         policy=pulumi.Output.from_input(account_id).apply(
@@ -81,4 +83,4 @@ def create_function_image(
         registry=registry_credentials(repository, parent),
         opts=child,
     )
-    return FunctionImage(repository, image)
+    return FunctionImage(repository, lifecycle_policy, pull_policy, image)

@@ -7,11 +7,11 @@ import pulumi_aws as aws
 
 from components import validation
 from components.args import CaptioningPipelineArgs
-from components.function import FunctionGrants, create_captioning_function
-from components.image import create_function_image
+from components.function import CaptioningFunction, FunctionGrants, create_captioning_function
+from components.image import FunctionImage, create_function_image
 from components.queues import create_dead_letter_queue, create_upload_queue
-from components.storage import create_captions_table, create_images_bucket
-from components.triggers import connect_direct, connect_queue
+from components.storage import ImagesBucket, create_captions_table, create_images_bucket
+from components.triggers import DirectTrigger, QueueTrigger, connect_direct, connect_queue
 
 
 class CaptioningPipeline(pulumi.ComponentResource):
@@ -29,6 +29,15 @@ class CaptioningPipeline(pulumi.ComponentResource):
     """Events that could not be captioned."""
     queue_url: pulumi.Output[str] | None
     """Upload queue, in queue mode only (None in direct mode)."""
+
+    # The child resources, grouped by concern, for programs that extend the pipeline.
+    images_bucket: ImagesBucket
+    captions_table: aws.dynamodb.Table
+    dead_letter_queue: aws.sqs.Queue
+    upload_queue: aws.sqs.Queue | None
+    function_image: FunctionImage
+    captioning_function: CaptioningFunction
+    trigger: DirectTrigger | QueueTrigger
 
     def __init__(
         self, name: str, args: CaptioningPipelineArgs, opts: pulumi.ResourceOptions | None = None
@@ -60,8 +69,9 @@ class CaptioningPipeline(pulumi.ComponentResource):
             ),
             parent=self,
         )
+        trigger: DirectTrigger | QueueTrigger
         if upload_queue is None:
-            connect_direct(
+            trigger = connect_direct(
                 name,
                 args,
                 bucket=images.bucket,
@@ -71,7 +81,7 @@ class CaptioningPipeline(pulumi.ComponentResource):
                 parent=self,
             )
         else:
-            connect_queue(
+            trigger = connect_queue(
                 name,
                 args,
                 bucket=images.bucket,
@@ -80,6 +90,14 @@ class CaptioningPipeline(pulumi.ComponentResource):
                 function=function,
                 parent=self,
             )
+
+        self.images_bucket = images
+        self.captions_table = table
+        self.dead_letter_queue = dead_letter_queue
+        self.upload_queue = upload_queue
+        self.function_image = image
+        self.captioning_function = function
+        self.trigger = trigger
 
         self.bucket_name = images.bucket.bucket
         self.table_name = table.name

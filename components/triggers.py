@@ -46,7 +46,7 @@ def connect_direct(
     dead_letter_queue: aws.sqs.Queue,
     parent: pulumi.Resource,
 ) -> DirectTrigger:
-    """The bucket invokes the function asynchronously; failed, expired or throttled-out events go to the DLQ."""
+    """The bucket invokes the function asynchronously; failed or expired events go to the DLQ."""
     permission = aws.lambda_.Permission(
         f"{name}-s3-invoke",
         action="lambda:InvokeFunction",

@@ -129,8 +129,7 @@ def _queue_settings(args: CaptioningPipelineArgs) -> Iterator[InvalidSettingErro
         yield InvalidSettingError(
             "max_concurrency",
             effective,
-            f"at most the reserved concurrency ({reserved}), or the event source "
-            "would be throttled",
+            f"at most the reserved concurrency ({reserved}), or the event source would be throttled",
         )
 
 
@@ -140,7 +139,9 @@ def _key_filters(args: CaptioningPipelineArgs) -> Iterator[InvalidSettingError]:
     suffixes = args.key_suffixes
     if not isinstance(suffixes, (tuple, list)) or not all(isinstance(s, str) and s for s in suffixes):
         yield InvalidSettingError(
-            "key_suffixes", suffixes, "a list of non-empty strings such as ['.jpg', '.png'] ([] for every key)"
+            "key_suffixes",
+            suffixes,
+            "a list of non-empty strings such as ['.jpg', '.png'] ([] for every key)",
         )
         return
     for index, suffix in enumerate(suffixes):

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, fields, is_dataclass
+from typing import Any, TypeVar
 
 import pulumi
 from pulumi.runtime import rpc
@@ -21,8 +21,10 @@ REGION = "us-east-1"
 ECR_HOST = f"{ACCOUNT_ID}.dkr.ecr.{REGION}.amazonaws.com"
 ECR_PASSWORD = "mock-ecr-password"  # noqa: S105  a fixed fake the tests look for in plain inputs
 
-AUTHORIZATION_TOKEN = "aws:ecr/getAuthorizationToken:getAuthorizationToken"
-CALLER_IDENTITY = "aws:index/getCallerIdentity:getCallerIdentity"
+GET_ECR_TOKEN_CALL = "aws:ecr/getAuthorizationToken:getAuthorizationToken"  # noqa: S105  a function token
+GET_CALLER_IDENTITY_CALL = "aws:index/getCallerIdentity:getCallerIdentity"
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -32,6 +34,7 @@ class Registration:
     typ: str
     name: str
     inputs: dict[str, Any]
+    outputs: dict[str, Any] = field(default_factory=dict)
     urn: str = ""
     dependencies: set[str] = field(default_factory=set)
 
@@ -94,20 +97,21 @@ class CaptioningMocks(pulumi.runtime.Mocks):
         self.calls: list[str] = []
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        self.registrations.append(Registration(args.typ, args.name, args.inputs))
         resource_id, computed = _computed_outputs(args.typ, args.name, args.inputs)
-        return resource_id, {**args.inputs, **computed}
+        outputs = {**args.inputs, **computed}
+        self.registrations.append(Registration(args.typ, args.name, args.inputs, outputs))
+        return resource_id, outputs
 
     def call(self, args: MockCallArgs) -> dict[str, Any]:
         self.calls.append(args.token)
-        if args.token == AUTHORIZATION_TOKEN:
+        if args.token == GET_ECR_TOKEN_CALL:
             return {
                 "userName": "AWS",
                 "password": ECR_PASSWORD,
                 "proxyEndpoint": f"https://{ECR_HOST}",
                 "registryId": args.args.get("registryId", ACCOUNT_ID),
             }
-        if args.token == CALLER_IDENTITY:
+        if args.token == GET_CALLER_IDENTITY_CALL:
             return {
                 "accountId": ACCOUNT_ID,
                 "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/tester",
@@ -118,7 +122,8 @@ class CaptioningMocks(pulumi.runtime.Mocks):
     # Lookups used by the tests.
     def named(self, name: str) -> Registration:
         matches = [r for r in self.registrations if r.name == name]
-        assert len(matches) == 1, f"expected one resource named {name!r}, found {len(matches)}"
+        if len(matches) != 1:
+            raise LookupError(f"expected one resource named {name!r}, found {len(matches)}")
         return matches[0]
 
     def of_type(self, typ: str) -> list[Registration]:
@@ -126,7 +131,8 @@ class CaptioningMocks(pulumi.runtime.Mocks):
 
     def one_of_type(self, typ: str) -> Registration:
         matches = self.of_type(typ)
-        assert len(matches) == 1, f"expected one {typ}, found {[r.name for r in matches]}"
+        if len(matches) != 1:
+            raise LookupError(f"expected one {typ}, found {[r.name for r in matches]}")
         return matches[0]
 
 
@@ -151,7 +157,9 @@ def use_mocks(config: dict[str, Any] | None = None, stack: str = "dev") -> Capti
     """Install fresh mocks and the given `captioning:*` config (values as in a stack file)."""
     mocks = CaptioningMocks()
     pulumi.runtime.set_all_config({key: config_value(value) for key, value in (config or {}).items()})
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=RecordingMonitor(mocks))
+    pulumi.runtime.set_mocks(
+        mocks, project=PROJECT, stack=stack, preview=False, monitor=RecordingMonitor(mocks)
+    )
     return mocks
 
 
@@ -184,3 +192,43 @@ def as_list(value: Any) -> list[Any]:
     if value is None:
         return []
     return value if isinstance(value, list) else [value]
+
+
+def deploy(
+    build: Callable[[], T], config: dict[str, Any] | None = None, stack: str = "dev"
+) -> tuple[CaptioningMocks, T]:
+    """Run `build` under fresh mocks until every resource is registered; return the mocks and its result.
+
+    For checks over the whole deployment (inventories, absences, every policy document), where
+    waiting on a few outputs would not prove that later registrations have happened.
+    """
+    mocks = use_mocks(config, stack)
+    built: list[T] = []
+
+    @pulumi.runtime.test
+    def program() -> None:
+        built.append(build())
+
+    program()  # returns once all registrations (RPCs) have completed
+    return mocks, built[0]
+
+
+PIPELINE_PARTS = (
+    "images_bucket",
+    "captions_table",
+    "dead_letter_queue",
+    "upload_queue",
+    "function_image",
+    "captioning_function",
+    "trigger",
+)
+
+
+def child_urns(pipeline: Any) -> list[pulumi.Output[str]]:
+    """URNs of every child resource the pipeline exposes: once they resolve, all are registered."""
+    resources: list[pulumi.Resource] = []
+    for part_name in PIPELINE_PARTS:
+        part = getattr(pipeline, part_name)
+        members = [getattr(part, f.name) for f in fields(part)] if is_dataclass(part) else [part]
+        resources.extend(member for member in members if isinstance(member, pulumi.Resource))
+    return [resource.urn for resource in resources]

@@ -1,0 +1,128 @@
+"""The function image: scanned, pruned, built for the function's architecture and pinned by digest."""
+
+import json
+import re
+
+import pulumi
+import pytest
+
+from components import CaptioningPipeline, CaptioningPipelineArgs
+from tests.pulumi_mocks import (
+    ACCOUNT_ID,
+    ECR_HOST,
+    GET_ECR_TOKEN_CALL,
+    is_secret_input,
+    statements,
+    unwrap,
+    use_mocks,
+)
+
+DIGEST_REFERENCE = re.compile(r"^(?P<repository>[^@:]+(?::\d+)?/[^@:]+)@sha256:[0-9a-f]{64}$")
+
+
+@pulumi.runtime.test
+def test_repository_scans_on_push_and_keeps_only_the_last_images():
+    use_mocks()
+    image = CaptioningPipeline("test", CaptioningPipelineArgs(images_to_keep=3)).function_image
+
+    def check(values):
+        scanning, repository_name, lifecycle_repository, lifecycle_policy = values
+        assert scanning["scan_on_push"] is True
+        assert lifecycle_repository == repository_name
+        (rule,) = json.loads(lifecycle_policy)["rules"]
+        assert rule["selection"] == {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 3}
+        assert rule["action"] == {"type": "expire"}
+
+    return pulumi.Output.all(
+        image.repository.image_scanning_configuration,
+        image.repository.name,
+        image.lifecycle_policy.repository,
+        image.lifecycle_policy.policy,
+    ).apply(check)
+
+
+@pytest.mark.parametrize(("architecture", "platform"), [("x86_64", "linux/amd64"), ("arm64", "linux/arm64")])
+@pulumi.runtime.test
+def test_image_is_built_for_the_function_architecture(architecture, platform):
+    mocks = use_mocks()
+    pipeline = CaptioningPipeline("test", CaptioningPipelineArgs(architecture=architecture))
+
+    def check(values):
+        (architectures,) = values
+        assert architectures == [architecture]
+        assert mocks.one_of_type("docker:index/image:Image").inputs["build"]["platform"] == platform
+
+    return pulumi.Output.all(pipeline.captioning_function.function.architectures).apply(check)
+
+
+@pulumi.runtime.test
+def test_image_is_built_from_handler_with_the_model_as_build_args():
+    mocks = use_mocks()
+    args = CaptioningPipelineArgs(model_id="acme/tiny-captioner", model_dir="models/demo-shapes")
+    pipeline = CaptioningPipeline("test", args)
+
+    def check(values):
+        (image_name,) = values
+        build = mocks.one_of_type("docker:index/image:Image").inputs["build"]
+        assert build["context"] == args.build_context
+        assert build["dockerfile"].endswith("handler/Dockerfile")
+        assert build["args"]["MODEL_ID"] == "acme/tiny-captioner"
+        assert build["args"]["MODEL_SOURCE"] == "models/demo-shapes"
+        assert image_name.startswith(f"{ECR_HOST}/test-repository")
+
+    return pulumi.Output.all(pipeline.function_image.image.image_name).apply(check)
+
+
+@pulumi.runtime.test
+def test_function_references_the_image_by_digest_not_by_tag():
+    use_mocks()
+    pipeline = CaptioningPipeline("test", CaptioningPipelineArgs())
+
+    def check(values):
+        image_uri, repo_digest, repository_url, exported = values
+        assert image_uri == repo_digest == exported
+        match = DIGEST_REFERENCE.match(image_uri)
+        assert match, f"{image_uri} is not repository@sha256:<digest>"
+        assert match["repository"] == repository_url
+
+    return pulumi.Output.all(
+        pipeline.captioning_function.function.image_uri,
+        pipeline.function_image.image.repo_digest,
+        pipeline.function_image.repository.repository_url,
+        pipeline.image_uri,
+    ).apply(check)
+
+
+@pulumi.runtime.test
+def test_registry_login_comes_from_ecr_with_the_password_kept_secret():
+    mocks = use_mocks()
+    pipeline = CaptioningPipeline("test", CaptioningPipelineArgs())
+
+    def check(_):
+        assert GET_ECR_TOKEN_CALL in mocks.calls
+        registry = mocks.one_of_type("docker:index/image:Image").inputs["registry"]
+        assert is_secret_input(registry), "the registry credentials reached the engine in clear"
+        assert unwrap(registry)["server"] == f"https://{ECR_HOST}"
+        assert unwrap(registry)["username"] == "AWS"
+
+    return pulumi.Output.all(pipeline.function_image.image.repo_digest).apply(check)
+
+
+@pulumi.runtime.test
+def test_only_lambda_functions_of_this_account_may_pull_the_image():
+    use_mocks()
+    image = CaptioningPipeline("test", CaptioningPipelineArgs()).function_image
+
+    def check(values):
+        repository_name, policy_repository, policy = values
+        assert policy_repository == repository_name
+        (statement,) = statements(policy)
+        assert statement["Principal"] == {"Service": "lambda.amazonaws.com"}
+        assert sorted(statement["Action"]) == ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
+        assert statement["Condition"]["StringLike"]["aws:sourceArn"] == (
+            f"arn:aws:lambda:*:{ACCOUNT_ID}:function:*"
+        )
+
+    return pulumi.Output.all(
+        image.repository.name, image.pull_policy.repository, image.pull_policy.policy
+    ).apply(check)

@@ -1,0 +1,112 @@
+"""Bad settings fail before any resource exists, naming the setting, the value and what is allowed."""
+
+import dataclasses
+
+import pulumi
+import pytest
+
+from components import CaptioningPipeline, CaptioningPipelineArgs, InvalidSettingError, limits
+from tests.pulumi_mocks import use_mocks
+
+# (overrides, setting named in the error, a phrase of what is allowed)
+INVALID = [
+    ({"memory_size": 127}, "memory_size", "from 128 to 10240"),
+    ({"memory_size": 10241}, "memory_size", "from 128 to 10240"),
+    ({"memory_size": "4096"}, "memory_size", "whole number"),
+    ({"timeout": 0}, "timeout", "from 1 to 900"),
+    ({"timeout": 901}, "timeout", "from 1 to 900"),
+    ({"ephemeral_storage": 511}, "ephemeral_storage", "from 512 to 10240"),
+    ({"ephemeral_storage": 10241}, "ephemeral_storage", "from 512 to 10240"),
+    ({"reserved_concurrency": -1}, "reserved_concurrency", ">= 0"),
+    ({"provisioned_concurrency": -1}, "provisioned_concurrency", ">= 0"),
+    (
+        {"reserved_concurrency": 1, "provisioned_concurrency": 2},
+        "provisioned_concurrency",
+        "reserved concurrency (1)",
+    ),
+    ({"architecture": "amd64"}, "architecture", "'x86_64', 'arm64'"),
+    ({"trigger": "sns"}, "trigger", "'direct', 'queue'"),
+    ({"precision": "fp16"}, "precision", "'fp32', 'bf16', 'int8'"),
+    ({"batch_size": 0}, "batch_size", "from 1 to 10000"),
+    ({"batch_size": 10001, "batching_window": 5}, "batch_size", "from 1 to 10000"),
+    ({"batch_size": 11, "batching_window": 0}, "batch_size", "batching_window is at least 1 second"),
+    ({"batching_window": 301}, "batching_window", "from 0 to 300"),
+    ({"trigger": "queue", "reserved_concurrency": 1}, "max_concurrency", "at least 2"),
+    ({"trigger": "queue", "max_concurrency": 1}, "max_concurrency", "from 2 to 1000"),
+    ({"trigger": "queue", "max_concurrency": 1001}, "max_concurrency", "from 2 to 1000"),
+    (
+        {"trigger": "queue", "reserved_concurrency": 3, "max_concurrency": 5},
+        "max_concurrency",
+        "reserved concurrency (3)",
+    ),
+    ({"max_receive_count": 0}, "max_receive_count", "from 1 to 1000"),
+    ({"retry_attempts": 3}, "retry_attempts", "from 0 to 2"),
+    ({"max_event_age": 59}, "max_event_age", "from 60 to 21600"),
+    ({"log_retention_days": 2}, "log_retention_days", "1, 3, 5, 7, 14, 30"),
+    ({"log_retention_days": 0}, "log_retention_days", "retention periods"),
+    ({"num_beams": 0}, "num_beams", ">= 1"),
+    ({"max_length": 0}, "max_length", ">= 1"),
+    ({"images_to_keep": 0}, "images_to_keep", ">= 1"),
+    ({"model_id": " "}, "model_id", "non-empty"),
+    ({"key_suffixes": (".jpeg", "peg")}, "key_suffixes", "do not overlap"),
+    ({"key_suffixes": (".jpg", ".jpg")}, "key_suffixes", "do not overlap"),
+    ({"key_suffixes": (".jpg", "")}, "key_suffixes", "non-empty strings"),
+    ({"force_destroy": "yes"}, "force_destroy", "true or false"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "setting", "allowed"), INVALID, ids=[case[1] for case in INVALID])
+def test_invalid_setting_is_refused_with_a_clear_error(overrides, setting, allowed):
+    with pytest.raises(InvalidSettingError) as caught:
+        CaptioningPipelineArgs(**overrides)
+    error = caught.value
+    assert error.setting == setting
+    message = str(error)
+    assert message.startswith(f"{setting}=")
+    assert repr(error.value) in message
+    assert allowed in message
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"memory_size": 128, "timeout": 1, "ephemeral_storage": 512},
+        {"memory_size": 10240, "timeout": 900, "ephemeral_storage": 10240},
+        {"trigger": "queue", "batch_size": 10000, "batching_window": 300, "max_concurrency": 1000},
+        {"trigger": "queue", "batch_size": 10, "batching_window": 0, "reserved_concurrency": 2},
+        {"reserved_concurrency": 0},
+        {"reserved_concurrency": 3, "provisioned_concurrency": 3},
+        {"log_retention_days": 3653, "retry_attempts": 0, "max_event_age": 21600},
+        {"key_suffixes": ()},
+    ],
+)
+def test_settings_at_aws_limits_are_accepted(overrides):
+    args = CaptioningPipelineArgs(**overrides)
+    for name, value in overrides.items():
+        assert getattr(args, name) == value
+
+
+def test_every_cloudwatch_retention_period_is_accepted():
+    for days in limits.LOG_RETENTION_DAYS:
+        assert CaptioningPipelineArgs(log_retention_days=days).log_retention_days == days
+
+
+def test_args_changed_after_creation_are_checked_before_any_resource_is_created():
+    mocks = use_mocks()
+    args = CaptioningPipelineArgs()
+    args.memory_size = 20000
+
+    @pulumi.runtime.test
+    def deploy():
+        CaptioningPipeline("test", args)
+
+    with pytest.raises(InvalidSettingError, match="memory_size=20000"):
+        deploy()
+    assert mocks.registrations == []
+
+
+def test_every_field_has_a_default():
+    for field in dataclasses.fields(CaptioningPipelineArgs):
+        assert field.default is not dataclasses.MISSING or field.default_factory is not dataclasses.MISSING, (
+            field.name
+        )

@@ -1,0 +1,161 @@
+"""Every committed Pulumi.<stack>.yaml deploys, under mocks, the function and trigger it describes."""
+
+import runpy
+from pathlib import Path
+
+import pulumi
+import pytest
+import yaml
+from pulumi.config import ConfigTypeError
+
+from components import CaptioningPipelineArgs, InvalidSettingError
+from components.stack_config import CONFIG_KEYS, UnknownConfigKeyError, args_from_config
+from tests.pulumi_mocks import child_urns, use_mocks
+
+ROOT = Path(__file__).resolve().parent.parent
+PROGRAM = ROOT / "__main__.py"
+STACK_FILES = sorted(ROOT.glob("Pulumi.*.yaml"))
+DEFAULTS = CaptioningPipelineArgs()
+
+
+def stack_config(path: Path) -> dict:
+    return yaml.safe_load(path.read_text())["config"]
+
+
+def test_the_dev_and_prod_stacks_are_committed():
+    assert {path.name for path in STACK_FILES} >= {"Pulumi.dev.yaml", "Pulumi.prod.yaml"}
+    for path in STACK_FILES:
+        assert stack_config(path).get("aws:region"), f"{path.name} sets no aws:region"
+
+
+def test_the_project_is_named_captioning_and_runs_python():
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    assert project["name"] == "captioning"
+    assert project["runtime"]["name"] == "python"
+    assert project["runtime"]["options"]["toolchain"] == "pip"
+
+
+@pytest.mark.parametrize("stack_file", STACK_FILES, ids=[path.name for path in STACK_FILES])
+@pulumi.runtime.test
+def test_stack_file_deploys_the_function_and_trigger_it_describes(stack_file):
+    config = stack_config(stack_file)
+    stack = stack_file.name.split(".")[1]
+    mocks = use_mocks(config, stack=stack)
+    pipeline = runpy.run_path(str(PROGRAM))["pipeline"]
+    function = pipeline.captioning_function.function
+
+    def setting(key, default):
+        return config.get(f"captioning:{key}", default)
+
+    def check(values):
+        memory, reserved, timeout, architectures, notification_queues, notification_functions = values[:6]
+        assert memory == setting("memory", DEFAULTS.memory_size)
+        assert reserved == setting("concurrency", DEFAULTS.reserved_concurrency)
+        assert timeout == setting("timeout", DEFAULTS.timeout)
+        assert architectures == [setting("architecture", DEFAULTS.architecture)]
+
+        trigger = setting("trigger", DEFAULTS.trigger)
+        mappings = mocks.of_type("aws:lambda/eventSourceMapping:EventSourceMapping")
+        if trigger == "queue":
+            assert notification_queues and not notification_functions
+            (mapping,) = mappings
+            assert mapping.inputs["batchSize"] == setting("batchSize", DEFAULTS.batch_size)
+            assert mapping.inputs["scalingConfig"]["maximumConcurrency"] == setting(
+                "maxConcurrency", setting("concurrency", 10)
+            )
+        else:
+            assert notification_functions and not notification_queues
+            assert not mappings
+
+        provisioned = setting("provisionedConcurrency", 0)
+        configs = mocks.of_type("aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig")
+        if provisioned:
+            (config_,) = configs
+            assert config_.inputs["provisionedConcurrentExecutions"] == provisioned
+            assert config_.inputs["qualifier"] == "live"
+        else:
+            assert not configs
+
+    return pulumi.Output.all(
+        function.memory_size,
+        function.reserved_concurrent_executions,
+        function.timeout,
+        function.architectures,
+        pipeline.trigger.notification.queues,
+        pipeline.trigger.notification.lambda_functions,
+        *child_urns(pipeline),  # every child registered before the inventory below is read
+    ).apply(check)
+
+
+def test_dev_is_small_and_direct_prod_is_full_size_behind_the_queue():
+    dev = stack_config(ROOT / "Pulumi.dev.yaml")
+    prod = stack_config(ROOT / "Pulumi.prod.yaml")
+    assert (dev["captioning:trigger"], dev["captioning:memory"], dev["captioning:concurrency"]) == (
+        "direct",
+        4096,
+        1,
+    )
+    assert (prod["captioning:trigger"], prod["captioning:memory"]) == ("queue", 10240)
+    assert prod["captioning:provisionedConcurrency"] == 1
+
+
+def test_every_config_key_reaches_its_field():
+    values = {
+        "memory": 2048, "concurrency": 8, "provisionedConcurrency": 2, "timeout": 60,
+        "architecture": "arm64", "ephemeralStorage": 1024, "trigger": "queue", "batchSize": 20,
+        "batchingWindow": 4, "maxConcurrency": 6, "maxReceiveCount": 3, "retryAttempts": 1,
+        "maxEventAge": 600, "modelId": "acme/m", "modelDir": "models/demo-shapes", "numBeams": 3,
+        "maxLength": 20, "precision": "int8", "maxObjectBytes": 1024, "keyPrefix": "in/",
+        "keySuffixes": [".jpg", ".png"], "logRetentionDays": 14, "forceDestroy": True, "imagesToKeep": 2,
+    }  # fmt: skip
+    assert set(values) == {entry.key for entry in CONFIG_KEYS}
+    use_mocks({f"captioning:{key}": value for key, value in values.items()})
+    args = args_from_config()
+    for entry in CONFIG_KEYS:
+        expected = values[entry.key]
+        actual = getattr(args, entry.field)
+        assert (list(actual) if entry.kind == "list" else actual) == expected, entry.key
+
+
+def test_unset_keys_keep_the_component_defaults():
+    use_mocks({"aws:region": "eu-west-1"})
+    assert args_from_config() == CaptioningPipelineArgs()
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("memory", "lots"), ("concurrency", "1.5"), ("forceDestroy", "maybe"), ("batchSize", "ten")],
+)
+def test_a_value_of_the_wrong_type_fails_naming_the_key(key, value):
+    use_mocks({f"captioning:{key}": value})
+
+    @pulumi.runtime.test
+    def deploy():
+        runpy.run_path(str(PROGRAM))
+
+    with pytest.raises(ConfigTypeError, match=f"captioning:{key}"):
+        deploy()
+
+
+def test_a_list_key_given_something_else_fails_naming_the_key():
+    use_mocks({"captioning:keySuffixes": '{"jpg": true}'})
+    with pytest.raises(InvalidSettingError, match="captioning:keySuffixes"):
+        args_from_config()
+
+
+def test_a_value_aws_refuses_fails_naming_the_config_key():
+    mocks = use_mocks({"captioning:memory": 20000})
+
+    @pulumi.runtime.test
+    def deploy():
+        runpy.run_path(str(PROGRAM))
+
+    with pytest.raises(InvalidSettingError, match=r"captioning:memory=20000 .*from 128 to 10240"):
+        deploy()
+    assert mocks.registrations == []
+
+
+def test_an_unknown_key_fails_listing_the_known_ones():
+    use_mocks({"captioning:memroy": 4096})
+    with pytest.raises(UnknownConfigKeyError, match=r"captioning:memroy.*memory, concurrency"):
+        args_from_config()
