@@ -1,0 +1,157 @@
+"""`make bench`: the original design against the project, same model, same inputs, one run.
+
+The last line of stdout is one JSON object (ratios, targets met, raw figures, machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import io
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+from rich.console import Console
+
+from bench.baseline_env import BASELINE_TORCH_VERSION, ensure_baseline_env
+from bench.coldstart import ColdStart, cache_method, project_python, run_cold_start
+from bench.inputs import ensure_inputs
+from bench.machine import describe_machine, load_average
+from bench.model import ensure_models
+from bench.report import build_summary, draw_chart, render_table, summary_line
+from bench.warm import WarmFigures, measure_warm
+
+DEFAULT_CACHE = Path(os.environ.get("CAPTIONING_BENCH_CACHE", Path.home() / ".cache" / "captioning-bench"))
+BENCH_DIR = Path(__file__).resolve().parent
+REDUCED_PRECISION = "int8"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE,
+                        help="where the model, inputs and baseline virtualenv are cached (outside the repo)")
+    parser.add_argument("--no-baseline-env", action="store_true",
+                        help=f"skip the baseline virtualenv (torch=={BASELINE_TORCH_VERSION}); "
+                             "cold-start ratios are then reported as unavailable")
+    parser.add_argument("--reduced-precision", choices=["int8", "bf16"], default=REDUCED_PRECISION,
+                        help="the precision measured as 'reduced precision'")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per warm figure (median)")
+    parser.add_argument("--output-dir", type=Path, default=BENCH_DIR,
+                        help="where results.png and results.json are written")
+    return parser.parse_args(argv)
+
+
+def _warm_dict(figures: WarmFigures) -> dict:
+    return {**asdict(figures), "images_per_s": figures.images_per_s}
+
+
+def _measure_baseline(model_dir: Path, large: bytes, batch: list[bytes], repeats: int):
+    from bench.baseline import BaselineCaptioner
+
+    pipeline = BaselineCaptioner(model_dir)
+    return pipeline, measure_warm(pipeline, large, batch, repeats)
+
+
+def _measure_project(model_dir: Path, precision: str, large: bytes, batch: list[bytes], repeats: int):
+    from bench.project import ProjectPipeline
+
+    pipeline = ProjectPipeline(model_dir, precision=precision)
+    return pipeline, measure_warm(pipeline, large, batch, repeats)
+
+
+def _same_pixels_captions(pipeline, batch: list[bytes]) -> list[str]:
+    """The project's Captioner on the baseline's own full-size decodes: isolates the model path."""
+    from PIL import Image
+
+    images = [Image.open(io.BytesIO(data)).convert("RGB") for data in batch]
+    return pipeline.captioner.caption(images)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    out = Console()
+    log = Console(stderr=True).log
+    machine = describe_machine()
+    log(f"machine: {machine['cpu_model']}, {machine['threads']} threads; load average {load_average()}")
+    if load_average()[0] > 1.0:
+        log("[yellow]the machine is busy (1-min load average > 1): timings will be noisy[/yellow]")
+
+    cache_dir = args.cache_dir.expanduser()
+    models = ensure_models(cache_dir / "models", log=log)
+    inputs = ensure_inputs(cache_dir)
+    large = inputs.large_jpeg.read_bytes()
+    batch = [path.read_bytes() for path in inputs.batch_jpegs]
+
+    baseline_python = project_python()
+    if not args.no_baseline_env:
+        baseline_python = ensure_baseline_env(cache_dir / "baseline-venv", log=log)
+
+    log(f"cold starts: {cache_method()}")
+    cold: dict[str, ColdStart] = {}
+    cold["baseline"] = run_cold_start("baseline", baseline_python, "baseline", models.baseline_dir,
+                                      inputs.large_jpeg, list(inputs.batch_jpegs))
+    cold["project"] = run_cold_start("project", project_python(), "project", models.fp32_dir,
+                                     inputs.large_jpeg, list(inputs.batch_jpegs))
+    cold["project_half_weights"] = run_cold_start("project, fp16-stored weights", project_python(), "project",
+                                                  models.fp16_dir, inputs.large_jpeg, list(inputs.batch_jpegs))
+    for name, figures in cold.items():
+        log(f"cold start {name}: {figures.total_s:.2f} s, {figures.read_bytes / 1e9:.3f} GB read, "
+            f"peak RSS {figures.peak_rss_bytes / 1e9:.3f} GB (torch {figures.torch_version})")
+
+    log("warm: baseline")
+    baseline_pipeline, baseline = _measure_baseline(models.baseline_dir, large, batch, args.repeats)
+    del baseline_pipeline
+    gc.collect()
+    log(f"baseline: {baseline.latency_s:.3f} s one 12 MP image, {baseline.images_per_s:.3f} img/s")
+    log("warm: project fp32")
+    project_pipeline, project = _measure_project(models.fp32_dir, "fp32", large, batch, args.repeats)
+    same_pixels = _same_pixels_captions(project_pipeline, batch)
+    del project_pipeline
+    gc.collect()
+    log(f"project fp32: {project.latency_s:.3f} s one 12 MP image, {project.images_per_s:.3f} img/s")
+    log(f"warm: project {args.reduced_precision}")
+    reduced_pipeline, reduced = _measure_project(models.fp32_dir, args.reduced_precision, large, batch,
+                                                 args.repeats)
+    del reduced_pipeline
+    gc.collect()
+    log(f"project {args.reduced_precision}: {reduced.latency_s:.3f} s, {reduced.images_per_s:.3f} img/s")
+
+    raw = {
+        "machine": machine,
+        "load_average_at_end": load_average(),
+        "baseline_env": not args.no_baseline_env,
+        "baseline_torch": cold["baseline"].torch_version,
+        "reduced_precision": args.reduced_precision,
+        "cache_method": cache_method(),
+        "model_bytes": {
+            "baseline_pytorch_model_bin": (models.baseline_dir / "pytorch_model.bin").stat().st_size,
+            "project_safetensors_fp32": (models.fp32_dir / "model.safetensors").stat().st_size,
+            "project_safetensors_fp16": (models.fp16_dir / "model.safetensors").stat().st_size,
+        },
+        "warm": {
+            "baseline": _warm_dict(baseline),
+            "project": _warm_dict(project),
+            "project_reduced": _warm_dict(reduced),
+        },
+        "cold_start": {name: asdict(figures) for name, figures in cold.items()},
+        "captions": {
+            "fp32_identical_to_baseline": project.batch_captions == baseline.batch_captions
+            and project.large_caption == baseline.large_caption,
+            "fp32_identical_to_baseline_same_pixels": same_pixels == baseline.batch_captions,
+            f"{args.reduced_precision}_identical_to_baseline": reduced.batch_captions == baseline.batch_captions,
+        },
+    }
+    summary = build_summary(raw)
+    out.print(render_table(summary))
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    draw_chart(summary, args.output_dir / "results.png")
+    (args.output_dir / "results.json").write_text(json.dumps(summary, indent=2) + "\n")
+    log(f"wrote {args.output_dir / 'results.png'} and {args.output_dir / 'results.json'}")
+    print(summary_line(summary), flush=True)
+    return summary
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,163 @@
+"""The benchmark's own logic, not timed: ratios, JSON keys, model shapes, inputs, chart."""
+# ruff: noqa: S101  (pytest reports failures through plain assert statements)
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+import torch
+from PIL import Image
+
+from bench import report
+from bench.inputs import synthetic_photo_jpeg
+from bench.model import (
+    CAPTION_TOKENS,
+    END_OF_TEXT_ID,
+    GPT2_VOCAB_SIZE,
+    build_config,
+    build_generation_config,
+    build_tokenizer,
+    parameter_count,
+)
+
+REQUIRED_KEYS = {
+    "throughput_ratio",
+    "throughput_ratio_reduced_precision",
+    "latency_ratio",
+    "latency_ratio_reduced_precision",
+    "cold_start_bytes_ratio",
+    "cold_start_bytes_ratio_half_weights",
+    "cold_start_seconds_ratio",
+    "peak_rss_ratio",
+    "cpu_model",
+    "threads",
+}
+
+
+def _cold(total_s: float, read_bytes: int, peak_rss_bytes: int) -> dict:
+    return {"import_s": 1.0, "load_s": 1.0, "first_inference_s": total_s - 2.0, "total_s": total_s,
+            "read_bytes": read_bytes, "peak_rss_bytes": peak_rss_bytes}
+
+
+def _raw(baseline_env: bool = True) -> dict:
+    return {
+        "machine": {"cpu_model": "Test CPU", "threads": 2},
+        "baseline_env": baseline_env,
+        "reduced_precision": "int8",
+        "warm": {
+            "baseline": {"latency_s": 2.0, "images_per_s": 0.5},
+            "project": {"latency_s": 1.5, "images_per_s": 1.25},
+            "project_reduced": {"latency_s": 0.8, "images_per_s": 2.5},
+        },
+        "cold_start": {
+            "baseline": _cold(10.0, 2_000_000_000, 2_000_000_000),
+            "project": _cold(4.0, 1_200_000_000, 2_100_000_000),
+            "project_half_weights": _cold(3.0, 800_000_000, 2_100_000_000),
+        },
+    }
+
+
+def test_summary_has_every_required_key_and_the_ratios_are_project_over_baseline() -> None:
+    summary = report.build_summary(_raw())
+
+    assert REQUIRED_KEYS <= summary.keys()
+    assert summary["throughput_ratio"] == pytest.approx(1.25 / 0.5)
+    assert summary["throughput_ratio_reduced_precision"] == pytest.approx(2.5 / 0.5)
+    assert summary["latency_ratio"] == pytest.approx(1.5 / 2.0)
+    assert summary["latency_ratio_reduced_precision"] == pytest.approx(0.8 / 2.0)
+    assert summary["cold_start_bytes_ratio"] == pytest.approx(0.6)
+    assert summary["cold_start_bytes_ratio_half_weights"] == pytest.approx(0.4)
+    assert summary["cold_start_seconds_ratio"] == pytest.approx(0.4)
+    assert summary["peak_rss_ratio"] == pytest.approx(1.05)
+    assert summary["cpu_model"] == "Test CPU" and summary["threads"] == 2
+    assert summary["raw"]["warm"]["baseline"]["latency_s"] == 2.0
+
+
+def test_targets_are_judged_in_the_right_direction() -> None:
+    met = report.build_summary(_raw())["targets_met"]
+
+    assert met["throughput_ratio"] is True  # 2.5 >= 2.0
+    assert met["throughput_ratio_reduced_precision"] is True  # 5.0 >= 4.0
+    assert met["latency_ratio"] is True  # 0.75 <= 0.9
+    assert met["latency_ratio_reduced_precision"] is True  # 0.4 <= 0.5
+    assert met["cold_start_bytes_ratio"] is True  # 0.6 <= 0.65
+    assert met["peak_rss_ratio"] is True  # 1.05 <= 1.1
+    assert report.target_met("throughput_ratio", 1.9) is False
+    assert report.target_met("latency_ratio", 0.95) is False
+    assert report.target_met("cold_start_bytes_ratio_half_weights", 0.46) is False
+
+
+def test_cold_start_ratios_are_unavailable_without_the_baseline_env() -> None:
+    summary = report.build_summary(_raw(baseline_env=False))
+
+    assert summary["cold_start_bytes_ratio"] is None
+    assert summary["cold_start_bytes_ratio_half_weights"] is None
+    assert summary["cold_start_seconds_ratio"] is None
+    assert summary["targets_met"]["cold_start_bytes_ratio"] is None
+    assert summary["throughput_ratio"] == pytest.approx(2.5)
+
+
+def test_summary_line_is_one_line_of_json() -> None:
+    line = report.summary_line(report.build_summary(_raw()))
+
+    assert "\n" not in line
+    assert REQUIRED_KEYS <= json.loads(line).keys()
+
+
+def test_table_and_chart_render(tmp_path) -> None:
+    from rich.console import Console
+
+    summary = report.build_summary(_raw())
+    console = Console(file=io.StringIO(), width=160)
+    console.print(report.render_table(summary))
+    text = console.file.getvalue()
+    assert "throughput" in text and "2.500×" in text
+
+    chart = tmp_path / "results.png"
+    report.draw_chart(summary, chart)
+    with Image.open(chart) as image:
+        assert image.format == "PNG" and image.width > 400
+
+
+def test_model_config_has_the_nlpconnect_vit_gpt2_shapes() -> None:
+    from transformers import VisionEncoderDecoderModel
+
+    config = build_config()
+    encoder, decoder = config.encoder, config.decoder
+    assert (encoder.model_type, encoder.hidden_size, encoder.num_hidden_layers) == ("vit", 768, 12)
+    assert (encoder.image_size, encoder.patch_size, encoder.num_attention_heads) == (224, 16, 12)
+    assert encoder.intermediate_size == 3072
+    assert (decoder.model_type, decoder.n_embd, decoder.n_layer, decoder.n_head) == ("gpt2", 768, 12, 12)
+    assert decoder.vocab_size == GPT2_VOCAB_SIZE == 50257
+    assert decoder.add_cross_attention and decoder.is_decoder
+    assert config.decoder_start_token_id == config.eos_token_id == END_OF_TEXT_ID
+
+    with torch.device("meta"):  # shapes only: no 239M-parameter allocation in a test
+        model = VisionEncoderDecoderModel(config=config)
+    assert 238_000_000 < parameter_count(model) < 240_000_000
+
+
+def test_generation_config_forces_every_token_with_four_beams() -> None:
+    generation = build_generation_config()
+
+    assert generation.min_length == generation.max_length == CAPTION_TOKENS == 16
+    assert generation.num_beams == 4
+
+
+def test_tokenizer_decodes_and_ends_with_end_of_text() -> None:
+    tokenizer = build_tokenizer(vocab_size=300)
+
+    assert len(tokenizer) == 300
+    assert tokenizer.eos_token_id == 299
+    assert tokenizer.decode([3, 17, 299], skip_special_tokens=True) == "w3 w17"
+
+
+def test_inputs_are_deterministic_jpegs() -> None:
+    first = synthetic_photo_jpeg((160, 120), seed=3)
+
+    assert first == synthetic_photo_jpeg((160, 120), seed=3)
+    assert first != synthetic_photo_jpeg((160, 120), seed=4)
+    with Image.open(io.BytesIO(first)) as image:
+        assert (image.format, image.size) == ("JPEG", (160, 120))
