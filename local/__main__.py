@@ -46,7 +46,7 @@ def _fault_rate(text: str) -> float:
     return value
 
 
-def _add_pipeline_options(parser: argparse.ArgumentParser, *, workers: int) -> None:
+def _add_pipeline_options(parser: argparse.ArgumentParser, *, workers: int, batch_size: int = 10) -> None:
     parser.add_argument(
         "--model",
         type=Path,
@@ -59,7 +59,11 @@ def _add_pipeline_options(parser: argparse.ArgumentParser, *, workers: int) -> N
         "--workers", type=_positive_int, default=workers, metavar="N", help=f"concurrent function instances (default {workers})"
     )
     parser.add_argument(
-        "--batch-size", type=_batch_size, default=10, metavar="N", help="messages per invocation, 1-10000 (default 10)"
+        "--batch-size",
+        type=_batch_size,
+        default=batch_size,
+        metavar="N",
+        help=f"messages per invocation, 1-10000 (default {batch_size})",
     )
     parser.add_argument("--verbose", "-v", action="store_true", help="show the function's per-object log lines on stderr")
 
@@ -100,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--fault-rate", type=_fault_rate, default=0.2, metavar="P", help="share of GetObject / DynamoDB writes that fail (default 0.2)"
     )
     soak.add_argument("--seed", type=int, default=0, metavar="S", help="seed for objects and faults (default 0)")
-    _add_pipeline_options(soak, workers=2)
+    _add_pipeline_options(soak, workers=2, batch_size=5)
     soak.add_argument("--json", action="store_true", help="end with one JSON summary line")
     return parser
 

@@ -18,7 +18,7 @@ def stall_timeout_s(settings: PipelineSettings) -> float:
 
     A message may need every delivery (each up to a visibility timeout) before the DLQ takes it.
     """
-    return max(120.0, 2.0 * settings.visibility_timeout_s * (settings.max_receive_count + 1))
+    return max(120.0, 2.0 * settings.function_timeout_s * (settings.max_receive_count + 1))
 
 
 def run_caption(

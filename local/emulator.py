@@ -74,6 +74,8 @@ class Emulator:
     def __enter__(self) -> Deployment:
         from moto.server import ThreadedMotoServer  # slow to import: only once arguments are checked
 
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access-log line per API call otherwise
+
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self._port, verbose=False)
         self._server.start()
         host, port = self._server.get_host_and_port()

@@ -26,8 +26,11 @@ class PipelineSettings:
     model_dir: Path = DEMO_MODEL_DIR
     workers: int = 1
     batch_size: int = 10
-    # Short, unlike AWS's 6x function timeout, so a failed message comes back within seconds.
-    visibility_timeout_s: int = 30
+    # The function timeout, and the queue's visibility timeout (AWS requires it to be at least the
+    # function timeout; we keep them equal so a failed message comes back as soon as allowed).
+    # None: long enough that the function's timeout guard, which assumes a slow first call
+    # (about 6 s an image), lets a full first batch through.
+    visibility_timeout_s: int | None = None
     max_receive_count: int = 3
     log_level: str = "WARNING"
     port: int = 0
@@ -35,6 +38,12 @@ class PipelineSettings:
     # Called with the function's module after its init, before any worker starts; returns the
     # handler the workers invoke (the soak wraps it and hooks faults into the module's clients).
     prepare: Callable[[ModuleType], LambdaHandler] | None = None
+
+    @property
+    def function_timeout_s(self) -> int:
+        if self.visibility_timeout_s is not None:
+            return self.visibility_timeout_s
+        return max(120, 7 * self.batch_size)
 
     def __post_init__(self) -> None:
         if self.workers < 1:
@@ -50,7 +59,7 @@ class LocalPipeline:
         self.settings = settings
         self._emulator = Emulator(
             port=settings.port,
-            visibility_timeout_s=settings.visibility_timeout_s,
+            visibility_timeout_s=settings.function_timeout_s,
             max_receive_count=settings.max_receive_count,
         )
         self.deployment: Deployment
@@ -62,7 +71,9 @@ class LocalPipeline:
         self.deployment = self._emulator.__enter__()
         try:
             logger.info("loading the function (model %s)", self.settings.model_dir)
-            self.function_module = load_function(self.deployment, self.settings.model_dir, log_level=self.settings.log_level)
+            self.function_module, self.retry_reasons = load_function(
+                self.deployment, self.settings.model_dir, log_level=self.settings.log_level
+            )
             logger.info("function initialised")
             handler = self.function_module.handler
             if self.settings.prepare is not None:
@@ -72,9 +83,10 @@ class LocalPipeline:
                 handler,
                 workers=self.settings.workers,
                 batch_size=self.settings.batch_size,
+                function_timeout_s=self.settings.function_timeout_s,
                 on_batch=self.settings.on_batch,
             )
-            self.collector = ResultCollector(self.deployment)
+            self.collector = ResultCollector(self.deployment, self.retry_reasons.by_key)
             self.mapping.start()
         except BaseException:
             self._emulator.__exit__(None, None, None)

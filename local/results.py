@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -90,8 +90,9 @@ def keys_in_notification(body: str) -> list[str]:
 class ResultCollector:
     """Polls the table and the dead-letter queue for the keys it is told to expect."""
 
-    def __init__(self, deployment: Deployment) -> None:
+    def __init__(self, deployment: Deployment, retry_reasons: Mapping[str, str] | None = None) -> None:
         self.deployment = deployment
+        self.retry_reasons = retry_reasons if retry_reasons is not None else {}
         self._dynamodb = deployment.client("dynamodb")
         self._sqs = deployment.client("sqs")
         self._uploaded_at: dict[str, float] = {}
@@ -195,12 +196,13 @@ class ResultCollector:
     def dead_letter_outcome(self, key: str) -> Outcome:
         """A dead-lettered key, as failed with the reason."""
         deliveries = self.deployment.max_receive_count
+        last_error = self.retry_reasons.get(key, "transient errors or timeouts")
         return Outcome(
             key=key,
             status=FAILED,
             error=(
-                f"dead-lettered: the function failed on all {deliveries} deliveries of its event "
-                "(transient errors or timeouts); the event is kept in the dead-letter queue"
+                f"dead-lettered after {deliveries} failed deliveries (last error: {last_error}); "
+                "the event is kept in the dead-letter queue"
             ),
             latency_s=time.monotonic() - self._uploaded_at[key] if key in self._uploaded_at else None,
             dead_lettered=True,

@@ -32,13 +32,13 @@ from rich.table import Table
 from local.caption import stall_timeout_s
 from local.function import LambdaHandler
 from local.pipeline import LocalPipeline, PipelineSettings
-from local.results import CAPTIONED, FAILED, ProgressDisplay, keys_in_notification
+from local.results import CAPTIONED, FAILED, Outcome, ProgressDisplay, keys_in_notification
 from local.workers import WorkerCrash
 
 BAD_OBJECT_SHARE = 0.1
 DUPLICATE_EVENT_SHARE = 0.1
 SOAK_VISIBILITY_TIMEOUT_S = 10
-SOAK_MAX_RECEIVE_COUNT = 3
+SOAK_MAX_RECEIVE_COUNT = 4
 S3_WRITE_OPERATIONS = ("GetObject",)
 DYNAMODB_WRITE_OPERATIONS = ("PutItem", "UpdateItem", "BatchWriteItem", "TransactWriteItems")
 
@@ -261,6 +261,11 @@ def _written_items(body: dict[str, Any]) -> list[dict[str, Any]]:
 # --- the run -----------------------------------------------------------------------------------
 
 
+SUMMARY_KEYS = (
+    "uploaded", "captioned", "failed", "dead_lettered", "lost", "duplicates", "faults_injected", "redeliveries", "seconds",
+)
+
+
 @dataclass
 class SoakSummary:
     uploaded: int
@@ -392,12 +397,38 @@ def soak(
     finally:
         pipeline.__exit__(None, None, None)
 
-    captioned = [item for item in objects if item.key in final and final[item.key].status == CAPTIONED]
-    failed = [item for item in objects if item.key in final and final[item.key].status == FAILED]
-    dead_lettered = [item for item in objects if item.key not in final and item.key in collector.dead_lettered]
+    return summarize(
+        objects,
+        final,
+        set(collector.dead_lettered),
+        injector=injector,
+        redeliveries=stats.redeliveries,
+        workers_killed=stats.crashes,
+        duplicate_events_sent=duplicates.sent,
+        seconds=seconds,
+    )
+
+
+def summarize(
+    objects: list[SoakObject],
+    items: dict[str, Outcome],
+    dead_lettered_keys: set[str],
+    *,
+    injector: FaultInjector,
+    redeliveries: int,
+    workers_killed: int,
+    duplicate_events_sent: int,
+    seconds: float,
+) -> SoakSummary:
+    """Account for every uploaded object from the final table read-back and the DLQ.
+
+    An item in the table decides (captioned or failed); otherwise a dead-lettered event; otherwise lost.
+    """
+    captioned = [item for item in objects if item.key in items and items[item.key].status == CAPTIONED]
+    failed = [item for item in objects if item.key in items and items[item.key].status == FAILED]
+    dead_lettered = [item for item in objects if item.key not in items and item.key in dead_lettered_keys]
     changed = [key for key, contents in injector.written.items() if len(contents) > 1]
-    wrong = [item for item in captioned if item.expected_caption and final[item.key].caption != item.expected_caption]
-    wrong += [item for item in captioned if item.expected_caption is None]
+    wrong = [item for item in captioned if items[item.key].caption != item.expected_caption]
     return SoakSummary(
         uploaded=len(objects),
         captioned=len(captioned),
@@ -406,12 +437,12 @@ def soak(
         lost=len(objects) - len(captioned) - len(failed) - len(dead_lettered),
         duplicates=len(changed),
         faults_injected=injector.faults_injected,
-        redeliveries=stats.redeliveries,
+        redeliveries=redeliveries,
         seconds=round(seconds, 1),
         bad_objects=sum(1 for item in objects if item.expected_caption is None),
         wrong_captions=len(wrong),
-        duplicate_events_sent=duplicates.sent,
-        workers_killed=stats.crashes,
+        duplicate_events_sent=duplicate_events_sent,
+        workers_killed=workers_killed,
         fault_kinds=dict(sorted(injector.injected.items())),
     )
 
