@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+import transformers
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import (
     GenerationConfig,
@@ -89,6 +90,7 @@ def build_tiny_model(model_dir: Path, *, seed: int = 0, max_length: int = 12, nu
         num_beams=num_beams,
     )
     model_dir.mkdir(parents=True, exist_ok=True)
+    transformers.utils.logging.disable_progress_bar()
     model.save_pretrained(model_dir)
     tokenizer.save_pretrained(model_dir)
     image_processor = ViTImageProcessorPil(

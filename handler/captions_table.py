@@ -1,0 +1,62 @@
+"""The captions table: one item per object key, written once per object version."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from boto3.dynamodb.types import TypeSerializer
+from botocore.exceptions import ClientError
+
+CAPTIONED = "captioned"
+FAILED = "failed"
+
+_serializer = TypeSerializer()
+
+
+def caption_item(
+    *,
+    key: str,
+    model: str,
+    etag: str,
+    size: int | None,
+    caption: str | None = None,
+    error: str | None = None,
+    inference_ms: int = 0,
+) -> dict[str, Any]:
+    """An item: `caption` makes it a captioned item, `error` a failed one."""
+    if (caption is None) == (error is None):
+        raise ValueError("an item holds either a caption or an error")
+    item: dict[str, Any] = {
+        "key": key,
+        "status": CAPTIONED if caption is not None else FAILED,
+        "model": model,
+        "etag": etag,
+        "size": size if size is not None else 0,
+        "created_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "inference_ms": inference_ms,
+    }
+    item["caption" if caption is not None else "error"] = caption if caption is not None else error
+    return item
+
+
+def put_item_once(dynamodb_client: Any, table_name: str, item: dict[str, Any]) -> bool:
+    """Write `item` unless the table already holds a captioned item for the same key and etag.
+
+    S3 delivers events at least once: a redelivered event for the same object version finds its item
+    and leaves it as it is (returns False). A new version of the key (another etag) replaces it, and so
+    may any attempt on a key whose item is `failed` (e.g. deleted, then uploaded again unchanged).
+    """
+    try:
+        dynamodb_client.put_item(
+            TableName=table_name,
+            Item={name: _serializer.serialize(value) for name, value in item.items()},
+            ConditionExpression="attribute_not_exists(#key) OR #etag <> :etag OR #status = :failed",
+            ExpressionAttributeNames={"#key": "key", "#etag": "etag", "#status": "status"},
+            ExpressionAttributeValues={":etag": {"S": item["etag"]}, ":failed": {"S": FAILED}},
+        )
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
