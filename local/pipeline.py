@@ -102,5 +102,7 @@ class LocalPipeline:
         try:
             # On Ctrl-C do not wait long for a batch in flight; the worker threads are daemons.
             self.mapping.stop(timeout_s=5.0 if exc_type is KeyboardInterrupt else 60.0)
+            logger.info("workers stopped")
         finally:
             self._emulator.__exit__(exc_type, exc, traceback)
+            logger.info("emulator stopped")

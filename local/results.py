@@ -152,6 +152,20 @@ class ResultCollector:
                 return False
             time.sleep(POLL_INTERVAL_S)
 
+    def wait_until_queue_drained(self, timeout_s: float) -> bool:
+        """Wait until the queue holds no message, visible or in flight (redeliveries and duplicates done)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            attributes = self._sqs.get_queue_attributes(
+                QueueUrl=self.deployment.queue_url,
+                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+            )["Attributes"]
+            if attributes["ApproximateNumberOfMessages"] == "0" and attributes["ApproximateNumberOfMessagesNotVisible"] == "0":
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(POLL_INTERVAL_S)
+
     def read_table(self, keys: Sequence[str]) -> dict[str, Outcome]:
         """Current items for `keys` (no latency), for a final read-back."""
         return self._read_items(keys, with_latency=False)

@@ -48,6 +48,8 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 def run_serve(settings: PipelineSettings, *, results: TextIO, status: Console) -> int:
     """Run until Ctrl-C (SIGINT) or SIGTERM, printing each caption as it lands; 0 on a clean stop."""
+    # Installed explicitly: a process started in the background inherits SIGINT ignored.
+    signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         with ExitStack() as stack:

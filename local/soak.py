@@ -388,7 +388,8 @@ def soak(
             s3.put_object(Bucket=pipeline.deployment.bucket, Key=item.key, Body=io.BytesIO(item.data))
         with ProgressDisplay(len(objects), status, description="Soak") as progress:
             collector.wait(stall_timeout_s(settings), progress.update)
-        # Let the duplicates and redeliveries still in flight finish before reading back.
+        # Let redeliveries (the killed worker's batch) and duplicates finish, then read back.
+        collector.wait_until_queue_drained(timeout_s=stall_timeout_s(settings))
         pipeline.mapping.stop()
         seconds = time.monotonic() - started
         final = collector.read_table([item.key for item in objects])

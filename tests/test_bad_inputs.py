@@ -197,7 +197,7 @@ def _drive(output: Path) -> None:
                 pipeline.collector.expect([case.key])
                 late["s3"].put_object(Bucket=deployment.bucket, Key=case.key, Body=case.make())
         accounted = pipeline.collector.wait(stall_timeout_s=90)
-        queue_drained = _wait_for_empty_queue(late["sqs"], deployment.queue_url, timeout_s=60)
+        queue_drained = pipeline.collector.wait_until_queue_drained(timeout_s=60)
         pipeline.mapping.stop()
         items = _scan(deployment.client("dynamodb"), deployment.table)
         dead_letters = _drain(late["sqs"], deployment.dead_letter_queue_url)
@@ -212,16 +212,6 @@ def _drive(output: Path) -> None:
         "function_errors": stats.function_errors,
     }
     output.write_text(json.dumps(result, ensure_ascii=False))
-
-
-def _wait_for_empty_queue(sqs: Any, queue_url: str, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
-        if attributes["ApproximateNumberOfMessages"] == "0" and attributes["ApproximateNumberOfMessagesNotVisible"] == "0":
-            return True
-        time.sleep(0.5)
-    return False
 
 
 def _scan(dynamodb: Any, table: str) -> list[str]:
