@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import resource
+import time
 from collections.abc import Sequence
 from contextlib import ExitStack
 from typing import TextIO
@@ -11,6 +13,11 @@ from rich.console import Console
 from local.pipeline import LocalPipeline, PipelineSettings
 from local.results import CAPTIONED, ProgressDisplay, in_upload_order, results_json, results_table
 from local.uploader import Upload, upload_all
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (emulator, function and model included)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def stall_timeout_s(settings: PipelineSettings) -> float:
@@ -30,6 +37,7 @@ def run_caption(
         with status.status("Starting the emulator and loading the model…"):
             pipeline = stack.enter_context(LocalPipeline(settings))
         collector = pipeline.collector
+        started = time.monotonic()
         upload_all(
             pipeline.deployment.client("s3"),
             pipeline.deployment.bucket,
@@ -38,14 +46,21 @@ def run_caption(
         )
         with ProgressDisplay(len(keys), status) as progress:
             complete = collector.wait(stall_timeout_s(settings), progress.update)
+        seconds = time.monotonic() - started
     outcomes = in_upload_order(keys, collector.outcomes)
     if as_json:
         results.write(results_json(outcomes) + "\n")
     else:
         Console(file=results, soft_wrap=False).print(results_table(outcomes))
-        captioned = sum(1 for outcome in outcomes if outcome.status == CAPTIONED)
-        status.print(f"{captioned} captioned, {len(outcomes) - captioned} failed, {len(outcomes)} uploaded")
     results.flush()
+    captioned = sum(1 for outcome in outcomes if outcome.status == CAPTIONED)
+    status.print(
+        f"{captioned} captioned, {len(outcomes) - captioned} failed, {len(outcomes)} uploaded; "
+        f"{seconds:.1f} s from first upload to last result ({len(outcomes) / seconds:.2f} files/s) "
+        f"with {settings.workers} worker(s); peak RSS {peak_rss_mb():.0f} MB",
+        highlight=False,
+        soft_wrap=True,
+    )
     if not complete:
         status.print(f"[red]gave up: {len(collector.pending)} upload(s) not accounted for[/]")
         return 1

@@ -16,6 +16,7 @@ import struct
 import threading
 import time
 import zlib
+from contextlib import ExitStack
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -307,7 +308,7 @@ class _DuplicateDeliveries:
     def __call__(self, worker_id: int, messages: Any) -> None:
         for message in messages:
             first_delivery = message.get("Attributes", {}).get("ApproximateReceiveCount") == "1"
-            if not first_delivery or not keys_in_notification(message["Body"]):
+            if self._sqs is None or not first_delivery or not keys_in_notification(message["Body"]):
                 continue
             with self._lock:
                 duplicate = self.rng.random() < self.share
@@ -376,9 +377,9 @@ def soak(
         on_batch=duplicates,
         prepare=prepare,
     )
-    with status.status("Starting the emulator and loading the model…"):
-        pipeline = LocalPipeline(settings).__enter__()
-    try:
+    with ExitStack() as stack:
+        with status.status("Starting the emulator and loading the model…"):
+            pipeline = stack.enter_context(LocalPipeline(settings))
         duplicates.connect(pipeline)
         s3 = pipeline.deployment.client("s3")
         collector = pipeline.collector
@@ -395,8 +396,6 @@ def soak(
         final = collector.read_table([item.key for item in objects])
         collector.read_dead_letters()
         stats = pipeline.mapping.stats
-    finally:
-        pipeline.__exit__(None, None, None)
 
     return summarize(
         objects,

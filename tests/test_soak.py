@@ -1,4 +1,5 @@
 """The fault-injection soak: nothing lost, every object accounted for; and the injector's parts."""
+# ruff: noqa: S101  (pytest reports failures through plain assert statements)
 
 from __future__ import annotations
 
@@ -168,12 +169,12 @@ def test_the_chosen_write_kills_the_worker_with_an_exception_the_function_cannot
 
 
 def test_soak_objects_are_reproducible_mostly_spec_images_with_some_bad_ones() -> None:
-    first = soak_objects(200, random.Random(3))  # noqa: S311
-    again = soak_objects(200, random.Random(3))  # noqa: S311
+    first = soak_objects(100, random.Random(3))  # noqa: S311
+    again = soak_objects(100, random.Random(3))  # noqa: S311
     assert [(o.key, o.data) for o in first] == [(o.key, o.data) for o in again]
-    assert len({o.key for o in first}) == 200
+    assert len({o.key for o in first}) == 100
     bad = [o for o in first if o.expected_caption is None]
-    assert 5 <= len(bad) <= 40
+    assert 3 <= len(bad) <= 20
     assert any(" " in o.key and "+" in o.key and "ü" in o.key for o in first)
 
 
