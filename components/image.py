@@ -39,8 +39,8 @@ def registry_credentials(repository: aws.ecr.Repository, parent: pulumi.Resource
 
 
 def build_args(args: CaptioningPipelineArgs) -> dict[str, str]:
-    """Docker build arguments understood by handler/Dockerfile."""
-    values = {"MODEL_ID": args.model_id}
+    """Docker build arguments of handler/Dockerfile (MODEL_SOURCE unset means: download MODEL_ID)."""
+    values = {"MODEL_ID": args.model_id, "HALF_WEIGHTS": "1" if args.half_precision_weights else "0"}
     if args.model_dir is not None:
         values["MODEL_SOURCE"] = args.model_dir
     return values

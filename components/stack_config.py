@@ -42,6 +42,7 @@ CONFIG_KEYS = (
     ConfigKey("maxEventAge", "max_event_age", "int"),
     ConfigKey("modelId", "model_id", "str"),
     ConfigKey("modelDir", "model_dir", "str"),
+    ConfigKey("halfPrecisionWeights", "half_precision_weights", "bool"),
     ConfigKey("numBeams", "num_beams", "int"),
     ConfigKey("maxLength", "max_length", "int"),
     ConfigKey("precision", "precision", "str"),

@@ -68,8 +68,11 @@ def _errors(args: CaptioningPipelineArgs) -> Iterator[InvalidSettingError]:
     if not isinstance(args.model_id, str) or not args.model_id.strip():
         yield InvalidSettingError("model_id", args.model_id, "a non-empty model id")
     yield from _key_filters(args)
-    if not isinstance(args.force_destroy, bool):
-        yield InvalidSettingError("force_destroy", args.force_destroy, "true or false")
+    for flag in ("force_destroy", "half_precision_weights"):
+        if not isinstance(getattr(args, flag), bool):
+            yield InvalidSettingError(flag, getattr(args, flag), "true or false")
+    if args.model_dir is not None and (not isinstance(args.model_dir, str) or not args.model_dir.strip()):
+        yield InvalidSettingError("model_dir", args.model_dir, "a directory in the build context, or unset")
 
 
 def _concurrency(args: CaptioningPipelineArgs) -> Iterator[InvalidSettingError]:

@@ -58,7 +58,9 @@ def test_image_is_built_for_the_function_architecture(architecture, platform):
 @pulumi.runtime.test
 def test_image_is_built_from_handler_with_the_model_as_build_args():
     mocks = use_mocks()
-    args = CaptioningPipelineArgs(model_id="acme/tiny-captioner", model_dir="models/demo-shapes")
+    args = CaptioningPipelineArgs(
+        model_id="acme/tiny-captioner", model_dir="models/demo-shapes", half_precision_weights=True
+    )
     pipeline = CaptioningPipeline("test", args)
 
     def check(values):
@@ -68,9 +70,22 @@ def test_image_is_built_from_handler_with_the_model_as_build_args():
         assert build["dockerfile"].endswith("handler/Dockerfile")
         assert build["args"]["MODEL_ID"] == "acme/tiny-captioner"
         assert build["args"]["MODEL_SOURCE"] == "models/demo-shapes"
+        assert build["args"]["HALF_WEIGHTS"] == "1"
         assert image_name.startswith(f"{ECR_HOST}/test-repository")
 
     return pulumi.Output.all(pipeline.function_image.image.image_name).apply(check)
+
+
+@pulumi.runtime.test
+def test_by_default_the_build_downloads_model_id_with_float32_weights():
+    mocks = use_mocks()
+    pipeline = CaptioningPipeline("test", CaptioningPipelineArgs())
+
+    def check(_):
+        build_args = mocks.one_of_type("docker:index/image:Image").inputs["build"]["args"]
+        assert build_args == {"MODEL_ID": "nlpconnect/vit-gpt2-image-captioning", "HALF_WEIGHTS": "0"}
+
+    return pipeline.function_image.image.repo_digest.apply(check)
 
 
 @pulumi.runtime.test

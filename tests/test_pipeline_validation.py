@@ -52,6 +52,8 @@ INVALID = [
     ({"key_suffixes": (".jpg", ".jpg")}, "key_suffixes", "do not overlap"),
     ({"key_suffixes": (".jpg", "")}, "key_suffixes", "non-empty strings"),
     ({"force_destroy": "yes"}, "force_destroy", "true or false"),
+    ({"half_precision_weights": 1}, "half_precision_weights", "true or false"),
+    ({"model_dir": ""}, "model_dir", "build context"),
 ]
 
 
