@@ -293,10 +293,10 @@ def results_json(outcomes: Sequence[Outcome]) -> str:
 class TableWatcher:
     """Reports each new or changed captions-table item and each newly dead-lettered key (for `serve`)."""
 
-    def __init__(self, deployment: Deployment) -> None:
+    def __init__(self, deployment: Deployment, retry_reasons: Mapping[str, str] | None = None) -> None:
         self.deployment = deployment
         self._dynamodb = deployment.client("dynamodb")
-        self._collector = ResultCollector(deployment)
+        self._collector = ResultCollector(deployment, retry_reasons)
         self._seen_items: dict[str, tuple[str, str]] = {}
         self._seen_dead_letters: set[str] = set()
 

@@ -57,7 +57,7 @@ def run_serve(settings: PipelineSettings, *, results: TextIO, status: Console) -
                 pipeline = stack.enter_context(LocalPipeline(settings))
             results.write(connection_help(pipeline.deployment) + "\n")
             results.flush()
-            watcher = TableWatcher(pipeline.deployment)
+            watcher = TableWatcher(pipeline.deployment, pipeline.retry_reasons.by_key)
             while True:
                 for outcome in watcher.poll():
                     text = outcome.caption if outcome.status == CAPTIONED else outcome.error

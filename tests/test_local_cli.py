@@ -101,7 +101,7 @@ def caption_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         (folder / name).write_bytes(encode(draw(spec), "PNG"))
         expected[name] = spec.caption
     (folder / "notes.jpg").write_text("shopping list: eggs, milk\n")
-    result = run_local("caption", str(SAMPLES_DIR), str(folder), "--json")
+    result = run_local("caption", str(SAMPLES_DIR), str(folder), "--json", "--verbose")
     return {"result": result, "expected": expected, "folder": folder}
 
 
