@@ -1,4 +1,5 @@
 """Bad settings fail before any resource exists, naming the setting, the value and what is allowed."""
+# ruff: noqa: S101  (pytest reports failures through plain assert statements)
 
 import dataclasses
 

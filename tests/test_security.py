@@ -4,6 +4,7 @@ Each check reads what would be sent to AWS (the registered inputs, policy JSON p
 returns findings; the tests assert there are none, for every stack file and both trigger modes.
 The checks are themselves tested against deliberately bad deployments, so they can fail.
 """
+# ruff: noqa: S101  (pytest reports failures through plain assert statements)
 
 from __future__ import annotations
 

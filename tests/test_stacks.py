@@ -1,4 +1,5 @@
 """Every committed Pulumi.<stack>.yaml deploys, under mocks, the function and trigger it describes."""
+# ruff: noqa: S101  (pytest reports failures through plain assert statements)
 
 import runpy
 from pathlib import Path
@@ -104,7 +105,8 @@ def test_every_config_key_reaches_its_field():
         "memory": 2048, "concurrency": 8, "provisionedConcurrency": 2, "timeout": 60,
         "architecture": "arm64", "ephemeralStorage": 1024, "trigger": "queue", "batchSize": 20,
         "batchingWindow": 4, "maxConcurrency": 6, "maxReceiveCount": 3, "retryAttempts": 1,
-        "maxEventAge": 600, "modelId": "acme/m", "modelDir": "models/demo-shapes", "numBeams": 3, "halfPrecisionWeights": True,
+        "maxEventAge": 600, "modelId": "acme/m", "modelDir": "models/demo-shapes", "numBeams": 3,
+        "halfPrecisionWeights": True,
         "maxLength": 20, "precision": "int8", "maxObjectBytes": 1024, "keyPrefix": "in/",
         "keySuffixes": [".jpg", ".png"], "logRetentionDays": 14, "forceDestroy": True, "imagesToKeep": 2,
     }  # fmt: skip
