@@ -1,6 +1,7 @@
 """Every committed Pulumi.<stack>.yaml deploys, under mocks, the function and trigger it describes."""
 # ruff: noqa: S101  (pytest reports failures through plain assert statements)
 
+import json
 import runpy
 from pathlib import Path
 
@@ -9,7 +10,8 @@ import pytest
 import yaml
 from pulumi.config import ConfigTypeError
 
-from components import CaptioningPipelineArgs, InvalidSettingError
+from components import CaptioningPipelineArgs, InvalidSettingError, limits
+from components.args import DEFAULT_QUEUE_MAX_CONCURRENCY
 from components.stack_config import CONFIG_KEYS, UnknownConfigKeyError, args_from_config
 from tests.pulumi_mocks import child_urns, use_mocks
 
@@ -161,3 +163,65 @@ def test_an_unknown_key_fails_listing_the_known_ones():
     use_mocks({"captioning:memroy": 4096})
     with pytest.raises(UnknownConfigKeyError, match=r"captioning:memroy.*memory, concurrency"):
         args_from_config()
+
+
+# --- the README's configuration table matches the code --------------------------------------------
+
+RANGES = {
+    "memory": limits.MEMORY_MB,
+    "timeout": limits.TIMEOUT_SECONDS,
+    "ephemeralStorage": limits.EPHEMERAL_STORAGE_MB,
+    "batchSize": limits.SQS_BATCH_SIZE,
+    "batchingWindow": limits.BATCHING_WINDOW_SECONDS,
+    "maxConcurrency": limits.SQS_MAXIMUM_CONCURRENCY,
+    "maxReceiveCount": limits.SQS_MAX_RECEIVE_COUNT,
+    "retryAttempts": limits.ASYNC_RETRY_ATTEMPTS,
+    "maxEventAge": limits.ASYNC_EVENT_AGE_SECONDS,
+}
+
+
+def configuration_table(markdown: str) -> dict[str, list[str]]:
+    """Rows of the `## Configuration` table: key -> the remaining cells."""
+    section = markdown.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        if line.startswith("| `"):
+            cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+            rows[cells[0].strip("`")] = cells[1:]
+    return rows
+
+
+def rendered_default(entry) -> str:
+    value = getattr(DEFAULTS, entry.field)
+    if entry.key == "maxConcurrency":
+        return f"`concurrency`, else `{DEFAULT_QUEUE_MAX_CONCURRENCY}`"
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if isinstance(value, tuple):
+        return f"`{json.dumps(list(value))}`"
+    return '`""`' if value == "" else f"`{value}`"
+
+
+def test_readme_configuration_table_matches_the_code():
+    readme = ROOT / "README.md"
+    text = readme.read_text() if readme.exists() else ""
+    if "## Configuration" not in text:
+        pytest.skip("README.md has no Configuration section yet")
+    rows = configuration_table(text)
+    assert list(rows) == [entry.key for entry in CONFIG_KEYS]
+    stacks = {name: stack_config(ROOT / f"Pulumi.{name}.yaml") for name in ("dev", "prod")}
+    for entry in CONFIG_KEYS:
+        _meaning, default, allowed, dev, prod = rows[entry.key]
+        assert default.startswith(rendered_default(entry)), (entry.key, default)
+        if entry.key in RANGES:
+            low, high = RANGES[entry.key]
+            assert f"{low}–{high}" in allowed, (entry.key, allowed)
+        for name, cell in (("dev", dev), ("prod", prod)):
+            value = stacks[name].get(f"captioning:{entry.key}")
+            expected = (
+                "" if value is None else f"`{str(value).lower() if isinstance(value, bool) else value}`"
+            )
+            assert cell == expected, (name, entry.key, cell)
+    assert ", ".join(map(str, limits.LOG_RETENTION_DAYS)) in rows["logRetentionDays"][2]
