@@ -40,7 +40,7 @@ BAD_OBJECT_SHARE = 0.1
 DUPLICATE_EVENT_SHARE = 0.1
 SOAK_VISIBILITY_TIMEOUT_S = 10
 SOAK_MAX_RECEIVE_COUNT = 4
-S3_WRITE_OPERATIONS = ("GetObject",)
+S3_READ_OPERATIONS = ("GetObject",)
 DYNAMODB_WRITE_OPERATIONS = ("PutItem", "UpdateItem", "BatchWriteItem", "TransactWriteItems")
 
 
@@ -134,13 +134,16 @@ def _read_timeout(request: AWSPreparedRequest) -> AWSResponse:
     raise ReadTimeoutError(endpoint_url=request.url)
 
 
-_SESSION = URLLib3Session()
-
-
 def _landed_then_timed_out(request: AWSPreparedRequest) -> AWSResponse:
-    """The write reaches the table but its response is lost: the client retries an applied write."""
-    _SESSION.send(request)
+    """The write reaches the table but its response is lost: the client retries an applied write.
+
+    (The injector sends the request itself before raising; see FaultInjector._on_dynamodb_send.)
+    """
     raise ReadTimeoutError(endpoint_url=request.url)
+
+
+WRITE_LANDED = "write landed, response lost"
+_SESSION = URLLib3Session()
 
 
 FaultKind = Callable[[AWSPreparedRequest], AWSResponse]
@@ -161,7 +164,7 @@ FAULTS: dict[str, dict[str, FaultKind]] = {
         "InternalServerError 500": _dynamodb_error("InternalServerError", 500, "Internal server error"),
         "connection reset": _connection_reset,
         "read timeout": _read_timeout,
-        "write landed, response lost": _landed_then_timed_out,
+        WRITE_LANDED: _landed_then_timed_out,
     },
 }
 
@@ -180,10 +183,13 @@ class FaultInjector:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def install(self, function_module: ModuleType) -> None:
-        for operation in S3_WRITE_OPERATIONS:
+        for operation in S3_READ_OPERATIONS:
             function_module.s3_client.meta.events.register(f"before-send.s3.{operation}", self._on_s3_send)
+        events = function_module.dynamodb_client.meta.events
         for operation in DYNAMODB_WRITE_OPERATIONS:
-            function_module.dynamodb_client.meta.events.register(f"before-send.dynamodb.{operation}", self._on_dynamodb_send)
+            events.register(f"before-call.dynamodb.{operation}", self._remember_items)
+            events.register(f"before-send.dynamodb.{operation}", self._on_dynamodb_send)
+            events.register(f"after-call.dynamodb.{operation}", self._on_write_answered)
 
     @property
     def faults_injected(self) -> int:
@@ -218,22 +224,38 @@ class FaultInjector:
         if crash:
             raise WorkerCrash("killed mid-batch by the soak")
         fault = self._pick_fault("dynamodb")
-        if fault is None or fault[0] == "write landed, response lost":
-            self._note_write(request)
+        if fault is not None and fault[0] == WRITE_LANDED:
+            landed = _SESSION.send(request)
+            if landed.status_code == 200:
+                self._note_landed(_written_items(_json_body(request.body)))
         return fault[1](request) if fault else None
 
-    def _note_write(self, request: AWSPreparedRequest) -> None:
-        """Remember what each write would store for its key, to spot a caption changing under redelivery."""
-        try:
-            body = json.loads(request.body)
-        except (TypeError, ValueError):
-            return
-        for item in _written_items(body):
+    def _remember_items(self, params: dict[str, Any], context: dict[str, Any], **kwargs: Any) -> None:
+        context["soak_items"] = _written_items(_json_body(params.get("body")))
+
+    def _on_write_answered(self, http_response: Any, context: dict[str, Any], **kwargs: Any) -> None:
+        if http_response.status_code == 200:
+            self._note_landed(context.get("soak_items", []))
+
+    def _note_landed(self, items: list[dict[str, Any]]) -> None:
+        """Remember what each applied write stored for its key, to spot a caption changing under redelivery.
+
+        Writes the table refused (the function's condition against duplicates) are not counted.
+        """
+        for item in items:
             key = item.get("key", {}).get("S")
             if key is not None:
                 content = tuple(sorted((name, json.dumps(item[name])) for name in ("status", "caption", "error") if name in item))
                 with self._lock:
                     self.written[key].add(content)
+
+
+def _json_body(body: Any) -> dict[str, Any]:
+    try:
+        parsed = json.loads(body)
+    except (TypeError, ValueError):
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
 
 
 def _written_items(body: dict[str, Any]) -> list[dict[str, Any]]:

@@ -21,6 +21,7 @@ from local.results import Outcome
 from local.soak import (
     FAULTS,
     SUMMARY_KEYS,
+    WRITE_LANDED,
     FaultInjector,
     SoakObject,
     _written_items,
@@ -101,29 +102,55 @@ def _function_clients(deployment: Deployment, max_attempts: int = 3) -> Any:
     return Module
 
 
+class _AlwaysThisFault:
+    """A stand-in for the injector's random source: every call faults, always with one kind."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    def random(self) -> float:
+        return 0.0
+
+    def choice(self, kinds: list[str]) -> str:
+        assert self.kind in kinds
+        return self.kind
+
+
 @pytest.mark.parametrize(("service", "kind"), [(s, k) for s, kinds in FAULTS.items() for k in kinds])
 def test_every_fault_kind_is_one_boto3_retries_then_surfaces(deployment: Deployment, service: str, kind: str) -> None:
     module = _function_clients(deployment)
-    calls: list[str] = []
-    fault = FAULTS[service][kind]
-
-    def always(request: Any, **kwargs: Any) -> Any:
-        calls.append(kind)
-        return fault(request)
-
+    injector = FaultInjector(rate=1.0, rng=_AlwaysThisFault(kind), crash_at_write=10**9)  # type: ignore[arg-type]
+    injector.install(module)
+    key = f"k-{kind}"
     if service == "s3":
-        module.s3_client.meta.events.register("before-send.s3.GetObject", always)
         operation = lambda: module.s3_client.get_object(Bucket=deployment.bucket, Key="photo.png")  # noqa: E731
     else:
-        module.dynamodb_client.meta.events.register("before-send.dynamodb.PutItem", always)
-        item = {"key": {"S": f"k-{kind}"}, "status": {"S": "captioned"}, "caption": {"S": "a caption"}}
+        item = {"key": {"S": key}, "status": {"S": "captioned"}, "caption": {"S": "a caption"}}
         operation = lambda: module.dynamodb_client.put_item(TableName=deployment.table, Item=item)  # noqa: E731
     with pytest.raises((ClientError, BotoCoreError)):
         operation()
-    assert len(calls) == 3, "boto3's standard mode must treat the fault as transient and retry it"
-    if kind == "write landed, response lost":
-        stored = deployment.client("dynamodb").get_item(TableName=deployment.table, Key={"key": {"S": f"k-{kind}"}})
+    assert injector.injected == {f"{service} {kind}": 3}, "boto3's standard mode must retry the fault as transient"
+    if kind == WRITE_LANDED:
+        stored = deployment.client("dynamodb").get_item(TableName=deployment.table, Key={"key": {"S": key}})
         assert stored["Item"]["caption"]["S"] == "a caption"
+        assert injector.written[key] == {(("caption", '{"S": "a caption"}'), ("status", '{"S": "captioned"}'))}
+    else:
+        assert key not in injector.written
+
+
+def test_only_writes_the_table_accepted_count_as_written(deployment: Deployment) -> None:
+    module = _function_clients(deployment)
+    injector = FaultInjector(rate=0.0, rng=random.Random(1), crash_at_write=10**9)  # noqa: S311
+    injector.install(module)
+    first = {"key": {"S": "once"}, "status": {"S": "captioned"}, "caption": {"S": "first"}}
+    second = {**first, "caption": {"S": "second"}}
+    module.dynamodb_client.put_item(TableName=deployment.table, Item=first)
+    with pytest.raises(ClientError):
+        module.dynamodb_client.put_item(
+            TableName=deployment.table, Item=second, ConditionExpression="attribute_not_exists(#k)",
+            ExpressionAttributeNames={"#k": "key"},
+        )
+    assert injector.written["once"] == {(("caption", '{"S": "first"}'), ("status", '{"S": "captioned"}'))}
 
 
 def test_the_injector_fails_about_the_given_share_and_retries_absorb_most(deployment: Deployment) -> None:
