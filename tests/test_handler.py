@@ -54,6 +54,8 @@ def function(tiny_model_dir: Path) -> Iterator[ModuleType]:
             "MODEL_ID": MODEL_ID,
             "NUM_BEAMS": "2",
             "MAX_LENGTH": "6",
+            # The function must use standard retries whatever the runtime's defaults say.
+            "AWS_RETRY_MODE": "legacy",
         }.items():
             env.setenv(name, value)
         env.delenv("AWS_ENDPOINT_URL", raising=False)
@@ -143,15 +145,16 @@ def aws(mocked_aws: None, function: ModuleType) -> Deployment:
 
 
 class FakeContext:
-    """Lambda's context object, with a fixed amount of time left."""
+    """Lambda's context object, with a fixed amount of time left, or a sequence of answers (the last
+    one repeats) for time that drains while the function works."""
 
     aws_request_id = "test-request"
 
-    def __init__(self, remaining_ms: int = 60_000) -> None:
-        self.remaining_ms = remaining_ms
+    def __init__(self, remaining_ms: int = 60_000, *, then: list[int] | None = None) -> None:
+        self.answers = [remaining_ms, *(then or [])]
 
     def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_ms
+        return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
 
 
 @pytest.fixture
@@ -568,6 +571,18 @@ def test_timeout_guard_captions_what_fits_and_returns_the_rest(
     result = function.handler(aws.sqs_event(*messages), FakeContext(remaining_ms=5_200))
     assert result == {"batchItemFailures": [{"itemIdentifier": m["MessageId"]} for m in messages[2:]]}
     assert [aws.item(f"t{seed}.png") is not None for seed in range(4)] == [True, True, False, False]
+
+
+def test_timeout_guard_checks_again_before_captioning(
+    aws: Deployment, function: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    messages = [aws.upload(f"d{seed}.png", noise_png(seed)) for seed in range(4)]
+    monkeypatch.setattr(function.caption_time, "ms_per_image", 1_000.0)
+    # Plenty of time while fetching (one check per object), then fetching took most of it.
+    context = FakeContext(60_000, then=[60_000, 60_000, 60_000, 5_200])
+    result = function.handler(aws.sqs_event(*messages), context)
+    assert result == {"batchItemFailures": [{"itemIdentifier": m["MessageId"]} for m in messages[2:]]}
+    assert [aws.item(f"d{seed}.png") is not None for seed in range(4)] == [True, True, False, False]
 
 
 # --- logs ----------------------------------------------------------------------------------------------
