@@ -28,8 +28,7 @@ class PipelineSettings:
     batch_size: int = 10
     # The function timeout, and the queue's visibility timeout (AWS requires it to be at least the
     # function timeout; we keep them equal so a failed message comes back as soon as allowed).
-    # None: long enough that the function's timeout guard, which assumes a slow first call
-    # (about 6 s an image), lets a full first batch through.
+    # None: 30 s, or 3 s a message for bigger batches.
     visibility_timeout_s: int | None = None
     max_receive_count: int = 3
     log_level: str = "WARNING"
@@ -43,7 +42,7 @@ class PipelineSettings:
     def function_timeout_s(self) -> int:
         if self.visibility_timeout_s is not None:
             return self.visibility_timeout_s
-        return max(120, 7 * self.batch_size)
+        return max(30, 3 * self.batch_size)
 
     def __post_init__(self) -> None:
         if self.workers < 1:

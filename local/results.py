@@ -99,14 +99,11 @@ class ResultCollector:
         self.outcomes: dict[str, Outcome] = {}
         self.dead_lettered: dict[str, int] = {}  # key -> receive count when it was parked
 
-    def expect(self, keys: Iterable[str], uploaded_at: float | None = None) -> None:
-        now = time.monotonic() if uploaded_at is None else uploaded_at
+    def expect(self, keys: Iterable[str]) -> None:
+        """Count these keys in, from now (latency is measured from here)."""
+        now = time.monotonic()
         for key in keys:
             self._uploaded_at.setdefault(key, now)
-
-    @property
-    def expected(self) -> list[str]:
-        return list(self._uploaded_at)
 
     @property
     def pending(self) -> list[str]:
