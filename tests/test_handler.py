@@ -521,6 +521,19 @@ def test_sqs_event_returns_only_the_affected_messages(
     # though the client got the injected throttling error. Its redelivery is then a duplicate.)
 
 
+def test_access_denied_on_a_deleted_object_is_permanent(
+    aws: Deployment, function: ModuleType, faults: FaultInjector
+) -> None:
+    # Without s3:ListBucket, real S3 answers GetObject of a deleted object with 403 AccessDenied.
+    message = aws.upload("gone.png", noise_png(22))
+    faults.fail(function.s3_client, "GetObject", status=403, code="AccessDenied")
+    result = function.handler(aws.sqs_event(message), FakeContext())
+    assert result == {"batchItemFailures": []}
+    item = aws.item("gone.png")
+    assert item["status"] == "failed"
+    assert "AccessDenied" in item["error"]
+
+
 def test_connection_errors_are_transient(
     aws: Deployment, function: ModuleType, faults: FaultInjector
 ) -> None:
