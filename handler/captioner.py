@@ -1,6 +1,7 @@
 """The captioning core: a Hugging Face VisionEncoderDecoderModel directory -> captions for PIL images.
 
-Knows nothing of S3, DynamoDB or events. Never touches the network.
+Knows nothing of S3, DynamoDB or events. Never touches the network. Loading sets transformers' log
+verbosity to errors for the whole process: its per-call generate() warnings are noise in function logs.
 """
 
 from __future__ import annotations
