@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import resource
+import threading
 import time
 from collections.abc import Sequence
 from contextlib import ExitStack
@@ -11,7 +12,15 @@ from typing import TextIO
 from rich.console import Console
 
 from local.pipeline import LocalPipeline, PipelineSettings
-from local.results import CAPTIONED, ProgressDisplay, in_upload_order, results_json, results_table
+from local.results import (
+    CAPTIONED,
+    FAILED,
+    Outcome,
+    ProgressDisplay,
+    in_upload_order,
+    results_json,
+    results_table,
+)
 from local.uploader import Upload, upload_all
 
 
@@ -28,6 +37,19 @@ def stall_timeout_s(settings: PipelineSettings) -> float:
     return max(120.0, 2.0 * settings.function_timeout_s * (settings.max_receive_count + 1))
 
 
+def _upload(pipeline: LocalPipeline, uploads: Sequence[Upload], progress: ProgressDisplay) -> None:
+    collector = pipeline.collector
+    failures = upload_all(
+        pipeline.deployment.client("s3"),
+        pipeline.deployment.bucket,
+        uploads,
+        on_uploaded=lambda upload: collector.uploaded(upload.key),
+    )
+    for key, reason in failures.items():
+        collector.settle(key, Outcome(key=key, status=FAILED, error=reason))
+    progress.update([collector.outcomes[key] for key in failures])
+
+
 def run_caption(
     uploads: Sequence[Upload], settings: PipelineSettings, *, as_json: bool, results: TextIO, status: Console
 ) -> int:
@@ -37,15 +59,16 @@ def run_caption(
         with status.status("Starting the emulator and loading the model…"):
             pipeline = stack.enter_context(LocalPipeline(settings))
         collector = pipeline.collector
+        collector.expect(keys)
         started = time.monotonic()
-        upload_all(
-            pipeline.deployment.client("s3"),
-            pipeline.deployment.bucket,
-            uploads,
-            on_uploaded=lambda upload: collector.expect([upload.key]),
-        )
         with ProgressDisplay(len(keys), status) as progress:
+            # Upload in the background while results are counted, as files keep arriving in a bucket.
+            uploading = threading.Thread(
+                target=_upload, args=(pipeline, uploads, progress), name="uploads", daemon=True
+            )
+            uploading.start()
             complete = collector.wait(stall_timeout_s(settings), progress.update)
+            uploading.join()
         seconds = time.monotonic() - started
     outcomes = in_upload_order(keys, collector.outcomes)
     if as_json:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -100,10 +101,18 @@ class ResultCollector:
         self.dead_lettered: dict[str, int] = {}  # key -> receive count when it was parked
 
     def expect(self, keys: Iterable[str]) -> None:
-        """Count these keys in, from now (latency is measured from here)."""
+        """Count these keys in: the wait is over only when each is accounted for."""
         now = time.monotonic()
         for key in keys:
             self._uploaded_at.setdefault(key, now)
+
+    def uploaded(self, key: str) -> None:
+        """The key's object is in the bucket now: its latency counts from here."""
+        self._uploaded_at[key] = time.monotonic()
+
+    def settle(self, key: str, outcome: Outcome) -> None:
+        """Account for a key without looking for it (e.g. its upload failed)."""
+        self.outcomes[key] = outcome
 
     @property
     def pending(self) -> list[str]:
@@ -247,6 +256,7 @@ class ProgressDisplay:
         self._task = self._progress.add_task(description, total=total, summary="")
         self._captioned = 0
         self._failed = 0
+        self._lock = threading.Lock()  # updated by the poller and the uploader
 
     def __enter__(self) -> ProgressDisplay:
         self._progress.start()
@@ -256,16 +266,17 @@ class ProgressDisplay:
         self._progress.stop()
 
     def update(self, new: Sequence[Outcome]) -> None:
-        for outcome in new:
-            if outcome.status == CAPTIONED:
-                self._captioned += 1
-            else:
-                self._failed += 1
-        self._progress.update(
-            self._task,
-            advance=len(new),
-            summary=f"[green]{self._captioned} captioned[/] · [red]{self._failed} failed[/]",
-        )
+        with self._lock:
+            for outcome in new:
+                if outcome.status == CAPTIONED:
+                    self._captioned += 1
+                else:
+                    self._failed += 1
+            self._progress.update(
+                self._task,
+                advance=len(new),
+                summary=f"[green]{self._captioned} captioned[/] · [red]{self._failed} failed[/]",
+            )
 
 
 def results_table(outcomes: Sequence[Outcome]) -> Table:

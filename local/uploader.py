@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import mimetypes
 import os
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,9 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
+
+
+UPLOAD_CONCURRENCY = 8
 
 
 class UploadError(ValueError):
@@ -66,12 +70,29 @@ def _check_unique_keys(uploads: Sequence[Upload]) -> None:
 
 
 def upload_all(
-    s3: BaseClient, bucket: str, uploads: Sequence[Upload], on_uploaded: Callable[[Upload], None] | None = None
-) -> None:
-    """Put each file; the bucket's notification turns each put into a queue message."""
-    for upload in uploads:
-        if on_uploaded is not None:
-            on_uploaded(upload)
+    s3: BaseClient,
+    bucket: str,
+    uploads: Sequence[Upload],
+    on_uploaded: Callable[[Upload], None] | None = None,
+    concurrency: int = UPLOAD_CONCURRENCY,
+) -> dict[str, str]:
+    """Put the files, several at a time like `aws s3 cp --recursive`; each put becomes a queue message.
+
+    Returns the uploads that failed (key -> reason); one unreadable file does not stop the others.
+    """
+
+    def put(upload: Upload) -> None:
         content_type = mimetypes.guess_type(upload.path.name)[0] or "application/octet-stream"
         with upload.path.open("rb") as body:
             s3.put_object(Bucket=bucket, Key=upload.key, Body=body, ContentType=content_type)
+        if on_uploaded is not None:
+            on_uploaded(upload)
+
+    failures: dict[str, str] = {}
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="upload") as pool:
+        futures = {pool.submit(put, upload): upload for upload in uploads}
+        for future in as_completed(futures):
+            error = future.exception()
+            if error is not None:
+                failures[futures[future].key] = f"upload failed: {error}"
+    return failures

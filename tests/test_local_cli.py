@@ -383,3 +383,18 @@ def test_workers_survive_a_crash_and_a_fresh_one_takes_over(emulator: Any) -> No
         assert collector.wait(stall_timeout_s=20)
     assert mapping.stats.crashes == 1
     assert collector.outcomes["photo.png"].status == "captioned" and not collector.outcomes["photo.png"].dead_lettered
+
+
+def test_a_failed_upload_is_reported_and_the_others_go_through(emulator: Any, tmp_path: Path) -> None:
+    from local.uploader import upload_all
+
+    (tmp_path / "kept.png").write_bytes(b"1")
+    (tmp_path / "vanished.png").write_bytes(b"2")
+    uploads = collect_uploads([tmp_path])
+    (tmp_path / "vanished.png").unlink()
+    done: list[str] = []
+    failures = upload_all(emulator.client("s3"), emulator.bucket, uploads, on_uploaded=lambda u: done.append(u.key))
+    assert done == ["kept.png"]
+    assert list(failures) == ["vanished.png"] and failures["vanished.png"].startswith("upload failed:")
+    listed = emulator.client("s3").list_objects_v2(Bucket=emulator.bucket)["Contents"]
+    assert [entry["Key"] for entry in listed] == ["kept.png"]
