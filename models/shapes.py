@@ -89,16 +89,19 @@ class ShapeSpec:
         _check_range("width", self.width, MIN_SIDE, MAX_SIDE)
         _check_range("height", self.height, MIN_SIDE, MAX_SIDE)
         if not MIN_RATIO <= self.height / self.width <= MAX_RATIO:
-            raise ValueError(
-                f"height/width is {self.height}/{self.width}; allowed ratio is 3:4 to 4:3"
-            )
+            raise ValueError(f"height/width is {self.height}/{self.width}; allowed ratio is 3:4 to 4:3")
         caption_for(self.colour, self.shape, self.background)
         shorter = min(self.width, self.height)
         if not MIN_SHAPE_FRACTION * shorter <= self.side <= MAX_SHAPE_FRACTION * shorter:
             raise ValueError(
                 f"shape side is {self.side} px; allowed is 25-60 % of the shorter side ({shorter} px)"
             )
-        if self.left < 0 or self.top < 0 or self.left + self.side > self.width or self.top + self.side > self.height:
+        if (
+            self.left < 0
+            or self.top < 0
+            or self.left + self.side > self.width
+            or self.top + self.side > self.height
+        ):
             raise ValueError(
                 f"shape box ({self.left}, {self.top}, side {self.side}) is not fully inside "
                 f"the {self.width}x{self.height} canvas"
@@ -245,7 +248,7 @@ def to_webp(data: bytes, quality: int = 80) -> bytes:
 
 
 def to_exif_rotated_jpeg(data: bytes, orientation: int = 6, quality: int = 90) -> bytes:
-    """Store the pixels rotated/flipped with an EXIF Orientation tag, so exif_transpose restores the original."""
+    """Store the pixels turned or flipped with an EXIF Orientation tag that exif_transpose undoes."""
     _check_choice("EXIF orientation", orientation, tuple(_STORED_TRANSPOSE_FOR_ORIENTATION))
     stored = _decoded_rgb(data).transpose(_STORED_TRANSPOSE_FOR_ORIENTATION[orientation])
     exif = Image.Exif()
@@ -272,7 +275,9 @@ def random_conversion(data: bytes, conversion: str, rng: random.Random) -> bytes
         return to_webp(data, quality=rng.randint(70, 95))
     if conversion == "exif-rotated-jpeg":
         return to_exif_rotated_jpeg(
-            data, orientation=rng.choice(CAMERA_ORIENTATIONS), quality=rng.randint(MIN_JPEG_QUALITY, MAX_JPEG_QUALITY)
+            data,
+            orientation=rng.choice(CAMERA_ORIENTATIONS),
+            quality=rng.randint(MIN_JPEG_QUALITY, MAX_JPEG_QUALITY),
         )
     return CONVERSIONS[conversion](data)
 

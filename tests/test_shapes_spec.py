@@ -1,5 +1,4 @@
 """The demo-image generator obeys the published spec (models/shapes.py)."""
-# ruff: noqa: S101  (pytest reports failures through plain assert statements)
 
 from __future__ import annotations
 
@@ -158,8 +157,14 @@ def test_draws_are_reproducible_from_the_seed() -> None:
 )
 def test_spec_outside_the_published_ranges_is_refused(change: dict[str, object], message: str) -> None:
     valid = {
-        "width": 300, "height": 300, "background": "white", "colour": "red",
-        "shape": "circle", "left": 100, "top": 100, "side": 100,
+        "width": 300,
+        "height": 300,
+        "background": "white",
+        "colour": "red",
+        "shape": "circle",
+        "left": 100,
+        "top": 100,
+        "side": 100,
     }
     if "side" in change:
         valid["width"] = valid["height"] = 120  # 100 px is over 60 % of 120
@@ -181,7 +186,9 @@ def test_conversions_produce_the_formats_a_user_would_upload() -> None:
     for name, (image_format, mode) in expected.items():
         with Image.open(io.BytesIO(shapes.CONVERSIONS[name](source.data))) as converted:
             assert (converted.format, converted.mode) == (image_format, mode)
-            difference = ImageStat.Stat(ImageChops.difference(converted.convert("RGB"), _decoded(source.data)))
+            difference = ImageStat.Stat(
+                ImageChops.difference(converted.convert("RGB"), _decoded(source.data))
+            )
             assert max(difference.mean) < 6, name
 
 
