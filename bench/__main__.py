@@ -13,15 +13,20 @@ import os
 from dataclasses import asdict
 from pathlib import Path
 
-from rich.console import Console
+# Before any transformers import: offline, and no progress bars or advice in the benchmark's output.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
-from bench.baseline_env import BASELINE_TORCH_VERSION, ensure_baseline_env
-from bench.coldstart import ColdStart, cache_method, project_python, run_cold_start
-from bench.inputs import ensure_inputs
-from bench.machine import describe_machine, load_average
-from bench.model import ensure_models
-from bench.report import build_summary, draw_chart, render_table, summary_line
-from bench.warm import WarmFigures, measure_warm
+from rich.console import Console  # noqa: E402
+
+from bench.envs import BASELINE_TORCH_VERSION, baseline_torch_requirement, ensure_env, project_torch_requirement  # noqa: E402
+from bench.coldstart import ColdStart, cache_method, run_cold_start  # noqa: E402
+from bench.inputs import ensure_inputs  # noqa: E402
+from bench.machine import describe_machine, load_average  # noqa: E402
+from bench.model import ensure_models  # noqa: E402
+from bench.report import build_summary, draw_chart, render_table, summary_line  # noqa: E402
+from bench.warm import WarmFigures, measure_warm  # noqa: E402
 
 DEFAULT_CACHE = Path(os.environ.get("CAPTIONING_BENCH_CACHE", Path.home() / ".cache" / "captioning-bench"))
 BENCH_DIR = Path(__file__).resolve().parent
@@ -84,17 +89,18 @@ def main(argv: list[str] | None = None) -> dict:
     large = inputs.large_jpeg.read_bytes()
     batch = [path.read_bytes() for path in inputs.batch_jpegs]
 
-    baseline_python = project_python()
+    project_python = ensure_env(cache_dir / "project-venv", project_torch_requirement(), log=log)
+    baseline_python = project_python
     if not args.no_baseline_env:
-        baseline_python = ensure_baseline_env(cache_dir / "baseline-venv", log=log)
+        baseline_python = ensure_env(cache_dir / "baseline-venv", baseline_torch_requirement(), log=log)
 
     log(f"cold starts: {cache_method()}")
     cold: dict[str, ColdStart] = {}
     cold["baseline"] = run_cold_start("baseline", baseline_python, "baseline", models.baseline_dir,
                                       inputs.large_jpeg, list(inputs.batch_jpegs))
-    cold["project"] = run_cold_start("project", project_python(), "project", models.fp32_dir,
+    cold["project"] = run_cold_start("project", project_python, "project", models.fp32_dir,
                                      inputs.large_jpeg, list(inputs.batch_jpegs))
-    cold["project_half_weights"] = run_cold_start("project, fp16-stored weights", project_python(), "project",
+    cold["project_half_weights"] = run_cold_start("project, fp16-stored weights", project_python, "project",
                                                   models.fp16_dir, inputs.large_jpeg, list(inputs.batch_jpegs))
     for name, figures in cold.items():
         log(f"cold start {name}: {figures.total_s:.2f} s, {figures.read_bytes / 1e9:.3f} GB read, "

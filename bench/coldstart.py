@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess  # noqa: S404  fixed argument lists, no shell
-import sys
 import sysconfig
 import time
 from dataclasses import dataclass
@@ -85,7 +84,13 @@ def run_cold_start(
     precision: str = "fp32",
 ) -> ColdStart:
     _empty_cache(python, model_dir)
-    environment = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "HF_HUB_OFFLINE": "1"}
+    environment = {
+        **os.environ,
+        "PYTHONPATH": str(REPO_ROOT),
+        "HF_HUB_OFFLINE": "1",
+        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+        "TRANSFORMERS_VERBOSITY": "error",
+    }
     environment.pop("PYTHONDONTWRITEBYTECODE", None)
     spawned_at = time.time()
     completed = subprocess.run(  # noqa: S603  fixed argument list, our own interpreter
@@ -129,6 +134,3 @@ def run_cold_start(
         batch_captions=figures["batch_captions"],
     )
 
-
-def project_python() -> Path:
-    return Path(sys.executable)

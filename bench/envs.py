@@ -1,0 +1,62 @@
+"""Cached virtualenvs the cold starts run in, outside the repo and used by nothing else.
+
+- baseline: the original design's environment, the default torch wheel from the package index
+  (on Linux x86_64 the CUDA build the original container image carried);
+- project: the project's CPU-only torch wheel.
+Both get the same transformers/tokenizers/safetensors/Pillow versions as the project venv. A
+private environment per side also keeps the measurement honest: library pages that other
+processes have mapped cannot be dropped from the page cache, so a shared venv would read less.
+"""
+
+from __future__ import annotations
+
+import subprocess  # noqa: S404  fixed argument lists, no shell
+import sys
+from importlib import metadata
+from pathlib import Path
+
+BASELINE_TORCH_VERSION = "2.14.1"
+SHARED_PACKAGES = ("transformers", "tokenizers", "safetensors", "pillow", "huggingface-hub", "psutil", "numpy")
+READY_MARKER = ".bench-ready"
+
+
+def baseline_torch_requirement() -> str:
+    return f"torch=={BASELINE_TORCH_VERSION}"
+
+
+def project_torch_requirement() -> str:
+    """The torch build the project venv runs (the CPU wheel, e.g. 2.13.0+cpu)."""
+    return f"torch=={metadata.version('torch')}"
+
+
+def requirements_with(torch_requirement: str) -> list[str]:
+    return [torch_requirement, *(f"{name}=={metadata.version(name)}" for name in SHARED_PACKAGES)]
+
+
+def env_python(venv_dir: Path) -> Path:
+    return venv_dir / "bin" / "python"
+
+
+def ensure_env(venv_dir: Path, torch_requirement: str, log=print) -> Path:
+    """Create the virtualenv once (it is cached while its pins stay the same); return its interpreter."""
+    python = env_python(venv_dir)
+    marker = venv_dir / READY_MARKER
+    requirements = requirements_with(torch_requirement)
+    if marker.exists() and marker.read_text() == "\n".join(requirements):
+        return python
+    log(f"creating {venv_dir} with {torch_requirement} (once; cached afterwards)")
+    subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv_dir)], check=True)  # noqa: S603
+    installed = subprocess.run(  # noqa: S603  fixed argument list
+        [str(python), "-m", "pip", "install", "--quiet", *requirements],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if installed.returncode != 0:
+        raise RuntimeError(f"installing {venv_dir} failed:\n{installed.stderr[-4000:]}")
+    marker.write_text("\n".join(requirements))
+    return python
+
+
+if __name__ == "__main__":
+    ensure_env(Path(sys.argv[1]), sys.argv[2])
