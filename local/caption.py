@@ -74,7 +74,10 @@ def run_caption(
     if as_json:
         results.write(results_json(outcomes) + "\n")
     else:
-        Console(file=results, soft_wrap=False).print(results_table(outcomes))
+        table_console = Console(file=results)
+        if not table_console.is_terminal:  # piped or redirected: long rows stay on one line
+            table_console.width = 240
+        table_console.print(results_table(outcomes))
     results.flush()
     captioned = sum(1 for outcome in outcomes if outcome.status == CAPTIONED)
     status.print(
