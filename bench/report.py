@@ -177,7 +177,7 @@ def draw_chart(summary: dict[str, Any], path: Path) -> None:
         target = THROUGHPUT_TARGETS.get(key, LOWER_IS_BETTER_TARGETS.get(key))
         if target is not None:
             axis.plot([target, target], [position - 0.4, position + 0.4], color="black", linewidth=2)
-        axis.text(value, position, f" {value:.2f}×", va="center", fontsize=9)
+        axis.text(max(value, target or 0), position, f"  {value:.2f}×", va="center", fontsize=9)
     axis.axvline(1.0, color="grey", linestyle="--", linewidth=1)
     axis.set_yticks(list(positions))
     labels = [
@@ -189,10 +189,35 @@ def draw_chart(summary: dict[str, Any], path: Path) -> None:
     axis.set_xlabel("project ÷ baseline (dashed: baseline = 1; black tick: target)")
     raw = summary["raw"]
     axis.set_title(
-        f"Project vs original design — {raw['machine']['cpu_model']}, {raw['machine']['threads']} threads, "
-        f"reduced precision = {raw['reduced_precision']}",
+        f"Project vs original design (reduced precision = {raw['reduced_precision']})\n"
+        f"{raw['machine']['cpu_model']}, {raw['machine']['threads']} threads",
         fontsize=9,
     )
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)
+
+
+def markdown_results(summary: dict[str, Any]) -> str:
+    """The same rows as the rich table, as markdown (for the README)."""
+    from rich.console import Console
+
+    table = render_table(summary)
+    console = Console(width=200, record=True)
+    header = "| " + " | ".join(column.header for column in table.columns) + " |"
+    rule = "| " + " | ".join("---" if index == 0 else "---:" for index in range(len(table.columns))) + " |"
+    rows = []
+    for row_index in range(table.row_count):
+        cells = []
+        for column in table.columns:
+            cell = list(column.cells)[row_index]
+            cells.append(console.render_str(str(cell)).plain.replace("|", "\\|"))
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join([header, rule, *rows])
+
+
+if __name__ == "__main__":
+    import sys
+
+    results_path = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent / "results.json"
+    print(markdown_results(json.loads(results_path.read_text())))
