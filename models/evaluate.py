@@ -105,6 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         choices=SETS,
         help="evaluate only this set (repeatable; default all)",
     )
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all CPUs)")
     parser.add_argument("--show-mistakes", action="store_true", help="print each wrong caption")
     arguments = parser.parse_args(argv)
     if arguments.count < 1:
@@ -116,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         Captioner,  # imported late: loading torch is slow and --help should not pay it
     )
 
-    captioner = Captioner.load(str(arguments.model))
+    captioner = Captioner.load(arguments.model, num_threads=arguments.threads)
     started = time.monotonic()
     scores = evaluate(
         captioner.caption, seed=arguments.seed, count=arguments.count, sets=arguments.sets or SETS
