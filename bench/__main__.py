@@ -150,6 +150,10 @@ def main(argv: list[str] | None = None) -> dict:
     log(f"warm: project {args.reduced_precision}")
     reduced_pipeline, reduced = _measure_project(models.fp32_dir, args.reduced_precision, large, batch,
                                                  args.repeats)
+    effective_reduced = reduced_pipeline.captioner.precision
+    if effective_reduced != args.reduced_precision:
+        log(f"[yellow]{args.reduced_precision} is not available on this CPU: the captioner ran "
+            f"{effective_reduced}[/yellow]")
     del reduced_pipeline
     gc.collect()
     log(f"project {args.reduced_precision}: {reduced.latency_s:.3f} s, {reduced.images_per_s:.3f} img/s")
@@ -161,6 +165,7 @@ def main(argv: list[str] | None = None) -> dict:
         "baseline_env": not args.no_baseline_env,
         "baseline_torch": cold["baseline"].torch_version,
         "reduced_precision": args.reduced_precision,
+        "reduced_precision_in_effect": effective_reduced,
         "cache_method": cache_method(),
         "model_bytes": {
             "baseline_pytorch_model_bin": (models.baseline_dir / "pytorch_model.bin").stat().st_size,

@@ -22,7 +22,7 @@ from handler.captioner import Captioner
 DEMO_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "demo-shapes"
 DEMO_ACCURACY_FLOOR = 0.98
 DEMO_HELD_OUT_SEED = 424_242
-DEMO_HELD_OUT_COUNT = 100
+DEMO_HELD_OUT_COUNT = 64
 needs_demo_model = pytest.mark.skipif(
     not (DEMO_MODEL_DIR / "config.json").is_file(), reason="models/demo-shapes has not been trained yet"
 )
@@ -68,7 +68,7 @@ def test_non_rgb_images_take_the_image_processors_own_path(tiny_captioner: Capti
 
 @pytest.mark.parametrize("num_beams", [1, 3, 5])
 def test_fp32_captions_equal_plain_generate_one_by_one(tiny_model_dir: Path, num_beams: int) -> None:
-    images = _noise_images(12, seed=num_beams)
+    images = _noise_images(8, seed=num_beams)
     captioner = Captioner.load(tiny_model_dir, num_beams=num_beams, max_length=12)
 
     expected = _plain_generate_captions(tiny_model_dir, images, num_beams=num_beams, max_length=12)
@@ -107,7 +107,7 @@ def test_fp32_demo_captions_equal_plain_generate() -> None:
     from handler.images import load_image
     from models import evaluate
 
-    images = [load_image(data) for data, _ in evaluate.held_out_uploads(DEMO_HELD_OUT_SEED, 24)]
+    images = [load_image(data) for data, _ in evaluate.held_out_uploads(DEMO_HELD_OUT_SEED, 10)]
     captioner = Captioner.load(DEMO_MODEL_DIR)
 
     expected = _plain_generate_captions(DEMO_MODEL_DIR, images, captioner.num_beams, captioner.max_length)
@@ -119,6 +119,9 @@ def test_fp32_demo_captions_equal_plain_generate() -> None:
 @pytest.mark.parametrize("precision", ["int8", "bf16"])
 def test_reduced_precision_keeps_the_demo_models_held_out_accuracy(precision: str) -> None:
     from models import evaluate
+
+    if precision == "bf16" and not captioner_module.cpu_supports_bf16():
+        pytest.skip("no native bfloat16 on this CPU: bf16 runs as fp32 (see the fallback test)")
 
     captioner = Captioner.load(DEMO_MODEL_DIR, precision=precision)
     uploads = evaluate.held_out_uploads(DEMO_HELD_OUT_SEED + 1, DEMO_HELD_OUT_COUNT)
