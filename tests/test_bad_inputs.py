@@ -33,7 +33,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SIZE_CAP_BYTES = 1_000_000
 CAPTIONED, FAILED, NO_ITEM = "captioned", "failed", "no item"
 MALFORMED_BODY = '{"Records": [{"s3": oops'
-LONG_KEY = "long/" + "very-" * 198 + ".png"  # 1,000 bytes: S3 allows 1,024
+LONG_KEY = "long/" + "very-" * 198 + "x.png"  # 1,000 bytes: S3 allows 1,024
 
 
 def _spec(seed: int) -> shapes.ShapeSpec:
@@ -180,8 +180,7 @@ def _drive(output: Path) -> None:
                         late["sqs"].send_message(QueueUrl=late["queue_url"], MessageBody=message["Body"])
 
     settings = PipelineSettings(
-        model_dir=Path(os.environ.get("DEV_MODEL_DIR", "models/demo-shapes")),
-        workers=2, batch_size=4, visibility_timeout_s=10, max_receive_count=2, log_level="ERROR", on_batch=on_batch
+        workers=2, batch_size=4, visibility_timeout_s=5, max_receive_count=2, log_level="ERROR", on_batch=on_batch
     )
     with LocalPipeline(settings) as pipeline:
         deployment = pipeline.deployment
