@@ -22,5 +22,8 @@ lint: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) -m bench
 
+train-demo: $(VENV)/.installed
+	$(PY) -m models.train_demo_shapes
+
 clean:
 	rm -rf $(VENV) .pytest_cache
