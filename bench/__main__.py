@@ -6,7 +6,6 @@ The last line of stdout is one JSON object (ratios, targets met, raw figures, ma
 from __future__ import annotations
 
 import argparse
-import gc
 import io
 import json
 import os
@@ -20,13 +19,18 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 from rich.console import Console  # noqa: E402
 
-from bench.envs import BASELINE_TORCH_VERSION, baseline_torch_requirement, ensure_env, project_torch_requirement  # noqa: E402
 from bench.coldstart import ColdStart, cache_method, run_cold_start  # noqa: E402
+from bench.envs import (
+    BASELINE_TORCH_VERSION,
+    baseline_torch_requirement,
+    ensure_env,
+    project_torch_requirement,
+)  # noqa: E402
 from bench.inputs import ensure_inputs  # noqa: E402
 from bench.machine import describe_machine, load_average  # noqa: E402
 from bench.model import ensure_models  # noqa: E402
 from bench.report import build_summary, draw_chart, render_table, summary_line  # noqa: E402
-from bench.warm import WarmFigures, measure_warm  # noqa: E402
+from bench.warm import WarmFigures, measure_warm_interleaved  # noqa: E402
 
 DEFAULT_CACHE = Path(os.environ.get("CAPTIONING_BENCH_CACHE", Path.home() / ".cache" / "captioning-bench"))
 BENCH_DIR = Path(__file__).resolve().parent
@@ -35,16 +39,28 @@ REDUCED_PRECISION = "int8"
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE,
-                        help="where the model, inputs and baseline virtualenv are cached (outside the repo)")
-    parser.add_argument("--no-baseline-env", action="store_true",
-                        help=f"skip the baseline virtualenv (torch=={BASELINE_TORCH_VERSION}); "
-                             "cold-start ratios are then reported as unavailable")
-    parser.add_argument("--reduced-precision", choices=["int8", "bf16"], default=REDUCED_PRECISION,
-                        help="the precision measured as 'reduced precision'")
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs per warm figure (median)")
-    parser.add_argument("--output-dir", type=Path, default=BENCH_DIR,
-                        help="where results.png and results.json are written")
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=DEFAULT_CACHE,
+        help="where the model, inputs and baseline virtualenv are cached (outside the repo)",
+    )
+    parser.add_argument(
+        "--no-baseline-env",
+        action="store_true",
+        help=f"skip the baseline virtualenv (torch=={BASELINE_TORCH_VERSION}); "
+        "cold-start ratios are then reported as unavailable",
+    )
+    parser.add_argument(
+        "--reduced-precision",
+        choices=["int8", "bf16"],
+        default=REDUCED_PRECISION,
+        help="the precision measured as 'reduced precision'",
+    )
+    parser.add_argument("--repeats", type=int, default=5, help="timed rounds per warm figure (median)")
+    parser.add_argument(
+        "--output-dir", type=Path, default=BENCH_DIR, help="where results.png and results.json are written"
+    )
     return parser.parse_args(argv)
 
 
@@ -57,20 +73,6 @@ def _cold_dict(figures: ColdStart) -> dict:
     return {key: value for key, value in asdict(figures).items() if key != "batch_captions"}
 
 
-def _measure_baseline(model_dir: Path, large: bytes, batch: list[bytes], repeats: int):
-    from bench.baseline import BaselineCaptioner
-
-    pipeline = BaselineCaptioner(model_dir)
-    return pipeline, measure_warm(pipeline, large, batch, repeats)
-
-
-def _measure_project(model_dir: Path, precision: str, large: bytes, batch: list[bytes], repeats: int):
-    from bench.project import ProjectPipeline
-
-    pipeline = ProjectPipeline(model_dir, precision=precision)
-    return pipeline, measure_warm(pipeline, large, batch, repeats)
-
-
 def _same_pixels_captions(pipeline, batch: list[bytes]) -> list[str]:
     """The project's Captioner on the baseline's own full-size decodes: isolates the model path."""
     from PIL import Image
@@ -79,12 +81,21 @@ def _same_pixels_captions(pipeline, batch: list[bytes]) -> list[str]:
     return pipeline.captioner.caption(images)
 
 
-def _caption_agreement(baseline: WarmFigures, project: WarmFigures, reduced: WarmFigures,
-                       same_pixels: list[str], reduced_precision: str) -> dict:
+def _caption_agreement(
+    baseline: WarmFigures,
+    project: WarmFigures,
+    reduced: WarmFigures,
+    same_pixels: list[str],
+    reduced_precision: str,
+) -> dict:
     """How many of the 11 captions (12 MP image + batch of 10) each side shares with the baseline."""
+
     def agreeing(figures: WarmFigures) -> int:
-        pairs = zip([figures.large_caption, *figures.batch_captions],
-                    [baseline.large_caption, *baseline.batch_captions], strict=True)
+        pairs = zip(
+            [figures.large_caption, *figures.batch_captions],
+            [baseline.large_caption, *baseline.batch_captions],
+            strict=True,
+        )
         return sum(ours == theirs for ours, theirs in pairs)
 
     total = 1 + len(baseline.batch_captions)
@@ -94,9 +105,9 @@ def _caption_agreement(baseline: WarmFigures, project: WarmFigures, reduced: War
         "fp32_end_to_end_identical": agreeing(project),
         f"{reduced_precision}_end_to_end_identical": agreeing(reduced),
         "note": "same_decoded_images: the project's Captioner on the baseline's own full-size decodes "
-                "(the model path alone). end_to_end: with the project's image preparation, whose JPEG "
-                "draft decoding changes pixel values slightly; a random-weights model's captions react "
-                "to that, so these can differ without any change in the model path.",
+        "(the model path alone). end_to_end: with the project's image preparation, whose JPEG "
+        "draft decoding changes pixel values slightly; a random-weights model's captions react "
+        "to that, so these can differ without any change in the model path.",
         "baseline": [baseline.large_caption, *baseline.batch_captions],
         "project_fp32": [project.large_caption, *project.batch_captions],
         f"project_{reduced_precision}": [reduced.large_caption, *reduced.batch_captions],
@@ -126,37 +137,60 @@ def main(argv: list[str] | None = None) -> dict:
 
     log(f"cold starts: {cache_method()}")
     cold: dict[str, ColdStart] = {}
-    cold["baseline"] = run_cold_start("baseline", baseline_python, "baseline", models.baseline_dir,
-                                      inputs.large_jpeg, list(inputs.batch_jpegs))
-    cold["project"] = run_cold_start("project", project_python, "project", models.fp32_dir,
-                                     inputs.large_jpeg, list(inputs.batch_jpegs))
-    cold["project_half_weights"] = run_cold_start("project, fp16-stored weights", project_python, "project",
-                                                  models.fp16_dir, inputs.large_jpeg, list(inputs.batch_jpegs))
+    cold["baseline"] = run_cold_start(
+        "baseline",
+        baseline_python,
+        "baseline",
+        models.baseline_dir,
+        inputs.large_jpeg,
+        list(inputs.batch_jpegs),
+    )
+    cold["project"] = run_cold_start(
+        "project", project_python, "project", models.fp32_dir, inputs.large_jpeg, list(inputs.batch_jpegs)
+    )
+    cold["project_half_weights"] = run_cold_start(
+        "project, fp16-stored weights",
+        project_python,
+        "project",
+        models.fp16_dir,
+        inputs.large_jpeg,
+        list(inputs.batch_jpegs),
+    )
     for name, figures in cold.items():
-        log(f"cold start {name}: {figures.total_s:.2f} s, {figures.read_bytes / 1e9:.3f} GB read, "
-            f"peak RSS {figures.peak_rss_bytes / 1e9:.3f} GB (torch {figures.torch_version})")
+        log(
+            f"cold start {name}: {figures.total_s:.2f} s, {figures.read_bytes / 1e9:.3f} GB read, "
+            f"peak RSS {figures.peak_rss_bytes / 1e9:.3f} GB (torch {figures.torch_version})"
+        )
 
-    log("warm: baseline")
-    baseline_pipeline, baseline = _measure_baseline(models.baseline_dir, large, batch, args.repeats)
-    del baseline_pipeline
-    gc.collect()
-    log(f"baseline: {baseline.latency_s:.3f} s one 12 MP image, {baseline.images_per_s:.3f} img/s")
-    log("warm: project fp32")
-    project_pipeline, project = _measure_project(models.fp32_dir, "fp32", large, batch, args.repeats)
-    same_pixels = _same_pixels_captions(project_pipeline, batch)
-    del project_pipeline
-    gc.collect()
-    log(f"project fp32: {project.latency_s:.3f} s one 12 MP image, {project.images_per_s:.3f} img/s")
-    log(f"warm: project {args.reduced_precision}")
-    reduced_pipeline, reduced = _measure_project(models.fp32_dir, args.reduced_precision, large, batch,
-                                                 args.repeats)
+    from bench.baseline import BaselineCaptioner
+    from bench.project import ProjectPipeline
+
+    log(
+        f"warm: baseline, project fp32 and project {args.reduced_precision}, interleaved, "
+        f"{args.repeats} rounds after a warm-up"
+    )
+    project_pipeline = ProjectPipeline(models.fp32_dir, precision="fp32")
+    reduced_pipeline = ProjectPipeline(models.fp32_dir, precision=args.reduced_precision)
     effective_reduced = reduced_pipeline.captioner.precision
     if effective_reduced != args.reduced_precision:
-        log(f"[yellow]{args.reduced_precision} is not available on this CPU: the captioner ran "
-            f"{effective_reduced}[/yellow]")
-    del reduced_pipeline
-    gc.collect()
-    log(f"project {args.reduced_precision}: {reduced.latency_s:.3f} s, {reduced.images_per_s:.3f} img/s")
+        log(
+            f"[yellow]{args.reduced_precision} is not available on this CPU: the captioner ran "
+            f"{effective_reduced}[/yellow]"
+        )
+    warm = measure_warm_interleaved(
+        {
+            "baseline": BaselineCaptioner(models.baseline_dir),
+            "project": project_pipeline,
+            "project_reduced": reduced_pipeline,
+        },
+        large,
+        batch,
+        args.repeats,
+    )
+    baseline, project, reduced = warm["baseline"], warm["project"], warm["project_reduced"]
+    same_pixels = _same_pixels_captions(project_pipeline, batch)
+    for name, figures in warm.items():
+        log(f"{name}: {figures.latency_s:.3f} s one 12 MP image, {figures.images_per_s:.3f} img/s")
 
     raw = {
         "machine": machine,

@@ -133,4 +133,3 @@ def run_cold_start(
         first_caption=figures["first_caption"],
         batch_captions=figures["batch_captions"],
     )
-

@@ -16,7 +16,15 @@ from importlib import metadata
 from pathlib import Path
 
 BASELINE_TORCH_VERSION = "2.14.1"
-SHARED_PACKAGES = ("transformers", "tokenizers", "safetensors", "pillow", "huggingface-hub", "psutil", "numpy")
+SHARED_PACKAGES = (
+    "transformers",
+    "tokenizers",
+    "safetensors",
+    "pillow",
+    "huggingface-hub",
+    "psutil",
+    "numpy",
+)
 READY_MARKER = ".bench-ready"
 
 

@@ -68,7 +68,7 @@ class BenchModels:
 
 def build_config(vit_shape: dict | None = None, gpt2_shape: dict | None = None):
     """The VisionEncoderDecoderConfig of the captioning model (shapes overridable for tests)."""
-    from transformers import GPT2Config, ViTConfig, VisionEncoderDecoderConfig
+    from transformers import GPT2Config, VisionEncoderDecoderConfig, ViTConfig
 
     encoder = ViTConfig(**(vit_shape or VIT_SHAPE))
     decoder = GPT2Config(**(gpt2_shape or GPT2_SHAPE))

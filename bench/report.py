@@ -63,7 +63,9 @@ def compute_ratios(raw: dict[str, Any]) -> dict[str, float | None]:
         )
         if cold_baseline_ok
         else None,
-        "cold_start_seconds_ratio": _ratio(cold_figure("project", "total_s"), cold_figure("baseline", "total_s"))
+        "cold_start_seconds_ratio": _ratio(
+            cold_figure("project", "total_s"), cold_figure("baseline", "total_s")
+        )
         if cold_baseline_ok
         else None,
         "peak_rss_ratio": _ratio(
@@ -118,7 +120,9 @@ def render_table(summary: dict[str, Any]):
     baseline_cold = cold.get("baseline") or {}
     project_cold = cold.get("project") or {}
     half_cold = cold.get("project_half_weights") or {}
-    table = Table(title=f"Captioning benchmark — {raw['machine']['cpu_model']}, {raw['machine']['threads']} threads")
+    table = Table(
+        title=f"Captioning benchmark — {raw['machine']['cpu_model']}, {raw['machine']['threads']} threads"
+    )
     for column in ("figure", "baseline", "project", "ratio", "target", "met"):
         table.add_column(column, justify="left" if column == "figure" else "right")
 
@@ -135,25 +139,61 @@ def render_table(summary: dict[str, Any]):
             {True: "yes", False: "NO", None: ""}[met],
         )
 
-    row("throughput, batch of 10 (img/s), fp32", _fmt(warm["baseline"]["images_per_s"]),
-        _fmt(warm["project"]["images_per_s"]), "throughput_ratio")
-    row(f"throughput, batch of 10 (img/s), {reduced}", _fmt(warm["baseline"]["images_per_s"]),
-        _fmt(warm["project_reduced"]["images_per_s"]), "throughput_ratio_reduced_precision")
-    row("latency, one 12 MP JPEG (s), fp32", _fmt(warm["baseline"]["latency_s"]),
-        _fmt(warm["project"]["latency_s"]), "latency_ratio")
-    row(f"latency, one 12 MP JPEG (s), {reduced}", _fmt(warm["baseline"]["latency_s"]),
-        _fmt(warm["project_reduced"]["latency_s"]), "latency_ratio_reduced_precision")
-    row("cold start: bytes read", _fmt_bytes(baseline_cold.get("read_bytes")),
-        _fmt_bytes(project_cold.get("read_bytes")), "cold_start_bytes_ratio")
-    row("cold start: bytes read, fp16-stored weights", _fmt_bytes(baseline_cold.get("read_bytes")),
-        _fmt_bytes(half_cold.get("read_bytes")), "cold_start_bytes_ratio_half_weights")
-    row("cold start: seconds to first caption", _fmt(baseline_cold.get("total_s")),
-        _fmt(project_cold.get("total_s")), "cold_start_seconds_ratio")
+    row(
+        "throughput, batch of 10 (img/s), fp32",
+        _fmt(warm["baseline"]["images_per_s"]),
+        _fmt(warm["project"]["images_per_s"]),
+        "throughput_ratio",
+    )
+    row(
+        f"throughput, batch of 10 (img/s), {reduced}",
+        _fmt(warm["baseline"]["images_per_s"]),
+        _fmt(warm["project_reduced"]["images_per_s"]),
+        "throughput_ratio_reduced_precision",
+    )
+    row(
+        "latency, one 12 MP JPEG (s), fp32",
+        _fmt(warm["baseline"]["latency_s"]),
+        _fmt(warm["project"]["latency_s"]),
+        "latency_ratio",
+    )
+    row(
+        f"latency, one 12 MP JPEG (s), {reduced}",
+        _fmt(warm["baseline"]["latency_s"]),
+        _fmt(warm["project_reduced"]["latency_s"]),
+        "latency_ratio_reduced_precision",
+    )
+    row(
+        "cold start: bytes read",
+        _fmt_bytes(baseline_cold.get("read_bytes")),
+        _fmt_bytes(project_cold.get("read_bytes")),
+        "cold_start_bytes_ratio",
+    )
+    row(
+        "cold start: bytes read, fp16-stored weights",
+        _fmt_bytes(baseline_cold.get("read_bytes")),
+        _fmt_bytes(half_cold.get("read_bytes")),
+        "cold_start_bytes_ratio_half_weights",
+    )
+    row(
+        "cold start: seconds to first caption",
+        _fmt(baseline_cold.get("total_s")),
+        _fmt(project_cold.get("total_s")),
+        "cold_start_seconds_ratio",
+    )
     for phase in ("import_s", "load_s", "first_inference_s"):
-        row(f"  {phase.removesuffix('_s').replace('_', ' ')} (s)", _fmt(baseline_cold.get(phase)),
-            _fmt(project_cold.get(phase)), None)
-    row("peak RSS", _fmt_bytes(baseline_cold.get("peak_rss_bytes")),
-        _fmt_bytes(project_cold.get("peak_rss_bytes")), "peak_rss_ratio")
+        row(
+            f"  {phase.removesuffix('_s').replace('_', ' ')} (s)",
+            _fmt(baseline_cold.get(phase)),
+            _fmt(project_cold.get(phase)),
+            None,
+        )
+    row(
+        "peak RSS",
+        _fmt_bytes(baseline_cold.get("peak_rss_bytes")),
+        _fmt_bytes(project_cold.get("peak_rss_bytes")),
+        "peak_rss_ratio",
+    )
     return table
 
 
@@ -181,7 +221,8 @@ def draw_chart(summary: dict[str, Any], path: Path) -> None:
     axis.axvline(1.0, color="grey", linestyle="--", linewidth=1)
     axis.set_yticks(list(positions))
     labels = [
-        key.replace("_", " ") + ("  (higher is better)" if key in THROUGHPUT_TARGETS else "  (lower is better)")
+        key.replace("_", " ")
+        + ("  (higher is better)" if key in THROUGHPUT_TARGETS else "  (lower is better)")
         for key in keys
     ]
     axis.set_yticklabels(labels, fontsize=8)
@@ -219,5 +260,7 @@ def markdown_results(summary: dict[str, Any]) -> str:
 if __name__ == "__main__":
     import sys
 
-    results_path = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent / "results.json"
+    results_path = (
+        Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent / "results.json"
+    )
     print(markdown_results(json.loads(results_path.read_text())))

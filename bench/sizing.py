@@ -35,7 +35,9 @@ def seconds_at(memory_mb: int, measured_seconds: float) -> float:
     return measured_seconds * max(1.0, MEASURED_CORES / cpu_share)
 
 
-def cost_per_thousand(memory_mb: int, seconds_per_image: float, images_per_request: int, architecture: str) -> float:
+def cost_per_thousand(
+    memory_mb: int, seconds_per_image: float, images_per_request: int, architecture: str
+) -> float:
     gb_seconds = memory_mb / 1024 * seconds_per_image * 1000
     requests = 1000 / images_per_request
     return gb_seconds * PRICE_PER_GB_SECOND[architecture] + requests * PRICE_PER_REQUEST
@@ -74,8 +76,9 @@ def markdown_table(label: str, batch1_seconds: float, batch10_seconds_per_image:
     ]
     for row in sizing_rows(batch1_seconds, batch10_seconds_per_image):
         lines.append(
-            f"| {row['memory_mb']:,} | {row['vcpus']} | {row['cpu_share']:.2f} | {row['seconds_batch1']:.2f} "
-            f"| {row['seconds_batch10']:.2f} | {row['cost_x86_64_batch1']:.4f} | {row['cost_x86_64_batch10']:.4f} "
+            f"| {row['memory_mb']:,} | {row['vcpus']} | {row['cpu_share']:.2f} "
+            f"| {row['seconds_batch1']:.2f} | {row['seconds_batch10']:.2f} "
+            f"| {row['cost_x86_64_batch1']:.4f} | {row['cost_x86_64_batch10']:.4f} "
             f"| {row['cost_arm64_batch1']:.4f} | {row['cost_arm64_batch10']:.4f} |"
         )
     return "\n".join(lines)
@@ -86,8 +89,11 @@ def main(argv: list[str] | None = None) -> None:
     path = Path(arguments[0]) if arguments else Path(__file__).resolve().parent / "results.json"
     warm = json.loads(path.read_text())["raw"]["warm"]
     reduced = json.loads(path.read_text())["raw"]["reduced_precision"]
-    for label, key in (("baseline (original design)", "baseline"), ("project, fp32", "project"),
-                       (f"project, {reduced}", "project_reduced")):
+    for label, key in (
+        ("baseline (original design)", "baseline"),
+        ("project, fp32", "project"),
+        (f"project, {reduced}", "project_reduced"),
+    ):
         figures = warm[key]
         print(markdown_table(label, figures["latency_s"], figures["batch_s"] / figures["batch_size"]))
         print()

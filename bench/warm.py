@@ -35,18 +35,33 @@ def _timed(call) -> tuple[float, object]:
     return time.perf_counter() - started, result
 
 
-def measure_warm(pipeline: Pipeline, large_jpeg: bytes, batch: list[bytes], repeats: int) -> WarmFigures:
-    """One untimed warm-up of each workload, then the median of ``repeats`` timed runs."""
-    large_caption = pipeline.caption_jpeg(large_jpeg)
-    batch_captions = pipeline.caption_jpegs(batch)
-    latency_runs = [_timed(lambda: pipeline.caption_jpeg(large_jpeg))[0] for _ in range(repeats)]
-    batch_runs = [_timed(lambda: pipeline.caption_jpegs(batch))[0] for _ in range(repeats)]
-    return WarmFigures(
-        latency_s=statistics.median(latency_runs),
-        latency_runs_s=latency_runs,
-        batch_s=statistics.median(batch_runs),
-        batch_runs_s=batch_runs,
-        batch_size=len(batch),
-        large_caption=large_caption,
-        batch_captions=list(batch_captions),
-    )
+def measure_warm_interleaved(
+    pipelines: dict[str, Pipeline], large_jpeg: bytes, batch: list[bytes], repeats: int
+) -> dict[str, WarmFigures]:
+    """One untimed warm-up of each workload per pipeline, then ``repeats`` rounds in which every
+    pipeline runs each workload once, in turn; the median of the rounds is reported.
+
+    Interleaving puts every pipeline under the same background load, whatever it does meanwhile.
+    """
+    large_captions = {name: pipeline.caption_jpeg(large_jpeg) for name, pipeline in pipelines.items()}
+    batch_captions = {name: pipeline.caption_jpegs(batch) for name, pipeline in pipelines.items()}
+    latency_runs: dict[str, list[float]] = {name: [] for name in pipelines}
+    batch_runs: dict[str, list[float]] = {name: [] for name in pipelines}
+    for _ in range(repeats):
+        for name, pipeline in pipelines.items():
+            latency_runs[name].append(_timed(lambda: pipeline.caption_jpeg(large_jpeg))[0])
+    for _ in range(repeats):
+        for name, pipeline in pipelines.items():
+            batch_runs[name].append(_timed(lambda: pipeline.caption_jpegs(batch))[0])
+    return {
+        name: WarmFigures(
+            latency_s=statistics.median(latency_runs[name]),
+            latency_runs_s=latency_runs[name],
+            batch_s=statistics.median(batch_runs[name]),
+            batch_runs_s=batch_runs[name],
+            batch_size=len(batch),
+            large_caption=large_captions[name],
+            batch_captions=list(batch_captions[name]),
+        )
+        for name in pipelines
+    }

@@ -136,7 +136,9 @@ class Captioner:
             if self._shared_cross_attention:
                 token_ids = self._generate_with_shared_cross_attention(pixel_values)
             else:
-                token_ids = self.model.generate(pixel_values, num_beams=self.num_beams, max_length=self.max_length)
+                token_ids = self.model.generate(
+                    pixel_values, num_beams=self.num_beams, max_length=self.max_length
+                )
         return [text.strip() for text in self.tokenizer.batch_decode(token_ids, skip_special_tokens=True)]
 
     def _generate_with_shared_cross_attention(self, pixel_values: torch.Tensor) -> torch.Tensor:
@@ -181,7 +183,9 @@ class _FastPixels:
         if getattr(processor, "do_center_crop", False) or getattr(processor, "do_pad", False):
             return None
         mean, std = getattr(processor, "image_mean", None), getattr(processor, "image_std", None)
-        if not (isinstance(mean, (list, tuple)) and isinstance(std, (list, tuple)) and len(mean) == len(std) == 3):
+        if not (
+            isinstance(mean, (list, tuple)) and isinstance(std, (list, tuple)) and len(mean) == len(std) == 3
+        ):
             return None
         resample = processor.resample if processor.resample is not None else Image.Resampling.BILINEAR
         return cls(height, width, int(resample), processor.rescale_factor, mean, std)
@@ -210,7 +214,9 @@ class _SharedCrossAttentionCache(EncoderDecoderCache):
         self.self_attention_cache.reorder_cache(beam_idx)
 
     @classmethod
-    def prefilled(cls, model: VisionEncoderDecoderModel, encoder_hidden: torch.Tensor) -> _SharedCrossAttentionCache:
+    def prefilled(
+        cls, model: VisionEncoderDecoderModel, encoder_hidden: torch.Tensor
+    ) -> _SharedCrossAttentionCache:
         config = model.decoder.config
         cross_attention_cache = DynamicCache(config=config)
         cache = cls(DynamicCache(config=config), cross_attention_cache)
@@ -272,7 +278,11 @@ def _enable_shared_cross_attention(model: VisionEncoderDecoderModel) -> bool:
     which then keep plain `generate`."""
     decoder_config = model.decoder.config
     blocks = getattr(getattr(model.decoder, "transformer", None), "h", None)
-    if decoder_config.model_type != "gpt2" or not blocks or not all(hasattr(b, "crossattention") for b in blocks):
+    if (
+        decoder_config.model_type != "gpt2"
+        or not blocks
+        or not all(hasattr(b, "crossattention") for b in blocks)
+    ):
         return False
     if decoder_config._attn_implementation not in ("sdpa", BEAM_SHARED_ATTENTION):
         return False
@@ -318,7 +328,9 @@ def _apply_precision(model: VisionEncoderDecoderModel, precision: str) -> str:
         with warnings.catch_warnings():
             # torch.ao.quantization announces its move to torchao on every call; it still works in 2.13.
             warnings.simplefilter("ignore", DeprecationWarning)
-            warnings.filterwarnings("ignore", message=".*quantize_per_(tensor|channel).*", category=UserWarning)
+            warnings.filterwarnings(
+                "ignore", message=".*quantize_per_(tensor|channel).*", category=UserWarning
+            )
             # One scale per output channel rather than one per matrix: finer, and no slower here.
             torch.ao.quantization.quantize_dynamic(
                 model,

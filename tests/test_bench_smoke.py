@@ -37,8 +37,14 @@ REQUIRED_KEYS = {
 
 
 def _cold(total_s: float, read_bytes: int, peak_rss_bytes: int) -> dict:
-    return {"import_s": 1.0, "load_s": 1.0, "first_inference_s": total_s - 2.0, "total_s": total_s,
-            "read_bytes": read_bytes, "peak_rss_bytes": peak_rss_bytes}
+    return {
+        "import_s": 1.0,
+        "load_s": 1.0,
+        "first_inference_s": total_s - 2.0,
+        "total_s": total_s,
+        "read_bytes": read_bytes,
+        "peak_rss_bytes": peak_rss_bytes,
+    }
 
 
 def _raw(baseline_env: bool = True) -> dict:
@@ -166,10 +172,20 @@ def test_inputs_are_deterministic_jpegs() -> None:
 def test_sizing_follows_lambdas_memory_to_cpu_rules_and_prices() -> None:
     from bench import sizing
 
-    assert [sizing.vcpus_for(mb) for mb in (128, 3008, 3009, 5308, 7077, 8846, 10240)] == [2, 2, 3, 4, 5, 6, 6]
+    assert [sizing.vcpus_for(mb) for mb in (128, 3008, 3009, 5308, 7077, 8846, 10240)] == [
+        2,
+        2,
+        3,
+        4,
+        5,
+        6,
+        6,
+    ]
     with pytest.raises(ValueError, match="128-10240 MB"):
         sizing.vcpus_for(20000)
     assert sizing.seconds_at(1769, 1.0) == pytest.approx(2.0)  # one vCPU's worth: half the measured CPU
     assert sizing.seconds_at(4096, 1.0) == pytest.approx(1.0)  # no speed-up assumed past 2 full vCPUs
     # 1,000 images x 0.5 s x 2 GB = 1,000 GB-s, plus 100 requests.
-    assert sizing.cost_per_thousand(2048, 0.5, 10, "x86_64") == pytest.approx(1000 * 0.0000166667 + 100 * 0.2e-6)
+    assert sizing.cost_per_thousand(2048, 0.5, 10, "x86_64") == pytest.approx(
+        1000 * 0.0000166667 + 100 * 0.2e-6
+    )

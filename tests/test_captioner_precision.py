@@ -36,7 +36,9 @@ def _noise_images(count: int, seed: int) -> list[Image.Image]:
     ]
 
 
-def _plain_generate_captions(model_dir: Path, images: list[Image.Image], num_beams: int, max_length: int) -> list[str]:
+def _plain_generate_captions(
+    model_dir: Path, images: list[Image.Image], num_beams: int, max_length: int
+) -> list[str]:
     """The reference: transformers' own processor and float32 generate, one image per call."""
     processor = AutoImageProcessor.from_pretrained(model_dir, backend="pil")
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
@@ -53,7 +55,11 @@ def _plain_generate_captions(model_dir: Path, images: list[Image.Image], num_bea
 def test_fast_pixels_are_exactly_the_image_processors(tiny_model_dir: Path) -> None:
     processor = AutoImageProcessor.from_pretrained(tiny_model_dir, backend="pil")
     fast = captioner_module._FastPixels.for_processor(processor)
-    images = [*_noise_images(5, seed=3), Image.new("RGB", (640, 480), (10, 200, 30)), Image.new("RGB", (7, 300))]
+    images = [
+        *_noise_images(5, seed=3),
+        Image.new("RGB", (640, 480), (10, 200, 30)),
+        Image.new("RGB", (7, 300)),
+    ]
 
     assert fast is not None
     assert torch.equal(fast(images), processor(images=images, return_tensors="pt").pixel_values)
@@ -77,10 +83,14 @@ def test_fp32_captions_equal_plain_generate_one_by_one(tiny_model_dir: Path, num
     assert len(set(expected)) > 1, "the tiny model must tell images apart for this test to mean anything"
 
 
-def test_fp32_cross_attention_keys_are_computed_once_per_image_not_per_beam(tiny_captioner: Captioner) -> None:
+def test_fp32_cross_attention_keys_are_computed_once_per_image_not_per_beam(
+    tiny_captioner: Captioner,
+) -> None:
     batch_sizes: list[int] = []
     key_value_projection = tiny_captioner.model.decoder.transformer.h[0].crossattention.c_attn
-    hook = key_value_projection.register_forward_hook(lambda module, inputs, output: batch_sizes.append(len(output)))
+    hook = key_value_projection.register_forward_hook(
+        lambda module, inputs, output: batch_sizes.append(len(output))
+    )
     try:
         tiny_captioner.caption(_noise_images(3, seed=9))
     finally:
