@@ -11,6 +11,7 @@ from components import CaptioningPipeline, CaptioningPipelineArgs
 from tests.pulumi_mocks import (
     ACCOUNT_ID,
     ECR_HOST,
+    ECR_PASSWORD,
     GET_ECR_TOKEN_CALL,
     is_secret_input,
     statements,
@@ -120,6 +121,7 @@ def test_registry_login_comes_from_ecr_with_the_password_kept_secret():
         assert is_secret_input(registry), "the registry credentials reached the engine in clear"
         assert unwrap(registry)["server"] == f"https://{ECR_HOST}"
         assert unwrap(registry)["username"] == "AWS"
+        assert unwrap(unwrap(registry)["password"]) == ECR_PASSWORD
 
     return pulumi.Output.all(pipeline.function_image.image.repo_digest).apply(check)
 

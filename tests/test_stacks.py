@@ -13,7 +13,7 @@ from pulumi.config import ConfigTypeError
 from components import CaptioningPipelineArgs, InvalidSettingError, limits
 from components.args import DEFAULT_QUEUE_MAX_CONCURRENCY
 from components.stack_config import CONFIG_KEYS, UnknownConfigKeyError, args_from_config
-from tests.pulumi_mocks import child_urns, use_mocks
+from tests.pulumi_mocks import child_urns, deploy, use_mocks
 
 ROOT = Path(__file__).resolve().parent.parent
 PROGRAM = ROOT / "__main__.py"
@@ -36,6 +36,7 @@ def test_the_project_is_named_captioning_and_runs_python():
     assert project["name"] == "captioning"
     assert project["runtime"]["name"] == "python"
     assert project["runtime"]["options"]["toolchain"] == "pip"
+    assert project["runtime"]["options"]["virtualenv"] == ".venv"
 
 
 @pytest.mark.parametrize("stack_file", STACK_FILES, ids=[path.name for path in STACK_FILES])
@@ -64,7 +65,7 @@ def test_stack_file_deploys_the_function_and_trigger_it_describes(stack_file):
             (mapping,) = mappings
             assert mapping.inputs["batchSize"] == setting("batchSize", DEFAULTS.batch_size)
             assert mapping.inputs["scalingConfig"]["maximumConcurrency"] == setting(
-                "maxConcurrency", setting("concurrency", 10)
+                "maxConcurrency", setting("concurrency", DEFAULT_QUEUE_MAX_CONCURRENCY)
             )
         else:
             assert notification_functions and not notification_queues
@@ -88,6 +89,28 @@ def test_stack_file_deploys_the_function_and_trigger_it_describes(stack_file):
         pipeline.trigger.notification.lambda_functions,
         *child_urns(pipeline),  # every child registered before the inventory below is read
     ).apply(check)
+
+
+@pytest.mark.parametrize("trigger", ["direct", "queue"])
+def test_program_exports_the_outputs_in_camel_case(trigger, monkeypatch):
+    exports = {}
+    monkeypatch.setattr(pulumi, "export", exports.__setitem__)
+    config = {"captioning:trigger": trigger, "captioning:concurrency": 4}
+    _, program = deploy(lambda: runpy.run_path(str(PROGRAM)), config=config)
+    pipeline = program["pipeline"]
+    expected = {
+        "bucketName": pipeline.bucket_name,
+        "tableName": pipeline.table_name,
+        "functionName": pipeline.function_name,
+        "functionArn": pipeline.function_arn,
+        "imageUri": pipeline.image_uri,
+        "deadLetterQueueUrl": pipeline.dead_letter_queue_url,
+    }
+    if trigger == "queue":
+        expected["queueUrl"] = pipeline.queue_url
+    assert exports.keys() == expected.keys()
+    for name, output in expected.items():
+        assert exports[name] is output, name
 
 
 def test_dev_is_small_and_direct_prod_is_full_size_behind_the_queue():
