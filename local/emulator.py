@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -69,12 +71,14 @@ class Emulator:
         self._visibility_timeout_s = visibility_timeout_s
         self._max_receive_count = max_receive_count
         self._server: Any = None
+        self._restore_clock: Callable[[], None] = lambda: None
         self.deployment: Deployment | None = None
 
     def __enter__(self) -> Deployment:
         from moto.server import ThreadedMotoServer  # slow to import: only once arguments are checked
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access-log line per API call otherwise
+        self._restore_clock = _use_fast_sqs_clock()
 
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self._port, verbose=False)
         self._server.start()
@@ -100,6 +104,33 @@ class Emulator:
         if self._server is not None:
             self._server.stop()
             self._server = None
+        self._restore_clock()
+
+
+def _use_fast_sqs_clock() -> Callable[[], None]:
+    """Give moto's SQS a cheaper "now"; returns how to put moto's own back.
+
+    moto checks every queued message's visibility on each ReceiveMessage, some thirty times per
+    call, and its clock helper builds datetimes (so freezegun can move time). With a thousand
+    uploads queued that is about a second per receive and throttles the whole pipeline; the same
+    epoch time from time.time() makes it 15-20x faster. Calls with an explicit datetime keep moto's code.
+    """
+    import moto.sqs.models as sqs_models
+
+    original_seconds, original_millis = sqs_models.unix_time, sqs_models.unix_time_millis
+
+    def seconds(dt: Any = None) -> float:
+        return time.time() if dt is None else original_seconds(dt)
+
+    def millis(dt: Any = None) -> float:
+        return time.time() * 1000.0 if dt is None else original_millis(dt)
+
+    sqs_models.unix_time, sqs_models.unix_time_millis = seconds, millis
+
+    def restore() -> None:
+        sqs_models.unix_time, sqs_models.unix_time_millis = original_seconds, original_millis
+
+    return restore
 
 
 def _create_resources(
