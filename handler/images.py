@@ -36,7 +36,8 @@ def load_image(data: bytes, *, min_size: int = MODEL_INPUT_SIZE) -> Image.Image:
         raise ImageRejected("not an image: the object is empty (0 bytes)")
     image = _open(data)
     try:
-        if image.format == "JPEG":
+        # Phones often write multi-picture JPEGs, which Pillow opens as "MPO": the same JPEG decoder.
+        if image.format in ("JPEG", "MPO"):
             image.draft(None, (min_size, min_size))
         image.seek(0)
         image.load()

@@ -100,6 +100,14 @@ def test_large_jpeg_is_draft_decoded_but_never_below_the_model_input() -> None:
     assert load_image(make_image_bytes((300, 230), image_format="JPEG")).size == (300, 230)
 
 
+def test_multi_picture_jpeg_is_draft_decoded_from_its_first_picture() -> None:
+    first, second = (Image.new("RGB", (2000, 1000), color) for color in ((200, 30, 40), (0, 0, 255)))
+    image = load_image(_encode(first, "MPO", save_all=True, append_images=[second]))
+    assert image.size == (500, 250)
+    red, green, blue = image.getpixel((5, 5))
+    assert red > 180 and blue < 60
+
+
 def test_large_png_is_not_resized() -> None:
     assert load_image(make_image_bytes((1200, 900))).size == (1200, 900)
 
