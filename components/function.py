@@ -45,7 +45,7 @@ class FunctionGrants:
 
 
 def environment(args: CaptioningPipelineArgs, table_name: pulumi.Input[str]) -> dict[str, pulumi.Input[str]]:
-    """The handler's settings, under the names handler/settings.py reads."""
+    """The handler's environment: what handler/settings.py reads, and the Powertools service name."""
     return {
         "TABLE_NAME": table_name,
         "MODEL_ID": args.model_id,
