@@ -398,3 +398,22 @@ def test_a_failed_upload_is_reported_and_the_others_go_through(emulator: Any, tm
     assert list(failures) == ["vanished.png"] and failures["vanished.png"].startswith("upload failed:")
     listed = emulator.client("s3").list_objects_v2(Bucket=emulator.bucket)["Contents"]
     assert [entry["Key"] for entry in listed] == ["kept.png"]
+
+
+def test_a_batch_bigger_than_one_receive_is_topped_up_within_the_batching_window(emulator: Any) -> None:
+    sqs = emulator.client("sqs")
+    sqs.purge_queue(QueueUrl=emulator.queue_url)  # the configuration's s3:TestEvent
+    for index in range(14):
+        sqs.send_message(QueueUrl=emulator.queue_url, MessageBody=json.dumps({"n": index}))
+    batch_sizes: list[int] = []
+    everything = threading.Event()
+
+    def record_batch(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        batch_sizes.append(len(event["Records"]))
+        if sum(batch_sizes) >= 14:
+            everything.set()
+        return {"batchItemFailures": []}
+
+    with EventSourceMapping(emulator, record_batch, workers=1, batch_size=14, batching_window_s=2.0):
+        assert everything.wait(timeout=15)
+    assert batch_sizes[0] > 10, batch_sizes
