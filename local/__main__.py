@@ -13,10 +13,8 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from local.function import ModelDirectoryError, check_model_directory
+from local.function import DEMO_MODEL_DIR, ModelDirectoryError, check_model_directory
 from local.uploader import UploadError, collect_uploads
-
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "demo-shapes"
 
 
 def _positive_int(text: str) -> int:
@@ -36,6 +34,16 @@ def _batch_size(text: str) -> int:
     return value
 
 
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be 0-65535 (0: any free port), got {value}")
+    return value
+
+
 def _fault_rate(text: str) -> float:
     try:
         value = float(text)
@@ -50,7 +58,7 @@ def _add_pipeline_options(parser: argparse.ArgumentParser, *, workers: int, batc
     parser.add_argument(
         "--model",
         type=Path,
-        default=DEFAULT_MODEL_DIR,
+        default=DEMO_MODEL_DIR,
         metavar="DIR",
         help="captioning model directory (VisionEncoderDecoder: config.json, weights, tokenizer, "
         "preprocessor_config.json); default: the demo model in models/demo-shapes",
@@ -91,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Keep the emulator running and caption whatever is uploaded to its bucket until Ctrl-C.",
     )
     _add_pipeline_options(serve, workers=1)
-    serve.add_argument("--port", type=int, default=0, help="port for the emulator endpoint (default: any free port)")
+    serve.add_argument("--port", type=_port, default=0, help="port for the emulator endpoint (default: any free port)")
 
     soak = commands.add_parser(
         "soak",

@@ -20,6 +20,7 @@ from typing import Any
 
 from local.emulator import ACCOUNT_ID, DUMMY_CREDENTIALS, Deployment
 
+DEMO_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "demo-shapes"
 FUNCTION_NAME = "captioning-local"
 WARM_UP_BATCH = 4
 FUNCTION_LOGGER = "captioning"  # POWERTOOLS_SERVICE_NAME: the name of the function's Powertools logger

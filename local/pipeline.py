@@ -9,12 +9,9 @@ from pathlib import Path
 from types import ModuleType, TracebackType
 
 from local.emulator import Deployment, Emulator
-from local.function import LambdaHandler, load_function
+from local.function import DEMO_MODEL_DIR, LambdaHandler, load_function
 from local.results import ResultCollector
 from local.workers import BatchHook, EventSourceMapping
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEMO_MODEL_DIR = REPO_ROOT / "models" / "demo-shapes"
 
 logger = logging.getLogger(__name__)
 
