@@ -18,7 +18,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from local.emulator import ACCOUNT_ID, DUMMY_CREDENTIALS, Deployment
+from local.emulator import ACCOUNT_ID, DUMMY_CREDENTIALS, REGION, Deployment
 
 DEMO_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "demo-shapes"
 FUNCTION_NAME = "captioning-local"
@@ -66,7 +66,7 @@ class LambdaContext:
 
     @property
     def invoked_function_arn(self) -> str:
-        return f"arn:aws:lambda:us-east-1:{ACCOUNT_ID}:function:{self.function_name}"
+        return f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{self.function_name}"
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
