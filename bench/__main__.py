@@ -19,7 +19,7 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 from rich.console import Console  # noqa: E402
 
-from bench.coldstart import ColdStart, cache_method, run_cold_start  # noqa: E402
+from bench.coldstart import ColdStart, cache_method, median_cold_start, run_cold_start  # noqa: E402
 from bench.envs import (
     BASELINE_TORCH_VERSION,
     baseline_torch_requirement,
@@ -58,6 +58,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="the precision measured as 'reduced precision'",
     )
     parser.add_argument("--repeats", type=int, default=5, help="timed rounds per warm figure (median)")
+    parser.add_argument(
+        "--cold-repeats",
+        type=int,
+        default=3,
+        help="cold-start rounds (baseline, project, fp16-stored in turn); each figure is the median",
+    )
     parser.add_argument(
         "--output-dir", type=Path, default=BENCH_DIR, help="where results.png and results.json are written"
     )
@@ -136,26 +142,20 @@ def main(argv: list[str] | None = None) -> dict:
         baseline_python = ensure_env(cache_dir / "baseline-venv", baseline_torch_requirement(), log=log)
 
     log(f"cold starts: {cache_method()}")
-    cold: dict[str, ColdStart] = {}
-    cold["baseline"] = run_cold_start(
-        "baseline",
-        baseline_python,
-        "baseline",
-        models.baseline_dir,
-        inputs.large_jpeg,
-        list(inputs.batch_jpegs),
-    )
-    cold["project"] = run_cold_start(
-        "project", project_python, "project", models.fp32_dir, inputs.large_jpeg, list(inputs.batch_jpegs)
-    )
-    cold["project_half_weights"] = run_cold_start(
-        "project, fp16-stored weights",
-        project_python,
-        "project",
-        models.fp16_dir,
-        inputs.large_jpeg,
-        list(inputs.batch_jpegs),
-    )
+    cold_runs = {
+        "baseline": ("baseline", baseline_python, "baseline", models.baseline_dir),
+        "project": ("project", project_python, "project", models.fp32_dir),
+        "project_half_weights": ("project, fp16-stored weights", project_python, "project", models.fp16_dir),
+    }
+    rounds: dict[str, list[ColdStart]] = {name: [] for name in cold_runs}
+    for _ in range(args.cold_repeats):
+        for name, (label, python, pipeline, model_dir) in cold_runs.items():
+            rounds[name].append(
+                run_cold_start(
+                    label, python, pipeline, model_dir, inputs.large_jpeg, list(inputs.batch_jpegs)
+                )
+            )
+    cold = {name: median_cold_start(runs) for name, runs in rounds.items()}
     for name, figures in cold.items():
         log(
             f"cold start {name}: {figures.total_s:.2f} s, {figures.read_bytes / 1e9:.3f} GB read, "
@@ -212,6 +212,7 @@ def main(argv: list[str] | None = None) -> dict:
             "project_reduced": _warm_dict(reduced),
         },
         "cold_start": {name: _cold_dict(figures) for name, figures in cold.items()},
+        "cold_start_runs": {name: [_cold_dict(run) for run in runs] for name, runs in rounds.items()},
         "captions": _caption_agreement(baseline, project, reduced, same_pixels, args.reduced_precision),
     }
     summary = build_summary(raw)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess  # noqa: S404  fixed argument lists, no shell
 import sysconfig
 import time
@@ -132,4 +133,26 @@ def run_cold_start(
         peak_rss_bytes=figures["peak_rss_bytes"],
         first_caption=figures["first_caption"],
         batch_captions=figures["batch_captions"],
+    )
+
+
+def median_cold_start(runs: list[ColdStart]) -> ColdStart:
+    """Each figure's median over the runs (captions from the first run)."""
+    first = runs[0]
+
+    def median(name: str) -> float:
+        return statistics.median(getattr(run, name) for run in runs)
+
+    return ColdStart(
+        label=first.label,
+        python=first.python,
+        torch_version=first.torch_version,
+        import_s=median("import_s"),
+        load_s=median("load_s"),
+        first_inference_s=median("first_inference_s"),
+        total_s=median("total_s"),
+        read_bytes=int(median("read_bytes")),
+        peak_rss_bytes=int(median("peak_rss_bytes")),
+        first_caption=first.first_caption,
+        batch_captions=first.batch_captions,
     )

@@ -38,9 +38,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     if args.pipeline == "baseline":
+        # The original handler imported these at module level, as the project's captioner does.
         import PIL.Image  # noqa: F401
         import torch  # noqa: F401
-        import transformers  # noqa: F401
+        from transformers import AutoImageProcessor, AutoTokenizer, VisionEncoderDecoderModel  # noqa: F401
 
         from bench.baseline import BaselineCaptioner
 
