@@ -64,7 +64,11 @@ def _add_pipeline_options(parser: argparse.ArgumentParser, *, workers: int, batc
         "preprocessor_config.json); default: the demo model in models/demo-shapes",
     )
     parser.add_argument(
-        "--workers", type=_positive_int, default=workers, metavar="N", help=f"concurrent function instances (default {workers})"
+        "--workers",
+        type=_positive_int,
+        default=workers,
+        metavar="N",
+        help=f"concurrent function instances (default {workers})",
     )
     parser.add_argument(
         "--batch-size",
@@ -73,7 +77,9 @@ def _add_pipeline_options(parser: argparse.ArgumentParser, *, workers: int, batc
         metavar="N",
         help=f"messages per invocation, 1-10000 (default {batch_size})",
     )
-    parser.add_argument("--verbose", "-v", action="store_true", help="show the function's per-object log lines on stderr")
+    parser.add_argument(
+        "--verbose", "-v", action="store_true", help="show the function's per-object log lines on stderr"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -91,7 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     caption.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="image files or folders")
     _add_pipeline_options(caption, workers=1)
-    caption.add_argument("--json", action="store_true", help="print only a JSON array of {key, status, caption|error}")
+    caption.add_argument(
+        "--json", action="store_true", help="print only a JSON array of {key, status, caption|error}"
+    )
 
     serve = commands.add_parser(
         "serve",
@@ -99,7 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Keep the emulator running and caption whatever is uploaded to its bucket until Ctrl-C.",
     )
     _add_pipeline_options(serve, workers=1)
-    serve.add_argument("--port", type=_port, default=0, help="port for the emulator endpoint (default: any free port)")
+    serve.add_argument(
+        "--port", type=_port, default=0, help="port for the emulator endpoint (default: any free port)"
+    )
 
     soak = commands.add_parser(
         "soak",
@@ -107,11 +117,19 @@ def build_parser() -> argparse.ArgumentParser:
         description="Caption generated objects (spec images and bad objects) while AWS calls fail at a given rate, "
         "one worker is killed mid-batch and some events are delivered twice; then account for every object.",
     )
-    soak.add_argument("--images", type=_positive_int, default=300, metavar="N", help="objects to upload (default 300)")
     soak.add_argument(
-        "--fault-rate", type=_fault_rate, default=0.2, metavar="P", help="share of GetObject / DynamoDB writes that fail (default 0.2)"
+        "--images", type=_positive_int, default=300, metavar="N", help="objects to upload (default 300)"
     )
-    soak.add_argument("--seed", type=int, default=0, metavar="S", help="seed for objects and faults (default 0)")
+    soak.add_argument(
+        "--fault-rate",
+        type=_fault_rate,
+        default=0.2,
+        metavar="P",
+        help="share of GetObject / DynamoDB writes that fail (default 0.2)",
+    )
+    soak.add_argument(
+        "--seed", type=int, default=0, metavar="S", help="seed for objects and faults (default 0)"
+    )
     _add_pipeline_options(soak, workers=2, batch_size=5)
     soak.add_argument("--json", action="store_true", help="end with one JSON summary line")
     return parser
@@ -173,7 +191,11 @@ def main(argv: list[str] | None = None) -> int:
         from local.serve import run_serve
 
         settings = PipelineSettings(
-            model_dir=args.model, workers=args.workers, batch_size=args.batch_size, log_level=log_level, port=args.port
+            model_dir=args.model,
+            workers=args.workers,
+            batch_size=args.batch_size,
+            log_level=log_level,
+            port=args.port,
         )
         return run_serve(settings, results=results, status=status)
     from local.soak import run_soak

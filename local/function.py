@@ -24,7 +24,12 @@ DEMO_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "demo-shape
 FUNCTION_NAME = "captioning-local"
 WARM_UP_BATCH = 4
 FUNCTION_LOGGER = "captioning"  # POWERTOOLS_SERVICE_NAME: the name of the function's Powertools logger
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
 
 LambdaHandler = Callable[[dict[str, Any], Any], Any]
 

@@ -45,7 +45,9 @@ class PipelineSettings:
         if self.workers < 1:
             raise ValueError(f"--workers must be at least 1, got {self.workers}")
         if not 1 <= self.batch_size <= 10_000:
-            raise ValueError(f"--batch-size must be 1-10000 (SQS event source mapping limit), got {self.batch_size}")
+            raise ValueError(
+                f"--batch-size must be 1-10000 (SQS event source mapping limit), got {self.batch_size}"
+            )
 
 
 class LocalPipeline:

@@ -65,7 +65,8 @@ def outcome_from_item(item: dict[str, Any], latency_s: float | None = None) -> O
         key=plain["key"],
         status=CAPTIONED if status == CAPTIONED else FAILED,
         caption=plain.get("caption"),
-        error=plain.get("error") or (None if status in (CAPTIONED, FAILED) else f"unexpected status {status!r}"),
+        error=plain.get("error")
+        or (None if status in (CAPTIONED, FAILED) else f"unexpected status {status!r}"),
         latency_s=latency_s,
         inference_ms=float(inference_ms) if isinstance(inference_ms, (Decimal, int, float)) else None,
     )
@@ -166,7 +167,10 @@ class ResultCollector:
                 QueueUrl=self.deployment.queue_url,
                 AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
             )["Attributes"]
-            if attributes["ApproximateNumberOfMessages"] == "0" and attributes["ApproximateNumberOfMessagesNotVisible"] == "0":
+            if (
+                attributes["ApproximateNumberOfMessages"] == "0"
+                and attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
+            ):
                 return True
             if time.monotonic() >= deadline:
                 return False
@@ -190,7 +194,9 @@ class ResultCollector:
                 response = self._dynamodb.batch_get_item(RequestItems=request)
                 for item in response["Responses"].get(self.deployment.table, []):
                     key = item["key"]["S"]
-                    latency = now - self._uploaded_at[key] if with_latency and key in self._uploaded_at else None
+                    latency = (
+                        now - self._uploaded_at[key] if with_latency and key in self._uploaded_at else None
+                    )
                     found[key] = outcome_from_item(item, latency)
                 request = response.get("UnprocessedKeys") or {}
         return found
@@ -233,7 +239,9 @@ def in_upload_order(keys: Sequence[str], outcomes: dict[str, Outcome]) -> list[O
     """One outcome per key, in the order given; a key never accounted for is failed, saying so."""
     return [
         outcomes.get(key)
-        or Outcome(key=key, status=FAILED, error="not accounted for: no caption item and no dead-lettered event")
+        or Outcome(
+            key=key, status=FAILED, error="not accounted for: no caption item and no dead-lettered event"
+        )
         for key in keys
     ]
 
@@ -310,7 +318,9 @@ class TableWatcher:
 
     def poll(self) -> list[Outcome]:
         new: list[Outcome] = []
-        for page in self._dynamodb.get_paginator("scan").paginate(TableName=self.deployment.table, ConsistentRead=True):
+        for page in self._dynamodb.get_paginator("scan").paginate(
+            TableName=self.deployment.table, ConsistentRead=True
+        ):
             for item in page["Items"]:
                 outcome = outcome_from_item(item)
                 version = (item.get("etag", {}).get("S", ""), item.get("created_at", {}).get("S", ""))

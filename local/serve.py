@@ -35,7 +35,7 @@ def connection_help(deployment: Deployment) -> str:
             f"  export AWS_ACCESS_KEY_ID={DUMMY_CREDENTIALS['AWS_ACCESS_KEY_ID']} "
             f"AWS_SECRET_ACCESS_KEY={DUMMY_CREDENTIALS['AWS_SECRET_ACCESS_KEY']} AWS_DEFAULT_REGION={deployment.region}",
             f"  {cli} s3 cp photo.jpg s3://{deployment.bucket}/",
-            f"  {cli} dynamodb get-item --table-name {deployment.table} --key '{{\"key\": {{\"S\": \"photo.jpg\"}}}}'",
+            f'  {cli} dynamodb get-item --table-name {deployment.table} --key \'{{"key": {{"S": "photo.jpg"}}}}\'',
             f"  {cli} dynamodb scan --table-name {deployment.table}",
             "",
         ]

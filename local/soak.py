@@ -16,9 +16,9 @@ import struct
 import threading
 import time
 import zlib
-from contextlib import ExitStack
 from collections import Counter, defaultdict
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -58,10 +58,17 @@ def _png_claiming(width: int, height: int) -> bytes:
     """A tiny PNG whose header declares width x height (a decompression bomb, as far as the header goes)."""
 
     def chunk(kind: bytes, payload: bytes) -> bytes:
-        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+        return (
+            struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+        )
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + chunk(b"IEND", b"")
+    )
 
 
 def _bad_objects(good_jpeg: bytes) -> list[tuple[str, bytes]]:
@@ -92,7 +99,9 @@ def soak_objects(count: int, rng: random.Random) -> list[SoakObject]:
             objects.append(SoakObject(f"soak/{index:04d}{special}-bad{extension}", data, None))
         else:
             image = random_demo_image(rng)
-            objects.append(SoakObject(f"soak/{index:04d}{special}{image.extension}", image.data, image.caption))
+            objects.append(
+                SoakObject(f"soak/{index:04d}{special}{image.extension}", image.data, image.caption)
+            )
     return objects
 
 
@@ -117,7 +126,9 @@ def _s3_error(code: str, status: int, message: str) -> Callable[[AWSPreparedRequ
         f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{message}</Message>'
         "<RequestId>SOAK</RequestId></Error>"
     ).encode()
-    return lambda request: AWSResponse(request.url, status, {"Content-Type": "application/xml"}, _RawBody(body))
+    return lambda request: AWSResponse(
+        request.url, status, {"Content-Type": "application/xml"}, _RawBody(body)
+    )
 
 
 def _dynamodb_error(code: str, status: int, message: str) -> Callable[[AWSPreparedRequest], AWSResponse]:
@@ -151,16 +162,24 @@ FaultKind = Callable[[AWSPreparedRequest], AWSResponse]
 FAULTS: dict[str, dict[str, FaultKind]] = {
     "s3": {
         "SlowDown 503": _s3_error("SlowDown", 503, "Please reduce your request rate."),
-        "InternalError 500": _s3_error("InternalError", 500, "We encountered an internal error. Please try again."),
-        "ServiceUnavailable 503": _s3_error("ServiceUnavailable", 503, "Service is unable to handle request."),
+        "InternalError 500": _s3_error(
+            "InternalError", 500, "We encountered an internal error. Please try again."
+        ),
+        "ServiceUnavailable 503": _s3_error(
+            "ServiceUnavailable", 503, "Service is unable to handle request."
+        ),
         "connection reset": _connection_reset,
         "read timeout": _read_timeout,
     },
     "dynamodb": {
         "ProvisionedThroughputExceededException 400": _dynamodb_error(
-            "ProvisionedThroughputExceededException", 400, "The level of configured provisioned throughput was exceeded."
+            "ProvisionedThroughputExceededException",
+            400,
+            "The level of configured provisioned throughput was exceeded.",
         ),
-        "ThrottlingException 400": _dynamodb_error("ThrottlingException", 400, "Rate of requests exceeds the allowed throughput."),
+        "ThrottlingException 400": _dynamodb_error(
+            "ThrottlingException", 400, "Rate of requests exceeds the allowed throughput."
+        ),
         "InternalServerError 500": _dynamodb_error("InternalServerError", 500, "Internal server error"),
         "connection reset": _connection_reset,
         "read timeout": _read_timeout,
@@ -245,7 +264,13 @@ class FaultInjector:
         for item in items:
             key = item.get("key", {}).get("S")
             if key is not None:
-                content = tuple(sorted((name, json.dumps(item[name])) for name in ("status", "caption", "error") if name in item))
+                content = tuple(
+                    sorted(
+                        (name, json.dumps(item[name]))
+                        for name in ("status", "caption", "error")
+                        if name in item
+                    )
+                )
                 with self._lock:
                     self.written[key].add(content)
 
@@ -285,7 +310,15 @@ def _written_items(body: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 SUMMARY_KEYS = (
-    "uploaded", "captioned", "failed", "dead_lettered", "lost", "duplicates", "faults_injected", "redeliveries", "seconds",
+    "uploaded",
+    "captioned",
+    "failed",
+    "dead_lettered",
+    "lost",
+    "duplicates",
+    "faults_injected",
+    "redeliveries",
+    "seconds",
 )
 
 
@@ -355,8 +388,14 @@ def run_soak(
 ) -> int:
     """Run the soak and print its summary; 0 when nothing was lost and every object is accounted for."""
     summary = soak(
-        images=images, fault_rate=fault_rate, workers=workers, seed=seed, model_dir=model_dir,
-        batch_size=batch_size, log_level=log_level, status=status,
+        images=images,
+        fault_rate=fault_rate,
+        workers=workers,
+        seed=seed,
+        model_dir=model_dir,
+        batch_size=batch_size,
+        log_level=log_level,
+        status=status,
     )
     if as_json:
         results.write(json.dumps(asdict(summary), ensure_ascii=False) + "\n")
@@ -387,7 +426,9 @@ def soak(
 
     def prepare(function_module: ModuleType) -> LambdaHandler:
         injector.install(function_module)
-        return _crash_after_invocation(function_module.handler, injector, at_invocation=max(2, images // (3 * batch_size)))
+        return _crash_after_invocation(
+            function_module.handler, injector, at_invocation=max(2, images // (3 * batch_size))
+        )
 
     settings = PipelineSettings(
         model_dir=model_dir,
@@ -469,7 +510,9 @@ def summarize(
     )
 
 
-def _crash_after_invocation(handler: LambdaHandler, injector: FaultInjector, at_invocation: int) -> LambdaHandler:
+def _crash_after_invocation(
+    handler: LambdaHandler, injector: FaultInjector, at_invocation: int
+) -> LambdaHandler:
     """Kill a worker after its handler returned and before the messages are deleted, unless the
     mid-write crash already happened (e.g. when faults leave no write to crash on)."""
     invocations = 0

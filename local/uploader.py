@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import mimetypes
 import os
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -65,7 +65,9 @@ def _check_unique_keys(uploads: Sequence[Upload]) -> None:
     seen: dict[str, Path] = {}
     for upload in uploads:
         if upload.key in seen:
-            raise UploadError(f"two files would get the same key {upload.key!r}: {seen[upload.key]} and {upload.path}")
+            raise UploadError(
+                f"two files would get the same key {upload.key!r}: {seen[upload.key]} and {upload.path}"
+            )
         seen[upload.key] = upload.path
 
 

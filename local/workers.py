@@ -65,7 +65,8 @@ def sqs_record(message: dict[str, Any], deployment: Deployment) -> dict[str, Any
         "body": body,
         "attributes": dict(message.get("Attributes", {})),
         "messageAttributes": {
-            name: _lambda_message_attribute(value) for name, value in message.get("MessageAttributes", {}).items()
+            name: _lambda_message_attribute(value)
+            for name, value in message.get("MessageAttributes", {}).items()
         },
         "md5OfBody": message.get("MD5OfBody") or hashlib.md5(body.encode()).hexdigest(),  # noqa: S324  SQS's checksum
         "eventSource": "aws:sqs",
@@ -161,7 +162,9 @@ class EventSourceMapping:
         with self._threads_lock:
             worker_id = self._next_worker_id
             self._next_worker_id += 1
-            thread = threading.Thread(target=self._run, args=(worker_id,), name=f"worker-{worker_id}", daemon=True)
+            thread = threading.Thread(
+                target=self._run, args=(worker_id,), name=f"worker-{worker_id}", daemon=True
+            )
             self._threads.append(thread)
         thread.start()
 
@@ -174,7 +177,10 @@ class EventSourceMapping:
                     self._invoke(sqs, worker_id, messages)
             except WorkerCrash:
                 self.stats.add(crashes=1)
-                logger.warning("worker %d crashed mid-batch; its messages reappear after the visibility timeout", worker_id)
+                logger.warning(
+                    "worker %d crashed mid-batch; its messages reappear after the visibility timeout",
+                    worker_id,
+                )
                 if not self._stop.is_set():
                     self._spawn()  # Lambda starts a fresh execution environment
                 return
@@ -207,7 +213,9 @@ class EventSourceMapping:
         return response.get("Messages", [])
 
     def _invoke(self, sqs: BaseClient, worker_id: int, messages: list[dict[str, Any]]) -> None:
-        redelivered = sum(1 for m in messages if int(m.get("Attributes", {}).get("ApproximateReceiveCount", "1")) > 1)
+        redelivered = sum(
+            1 for m in messages if int(m.get("Attributes", {}).get("ApproximateReceiveCount", "1")) > 1
+        )
         self.stats.add(messages_received=len(messages), redeliveries=redelivered, invocations=1)
         if self.on_batch is not None:
             self.on_batch(worker_id, messages)
@@ -218,13 +226,17 @@ class EventSourceMapping:
             failed = failed_message_ids(response, message_ids)
         except Exception:
             # A function error: the whole batch returns to the queue.
-            logger.exception("worker %d: the function raised; %d message(s) will be retried", worker_id, len(messages))
+            logger.exception(
+                "worker %d: the function raised; %d message(s) will be retried", worker_id, len(messages)
+            )
             self.stats.add(function_errors=1)
             failed = message_ids
         done = [m for m in messages if m["MessageId"] not in failed]
         if done:
             sqs.delete_message_batch(
                 QueueUrl=self.deployment.queue_url,
-                Entries=[{"Id": str(index), "ReceiptHandle": m["ReceiptHandle"]} for index, m in enumerate(done)],
+                Entries=[
+                    {"Id": str(index), "ReceiptHandle": m["ReceiptHandle"]} for index, m in enumerate(done)
+                ],
             )
         self.stats.add(messages_deleted=len(done), messages_returned=len(failed))

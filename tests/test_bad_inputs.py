@@ -105,20 +105,50 @@ CASES: list[Case] = [
     Case("zero bytes", "empty.jpg", lambda: b"", FAILED, "empty"),
     Case("text named .jpg", "notes.jpg", lambda: b"buy milk\nand eggs\n", FAILED, "not an image"),
     Case("truncated JPEG", "truncated.jpg", _truncated_jpeg, FAILED, "truncated"),
-    Case("PNG header claiming 40000x40000", "bomb.png", lambda: _png_header_claiming(40_000, 40_000), FAILED, "too large"),
+    Case(
+        "PNG header claiming 40000x40000",
+        "bomb.png",
+        lambda: _png_header_claiming(40_000, 40_000),
+        FAILED,
+        "too large",
+    ),
     Case("1x1 pixel", "dot.png", lambda: _png(Image.new("RGB", (1, 1), (220, 20, 20))), CAPTIONED),
-    Case("20000x60 strip", "strip.png", lambda: _png(Image.new("RGB", (20_000, 60), (128, 128, 128))), CAPTIONED),
+    Case(
+        "20000x60 strip",
+        "strip.png",
+        lambda: _png(Image.new("RGB", (20_000, 60), (128, 128, 128))),
+        CAPTIONED,
+    ),
     Case("CMYK JPEG", "cmyk.jpg", lambda: shapes.to_cmyk_jpeg(_spec_png(11)), CAPTIONED, _spec(11).caption),
     Case(
         "16-bit grayscale PNG", "gray16.png", lambda: _png(shapes.draw(_spec(12)).convert("I;16")), CAPTIONED
     ),
-    Case("grayscale with alpha", "gray-alpha.png", lambda: _png(shapes.draw(_spec(13)).convert("LA")), CAPTIONED),
     Case(
-        "palette PNG with transparency", "palette.png", lambda: _palette_with_transparency(14), CAPTIONED, _spec(14).caption
+        "grayscale with alpha",
+        "gray-alpha.png",
+        lambda: _png(shapes.draw(_spec(13)).convert("LA")),
+        CAPTIONED,
     ),
-    Case("animated GIF (first frame counts)", "animated.gif", lambda: _animated_gif(15), CAPTIONED, _spec(15).caption),
     Case(
-        "EXIF-rotated JPEG", "rotated.jpg", lambda: shapes.to_exif_rotated_jpeg(_spec_png(16), 6), CAPTIONED, _spec(16).caption
+        "palette PNG with transparency",
+        "palette.png",
+        lambda: _palette_with_transparency(14),
+        CAPTIONED,
+        _spec(14).caption,
+    ),
+    Case(
+        "animated GIF (first frame counts)",
+        "animated.gif",
+        lambda: _animated_gif(15),
+        CAPTIONED,
+        _spec(15).caption,
+    ),
+    Case(
+        "EXIF-rotated JPEG",
+        "rotated.jpg",
+        lambda: shapes.to_exif_rotated_jpeg(_spec_png(16), 6),
+        CAPTIONED,
+        _spec(16).caption,
     ),
     Case("WebP", "picture.webp", lambda: shapes.to_webp(_spec_png(17), 90), CAPTIONED, _spec(17).caption),
     Case("TIFF", "scan.tiff", lambda: _saved(shapes.draw(_spec(18)), "TIFF"), CAPTIONED, _spec(18).caption),
@@ -143,7 +173,14 @@ CASES: list[Case] = [
     Case("key with %", "100% sure %2B.png", lambda: _spec_png(22), CAPTIONED, _spec(22).caption),
     Case("key with unicode", "café/日本 ☕.png", lambda: _spec_png(23), CAPTIONED, _spec(23).caption),
     Case("key 1,000 bytes long", LONG_KEY, lambda: _spec_png(24), CAPTIONED, _spec(24).caption),
-    Case("duplicate event", "twice.png", lambda: _spec_png(25), CAPTIONED, _spec(25).caption, delivery="duplicate-event"),
+    Case(
+        "duplicate event",
+        "twice.png",
+        lambda: _spec_png(25),
+        CAPTIONED,
+        _spec(25).caption,
+        delivery="duplicate-event",
+    ),
     Case("S3 s3:TestEvent", "(test event)", None, NO_ITEM, delivery="test-event"),
     Case("malformed event body", "(malformed)", None, NO_ITEM, delivery="malformed-event"),
 ]
@@ -180,16 +217,30 @@ def _drive(output: Path) -> None:
                         late["sqs"].send_message(QueueUrl=late["queue_url"], MessageBody=message["Body"])
 
     settings = PipelineSettings(
-        workers=2, batch_size=4, visibility_timeout_s=5, max_receive_count=2, log_level="ERROR", on_batch=on_batch
+        workers=2,
+        batch_size=4,
+        visibility_timeout_s=5,
+        max_receive_count=2,
+        log_level="ERROR",
+        on_batch=on_batch,
     )
     with LocalPipeline(settings) as pipeline:
         deployment = pipeline.deployment
         late.update(
-            s3=deployment.client("s3"), sqs=deployment.client("sqs"), bucket=deployment.bucket, queue_url=deployment.queue_url
+            s3=deployment.client("s3"),
+            sqs=deployment.client("sqs"),
+            bucket=deployment.bucket,
+            queue_url=deployment.queue_url,
         )
         # Events first: the malformed one needs every delivery before the DLQ takes it.
-        test_event = {"Service": "Amazon S3", "Event": "s3:TestEvent", "Time": "2024-01-01T00:00:00.000Z",
-                      "Bucket": deployment.bucket, "RequestId": "R", "HostId": "H"}
+        test_event = {
+            "Service": "Amazon S3",
+            "Event": "s3:TestEvent",
+            "Time": "2024-01-01T00:00:00.000Z",
+            "Bucket": deployment.bucket,
+            "RequestId": "R",
+            "HostId": "H",
+        }
         late["sqs"].send_message(QueueUrl=deployment.queue_url, MessageBody=json.dumps(test_event))
         late["sqs"].send_message(QueueUrl=deployment.queue_url, MessageBody=MALFORMED_BODY)
         for case in CASES:
@@ -224,7 +275,9 @@ def _scan(dynamodb: Any, table: str) -> list[str]:
 def _drain(sqs: Any, queue_url: str) -> list[str]:
     bodies = []
     while True:
-        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=600).get("Messages", [])
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=600).get(
+            "Messages", []
+        )
         if not messages:
             return bodies
         bodies.extend(message["Body"] for message in messages)

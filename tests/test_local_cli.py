@@ -24,7 +24,7 @@ import pytest
 
 from local.emulator import Emulator
 from local.function import LambdaContext, ModelDirectoryError, check_model_directory
-from local.results import ResultCollector, Outcome, keys_in_notification, results_table
+from local.results import Outcome, ResultCollector, keys_in_notification, results_table
 from local.uploader import UploadError, collect_uploads
 from local.workers import EventSourceMapping, failed_message_ids, sqs_record
 from models.shapes import demo_images, draw, encode, random_spec
@@ -134,7 +134,9 @@ def test_samples_get_the_captions_listed_in_captions_json(caption_run: dict[str,
 
 def test_held_out_spec_draws_score_at_least_98_percent(caption_run: dict[str, Any]) -> None:
     rows = _by_key(caption_run)
-    held_out = {key: caption for key, caption in caption_run["expected"].items() if key.startswith("held-out/")}
+    held_out = {
+        key: caption for key, caption in caption_run["expected"].items() if key.startswith("held-out/")
+    }
     correct = sum(1 for key, caption in held_out.items() if rows[key].get("caption") == caption)
     assert correct / len(held_out) >= 0.98, f"{correct}/{len(held_out)} exact captions"
 
@@ -197,7 +199,11 @@ def test_serve_prints_how_to_use_it_captions_uploads_and_stops_on_ctrl_c() -> No
 
         image = next(demo_images(7, 1))
         s3 = boto3.client(
-            "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"  # noqa: S106
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="x",
+            aws_secret_access_key="x",  # noqa: S106
         )
         s3.put_object(Bucket=bucket, Key="dropped in.png", Body=image.data)
         captioned = _wait_for_line(lines, "dropped in.png", 60)
@@ -243,7 +249,9 @@ def test_a_model_directory_needs_config_and_weights(tmp_path: Path) -> None:
 def test_sqs_record_has_the_shape_the_event_source_mapping_sends() -> None:
     from local.emulator import Deployment
 
-    deployment = Deployment("http://127.0.0.1:1", "us-east-1", "b", "t", "q", "arn:aws:sqs:us-east-1:1:q", "d", 5, 3)
+    deployment = Deployment(
+        "http://127.0.0.1:1", "us-east-1", "b", "t", "q", "arn:aws:sqs:us-east-1:1:q", "d", 5, 3
+    )
     message = {
         "MessageId": "m-1",
         "ReceiptHandle": "r-1",
@@ -259,7 +267,12 @@ def test_sqs_record_has_the_shape_the_event_source_mapping_sends() -> None:
         "body": '{"Records": []}',
         "attributes": {"ApproximateReceiveCount": "2", "SentTimestamp": "1"},
         "messageAttributes": {
-            "origin": {"stringValue": "test", "stringListValues": [], "binaryListValues": [], "dataType": "String"}
+            "origin": {
+                "stringValue": "test",
+                "stringListValues": [],
+                "binaryListValues": [],
+                "dataType": "String",
+            }
         },
         "md5OfBody": "0123",
         "eventSource": "aws:sqs",
@@ -298,7 +311,9 @@ def test_results_table_shows_caption_or_error_and_keeps_markup_literal() -> None
     console.print(
         results_table(
             [
-                Outcome("[bold]x.png", "captioned", caption="a red circle on a white background", latency_s=1.25),
+                Outcome(
+                    "[bold]x.png", "captioned", caption="a red circle on a white background", latency_s=1.25
+                ),
                 Outcome("y.jpg", "failed", error="not an image: empty"),
             ]
         )
@@ -336,7 +351,11 @@ def test_event_source_mapping_deletes_successes_retries_failures_and_dead_letter
                     continue
                 table.put_item(
                     TableName=emulator.table,
-                    Item={"key": {"S": key}, "status": {"S": "captioned"}, "caption": {"S": f"caption of {key}"}},
+                    Item={
+                        "key": {"S": key},
+                        "status": {"S": "captioned"},
+                        "caption": {"S": f"caption of {key}"},
+                    },
                 )
         return {"batchItemFailures": failures}
 
@@ -373,7 +392,9 @@ def test_workers_survive_a_crash_and_a_fresh_one_takes_over(emulator: Any) -> No
             raise WorkerCrash("simulated environment death")
         for record in event["Records"]:
             for key in keys_in_notification(record["body"]):
-                table.put_item(TableName=emulator.table, Item={"key": {"S": key}, "status": {"S": "captioned"}})
+                table.put_item(
+                    TableName=emulator.table, Item={"key": {"S": key}, "status": {"S": "captioned"}}
+                )
         return {"batchItemFailures": []}
 
     collector = ResultCollector(emulator)
@@ -382,7 +403,10 @@ def test_workers_survive_a_crash_and_a_fresh_one_takes_over(emulator: Any) -> No
         emulator.client("s3").put_object(Bucket=emulator.bucket, Key="photo.png", Body=b"x")
         assert collector.wait(stall_timeout_s=20)
     assert mapping.stats.crashes == 1
-    assert collector.outcomes["photo.png"].status == "captioned" and not collector.outcomes["photo.png"].dead_lettered
+    assert (
+        collector.outcomes["photo.png"].status == "captioned"
+        and not collector.outcomes["photo.png"].dead_lettered
+    )
 
 
 def test_a_failed_upload_is_reported_and_the_others_go_through(emulator: Any, tmp_path: Path) -> None:
@@ -393,7 +417,9 @@ def test_a_failed_upload_is_reported_and_the_others_go_through(emulator: Any, tm
     uploads = collect_uploads([tmp_path])
     (tmp_path / "vanished.png").unlink()
     done: list[str] = []
-    failures = upload_all(emulator.client("s3"), emulator.bucket, uploads, on_uploaded=lambda u: done.append(u.key))
+    failures = upload_all(
+        emulator.client("s3"), emulator.bucket, uploads, on_uploaded=lambda u: done.append(u.key)
+    )
     assert done == ["kept.png"]
     assert list(failures) == ["vanished.png"] and failures["vanished.png"].startswith("upload failed:")
     listed = emulator.client("s3").list_objects_v2(Bucket=emulator.bucket)["Contents"]

@@ -38,7 +38,19 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="module")
 def quick_soak() -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     process = subprocess.run(  # noqa: S603  our own CLI, fixed arguments
-        [sys.executable, "-m", "local", "soak", "--images", "40", "--fault-rate", "0.3", "--seed", "7", "--json"],
+        [
+            sys.executable,
+            "-m",
+            "local",
+            "soak",
+            "--images",
+            "40",
+            "--fault-rate",
+            "0.3",
+            "--seed",
+            "7",
+            "--json",
+        ],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
@@ -117,7 +129,9 @@ class _AlwaysThisFault:
 
 
 @pytest.mark.parametrize(("service", "kind"), [(s, k) for s, kinds in FAULTS.items() for k in kinds])
-def test_every_fault_kind_is_one_boto3_retries_then_surfaces(deployment: Deployment, service: str, kind: str) -> None:
+def test_every_fault_kind_is_one_boto3_retries_then_surfaces(
+    deployment: Deployment, service: str, kind: str
+) -> None:
     module = _function_clients(deployment)
     injector = FaultInjector(rate=1.0, rng=_AlwaysThisFault(kind), crash_at_write=10**9)  # type: ignore[arg-type]
     injector.install(module)
@@ -129,11 +143,15 @@ def test_every_fault_kind_is_one_boto3_retries_then_surfaces(deployment: Deploym
         operation = lambda: module.dynamodb_client.put_item(TableName=deployment.table, Item=item)  # noqa: E731
     with pytest.raises((ClientError, BotoCoreError)):
         operation()
-    assert injector.injected == {f"{service} {kind}": 3}, "boto3's standard mode must retry the fault as transient"
+    assert injector.injected == {f"{service} {kind}": 3}, (
+        "boto3's standard mode must retry the fault as transient"
+    )
     if kind == WRITE_LANDED:
         stored = deployment.client("dynamodb").get_item(TableName=deployment.table, Key={"key": {"S": key}})
         assert stored["Item"]["caption"]["S"] == "a caption"
-        assert injector.written[key] == {(("caption", '{"S": "a caption"}'), ("status", '{"S": "captioned"}'))}
+        assert injector.written[key] == {
+            (("caption", '{"S": "a caption"}'), ("status", '{"S": "captioned"}'))
+        }
     else:
         assert key not in injector.written
 
@@ -147,7 +165,9 @@ def test_only_writes_the_table_accepted_count_as_written(deployment: Deployment)
     module.dynamodb_client.put_item(TableName=deployment.table, Item=first)
     with pytest.raises(ClientError):
         module.dynamodb_client.put_item(
-            TableName=deployment.table, Item=second, ConditionExpression="attribute_not_exists(#k)",
+            TableName=deployment.table,
+            Item=second,
+            ConditionExpression="attribute_not_exists(#k)",
             ExpressionAttributeNames={"#k": "key"},
         )
     assert injector.written["once"] == {(("caption", '{"S": "first"}'), ("status", '{"S": "captioned"}'))}
@@ -176,7 +196,9 @@ def test_no_fault_at_rate_zero(deployment: Deployment) -> None:
     assert injector.faults_injected == 0
 
 
-def test_the_chosen_write_kills_the_worker_with_an_exception_the_function_cannot_catch(deployment: Deployment) -> None:
+def test_the_chosen_write_kills_the_worker_with_an_exception_the_function_cannot_catch(
+    deployment: Deployment,
+) -> None:
     from local.workers import WorkerCrash
 
     module = _function_clients(deployment)
@@ -217,8 +239,14 @@ def test_summary_counts_a_key_with_no_item_and_no_dead_letter_as_lost() -> None:
         "d": Outcome("d", "captioned", caption="something else"),
     }
     summary = summarize(
-        _objects("a", "b", "c", "d", "e"), items, {"c", "a"}, injector=injector,
-        redeliveries=0, workers_killed=0, duplicate_events_sent=0, seconds=1.0,
+        _objects("a", "b", "c", "d", "e"),
+        items,
+        {"c", "a"},
+        injector=injector,
+        redeliveries=0,
+        workers_killed=0,
+        duplicate_events_sent=0,
+        seconds=1.0,
     )
     assert (summary.captioned, summary.failed, summary.dead_lettered, summary.lost) == (2, 1, 1, 1)
     assert summary.wrong_captions == 1
@@ -230,8 +258,14 @@ def test_summary_flags_a_caption_that_changed_under_redelivery() -> None:
     injector.written["a"].update({(("caption", '{"S": "one"}'),), (("caption", '{"S": "two"}'),)})
     injector.written["b"].add((("caption", '{"S": "same"}'),))
     summary = summarize(
-        _objects("a", "b"), {}, {"a", "b"}, injector=injector,
-        redeliveries=0, workers_killed=0, duplicate_events_sent=0, seconds=1.0,
+        _objects("a", "b"),
+        {},
+        {"a", "b"},
+        injector=injector,
+        redeliveries=0,
+        workers_killed=0,
+        duplicate_events_sent=0,
+        seconds=1.0,
     )
     assert summary.duplicates == 1 and summary.accounted
 
@@ -245,4 +279,6 @@ def test_written_items_are_read_from_put_and_update_requests() -> None:
         "ExpressionAttributeValues": {":s": {"S": "captioned"}, ":c": {"S": "y"}},
     }
     assert _written_items(put) == [{"key": {"S": "a"}, "caption": {"S": "x"}}]
-    assert _written_items(update) == [{"key": {"S": "b"}, "status": {"S": "captioned"}, "caption": {"S": "y"}}]
+    assert _written_items(update) == [
+        {"key": {"S": "b"}, "status": {"S": "captioned"}, "caption": {"S": "y"}}
+    ]
