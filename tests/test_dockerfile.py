@@ -162,7 +162,7 @@ def test_dockerignore_keeps_tests_venvs_caches_and_samples_out() -> None:
         assert _ignored(unwanted, patterns), unwanted
     for needed in [
         "handler/main.py",
-        "handler/requirements.txt",
+        "handler/requirements-torch.txt",
         "handler/download_model.py",
         "handler/hub_model/README.md",
         "models/demo-shapes/config.json",

@@ -1,0 +1,60 @@
+"""One home for the names and defaults the function, the component, the local pipeline and the tools share.
+
+Pure Python with no imports beyond the standard library: the component (at `pulumi preview`), the
+function (inside the image) and the command-line tools all import it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+DEFAULT_MODEL_ID = "nlpconnect/vit-gpt2-image-captioning"
+"""The model a pipeline captions with when none is named."""
+
+MODEL_DIR_IN_IMAGE = "/opt/ml/model"
+"""Where handler/Dockerfile puts the prepared model inside the function image."""
+
+RUNTIMES: tuple[str, ...] = ("onnx", "torch")
+"""How the function runs the model: ONNX Runtime (exported graphs, no torch) or PyTorch + transformers."""
+
+DEFAULT_RUNTIME = "onnx"
+
+PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "int8")
+"""Inference precisions, over all runtimes."""
+
+RUNTIME_PRECISIONS: dict[str, tuple[str, ...]] = {"onnx": ("fp32", "int8"), "torch": PRECISIONS}
+"""The precisions each runtime supports (ONNX int8 is quantised when the image is built)."""
+
+HALF_WEIGHTS_RUNTIMES: tuple[str, ...] = ("torch",)
+"""Runtimes that can load float16-stored weights (upcast at load)."""
+
+DEFAULT_PRECISION = "fp32"
+
+FALLBACK_NUM_BEAMS = 4
+"""Beam width used when neither the user nor the model's generation_config.json sets one."""
+
+FALLBACK_MAX_LENGTH = 16
+"""Most caption tokens when neither the user nor the model's generation_config.json sets it."""
+
+MAX_OBJECT_BYTES = 50 * 1024 * 1024
+"""Objects larger than this are recorded as failed without being downloaded."""
+
+SERVICE_NAME = "captioning"
+"""Powertools service name: the function's logger, metrics dimension and tracer service."""
+
+DEFAULT_METRICS_NAMESPACE = "Captioning"
+"""CloudWatch namespace of the function's own metrics (Embedded Metric Format)."""
+
+OFFLINE_ENVIRONMENT: dict[str, str] = {
+    "HF_HUB_OFFLINE": "1",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
+}
+"""Set wherever a model is loaded at run time: never reach the Hub, no progress bars in logs."""
+
+
+class ItemStatus(StrEnum):
+    """The `status` attribute of a captions-table item."""
+
+    CAPTIONED = "captioned"
+    FAILED = "failed"
