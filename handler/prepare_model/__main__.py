@@ -1,0 +1,115 @@
+"""Prepare a captioning model for the function image (run from the repository root):
+
+    python -m handler.prepare_model (--source DIR | --model-id ID) --output DIR
+        [--runtime onnx|torch] [--precision fp32|int8] [--half]
+
+The model comes from `--source` when that directory holds a config.json (an offline build, e.g. the demo
+model), otherwise it is downloaded from the Hub with huggingface_hub (`--model-id`, default the project's
+model). `--runtime torch` stores safetensors weights, tokenizer and image processor for `Captioner.load`;
+`--half` stores those weights in float16 (half the bytes read at cold start, upcast at load).
+`--runtime onnx` exports the encoder and one decoder step to ONNX, quantises them at build for
+`--precision int8`, and checks that the graphs caption like the torch model before it succeeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from handler.constants import (
+    DEFAULT_MODEL_ID,
+    DEFAULT_PRECISION,
+    DEFAULT_RUNTIME,
+    HALF_WEIGHTS_RUNTIMES,
+    OFFLINE_ENVIRONMENT,
+    RUNTIME_PRECISIONS,
+    RUNTIMES,
+)
+from handler.prepare_model.fetch import fetch_from_hub, has_model
+
+
+class PreparationRefused(Exception):
+    """The model or the options cannot be prepared as asked; the message says why and what to do."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m handler.prepare_model", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--output", type=Path, required=True, help="directory to write the model to")
+    parser.add_argument(
+        "--model-id",
+        help=f"Hub repository to download when --source has no model (default {DEFAULT_MODEL_ID})",
+    )
+    parser.add_argument(
+        "--source", type=Path, help="local model directory used instead of the Hub when it has a config.json"
+    )
+    parser.add_argument("--runtime", default=DEFAULT_RUNTIME, help=f"one of {', '.join(RUNTIMES)}")
+    parser.add_argument("--precision", default=DEFAULT_PRECISION, help="fp32 or int8 (onnx: quantised now)")
+    parser.add_argument("--half", action="store_true", help="store float16 weights (torch runtime only)")
+    return parser
+
+
+def check_options(runtime: str, precision: str, half: bool) -> None:
+    """Refuse option combinations the runtimes cannot honour, naming what is allowed."""
+    if runtime not in RUNTIMES:
+        raise PreparationRefused(f"--runtime must be one of {', '.join(RUNTIMES)}; got {runtime!r}")
+    allowed = RUNTIME_PRECISIONS[runtime]
+    if precision not in allowed:
+        raise PreparationRefused(
+            f"--precision {precision!r} is not available with --runtime {runtime};"
+            f" allowed: {', '.join(allowed)}"
+        )
+    if half and runtime not in HALF_WEIGHTS_RUNTIMES:
+        raise PreparationRefused(
+            f"--half (float16-stored weights) works only with --runtime {' or '.join(HALF_WEIGHTS_RUNTIMES)};"
+            f" --runtime {runtime} was asked"
+        )
+
+
+def prepare(source: Path, output: Path, *, runtime: str, precision: str, half: bool) -> None:
+    """Write the directory `Captioner.load` loads for `runtime` from the model directory `source`."""
+    check_options(runtime, precision, half)
+    if runtime == "torch":
+        from handler.prepare_model.save_torch import save_torch_model
+
+        save_torch_model(source, output, half=half)
+    else:
+        from handler.prepare_model.export import export_onnx
+
+        export_onnx(source, output, precision=precision)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    for name, value in OFFLINE_ENVIRONMENT.items():
+        if name != "HF_HUB_OFFLINE":  # the Hub download below must reach the network
+            os.environ.setdefault(name, value)
+    try:
+        check_options(args.runtime, args.precision, args.half)
+        if args.source is not None and not has_model(args.source) and args.model_id is None:
+            raise PreparationRefused(f"--source {args.source}: no config.json there, and no --model-id given")
+        if has_model(args.source):
+            prepare(args.source, args.output, runtime=args.runtime, precision=args.precision, half=args.half)
+            origin = str(args.source)
+        else:
+            origin = args.model_id or DEFAULT_MODEL_ID
+            with tempfile.TemporaryDirectory() as download_dir:
+                source = fetch_from_hub(origin, Path(download_dir))
+                prepare(source, args.output, runtime=args.runtime, precision=args.precision, half=args.half)
+    except PreparationRefused as refusal:
+        print(f"prepare_model: {refusal}", file=sys.stderr)
+        return 2
+    size_mb = sum(path.stat().st_size for path in args.output.iterdir() if path.is_file()) / 1e6
+    print(
+        f"model from {origin} -> {args.output} (runtime {args.runtime}, {args.precision}; {size_mb:.0f} MB)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
