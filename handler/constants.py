@@ -58,3 +58,24 @@ class ItemStatus(StrEnum):
 
     CAPTIONED = "captioned"
     FAILED = "failed"
+
+
+class MetricName(StrEnum):
+    """The function's own metrics (Embedded Metric Format, in the namespace POWERTOOLS_METRICS_NAMESPACE).
+
+    handler/telemetry.py emits them; components/monitoring.py alarms on them and charts them.
+    """
+
+    IMAGES_CAPTIONED = "ImagesCaptioned"
+    IMAGES_FAILED = "ImagesFailed"
+    DUPLICATES = "Duplicates"
+    RETRIES = "Retries"
+    BATCH_SIZE = "BatchSize"
+    CAPTION_LATENCY = "CaptionLatency"
+    """Milliseconds, one value per captioned image (its share of the batched caption call)."""
+    COLD_START = "ColdStart"
+    """Powertools' own name for the metric `capture_cold_start_metric` emits."""
+
+
+METRIC_DIMENSIONS: tuple[str, ...] = ("function_name", "service")
+"""Dimensions of every function metric: the function name (AWS_LAMBDA_FUNCTION_NAME) and SERVICE_NAME."""
