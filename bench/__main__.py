@@ -37,6 +37,30 @@ BENCH_DIR = Path(__file__).resolve().parent
 REDUCED_PRECISION = "int8"
 
 
+def at_least_one(text: str) -> int:
+    """argparse type: a whole number >= 1 (a median of zero rounds is no figure)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1; got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1; got {value}")
+    return value
+
+
+def _check_directories(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse unusable directories before anything is built or downloaded."""
+    for option, directory in (("--cache-dir", args.cache_dir), ("--output-dir", args.output_dir)):
+        directory = directory.expanduser()
+        existing = next((path for path in (directory, *directory.parents) if path.exists()), None)
+        if existing is None:
+            continue
+        if not existing.is_dir():
+            parser.error(f"argument {option}: {existing} exists and is not a directory")
+        if not os.access(existing, os.W_OK | os.X_OK):
+            parser.error(f"argument {option}: {existing} is not writable")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
@@ -57,17 +81,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=REDUCED_PRECISION,
         help="the precision measured as 'reduced precision'",
     )
-    parser.add_argument("--repeats", type=int, default=5, help="timed rounds per warm figure (median)")
+    parser.add_argument(
+        "--repeats", type=at_least_one, default=5, help="timed rounds per warm figure, >= 1 (median)"
+    )
     parser.add_argument(
         "--cold-repeats",
-        type=int,
+        type=at_least_one,
         default=3,
-        help="cold-start rounds (baseline, project, fp16-stored in turn); each figure is the median",
+        help="cold-start rounds, >= 1 (every pipeline in turn); each figure is the median",
     )
     parser.add_argument(
         "--output-dir", type=Path, default=BENCH_DIR, help="where results.png and results.json are written"
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    _check_directories(parser, args)
+    return args
 
 
 def _warm_dict(figures: WarmFigures) -> dict:

@@ -8,7 +8,7 @@ import statistics
 import subprocess  # noqa: S404  fixed argument lists, no shell
 import sysconfig
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -19,7 +19,7 @@ DROP_CACHES = Path("/proc/sys/vm/drop_caches")
 class ColdStart:
     label: str
     python: str
-    torch_version: str
+    torch_version: str | None
     import_s: float
     load_s: float
     first_inference_s: float
@@ -28,6 +28,9 @@ class ColdStart:
     peak_rss_bytes: int
     first_caption: str
     batch_captions: list[str]
+    onnxruntime_version: str | None = None
+    imported: list[str] = field(default_factory=list)
+    """Which of torch, transformers, onnxruntime the process had imported by the end."""
 
 
 def can_drop_page_cache() -> bool:
@@ -133,6 +136,8 @@ def run_cold_start(
         peak_rss_bytes=figures["peak_rss_bytes"],
         first_caption=figures["first_caption"],
         batch_captions=figures["batch_captions"],
+        onnxruntime_version=figures["onnxruntime_version"],
+        imported=figures["imported"],
     )
 
 
@@ -155,4 +160,6 @@ def median_cold_start(runs: list[ColdStart]) -> ColdStart:
         peak_rss_bytes=int(median("peak_rss_bytes")),
         first_caption=first.first_caption,
         batch_captions=first.batch_captions,
+        onnxruntime_version=first.onnxruntime_version,
+        imported=first.imported,
     )

@@ -3,7 +3,8 @@
 Prints one JSON line. Wall-clock phases are measured from ``--spawned-at`` (the parent's clock
 just before it started this process), so interpreter start-up counts as import time. The bytes
 read from disk come from /proc/self/io (``read_bytes``: storage reads, page faults of mmapped
-files included) at the moment the first caption is ready.
+files included) at the moment the first caption is ready. Peak memory is this process's own
+high-water mark (``VmHWM``, see bench/memory.py), after the first caption and the batch.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ CHILD_STARTED_AT = time.time()
 
 import argparse  # noqa: E402  the clock above must start before any import
 import json  # noqa: E402
-import resource  # noqa: E402
 import sys  # noqa: E402
+from importlib import metadata  # noqa: E402
 from pathlib import Path  # noqa: E402
+
+from bench.memory import peak_rss_bytes as peak_rss  # noqa: E402
 
 
 def read_bytes_so_far() -> int:
@@ -25,6 +28,17 @@ def read_bytes_so_far() -> int:
         if name == "read_bytes":
             return int(value)
     raise RuntimeError("/proc/self/io has no read_bytes line")
+
+
+def _version(distribution: str) -> str | None:
+    """The version in use; never imports the package (the ONNX child must not import torch)."""
+    module = sys.modules.get(distribution)
+    if module is not None and hasattr(module, "__version__"):
+        return module.__version__  # torch's carries the build, e.g. 2.14.1+cu130
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -60,14 +74,16 @@ def main(argv: list[str] | None = None) -> None:
     cold_start_read_bytes = read_bytes_so_far()
 
     batch_captions = pipeline.caption_jpegs([path.read_bytes() for path in args.batch_images])
-    peak_rss_bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    import torch
+    peak_rss_bytes = peak_rss()
+    imported = sorted(name for name in ("torch", "transformers", "onnxruntime") if name in sys.modules)
 
     print(
         json.dumps(
             {
                 "python": sys.executable,
-                "torch_version": torch.__version__,
+                "torch_version": _version("torch"),
+                "onnxruntime_version": _version("onnxruntime"),
+                "imported": imported,
                 "interpreter_start_s": CHILD_STARTED_AT - args.spawned_at,
                 "import_s": imported_at - args.spawned_at,
                 "load_s": loaded_at - imported_at,

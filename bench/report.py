@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 from typing import Any
@@ -213,7 +214,7 @@ def draw_chart(summary: dict[str, Any], path: Path) -> None:
     figure, axis = plt.subplots(figsize=(9, 4.8), dpi=110)
     positions = range(len(keys))
     axis.barh(list(positions), values, color=colors)
-    for position, key, value in zip(positions, keys, values):
+    for position, key, value in zip(positions, keys, values, strict=True):
         target = THROUGHPUT_TARGETS.get(key, LOWER_IS_BETTER_TARGETS.get(key))
         if target is not None:
             axis.plot([target, target], [position - 0.4, position + 0.4], color="black", linewidth=2)
@@ -257,10 +258,44 @@ def markdown_results(summary: dict[str, Any]) -> str:
     return "\n".join([header, rule, *rows])
 
 
-if __name__ == "__main__":
-    import sys
+DEFAULT_RESULTS = Path(__file__).resolve().parent / "results.json"
 
-    results_path = (
-        Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent / "results.json"
+
+def results_argument_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """The command line shared by `python -m bench.report` and `python -m bench.sizing`."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument(
+        "results",
+        nargs="?",
+        type=Path,
+        default=DEFAULT_RESULTS,
+        help="a results.json written by `make bench` (default: bench/results.json)",
     )
-    print(markdown_results(json.loads(results_path.read_text())))
+    return parser
+
+
+def read_results(parser: argparse.ArgumentParser, path: Path) -> dict[str, Any]:
+    """The summary in ``path``, or a usage error naming what is wrong with the file."""
+    try:
+        summary = json.loads(path.read_text())
+    except FileNotFoundError:
+        parser.error(f"{path}: no such file (run `make bench` first, or name a results.json)")
+    except IsADirectoryError:
+        parser.error(f"{path} is a directory; name a results.json file")
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        parser.error(f"{path} is not a JSON file written by `make bench` ({error})")
+    if not isinstance(summary, dict) or "raw" not in summary:
+        parser.error(f"{path} is JSON but not a benchmark summary (no 'raw' figures)")
+    return summary
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = results_argument_parser(
+        "python -m bench.report", "Print a benchmark run's table as markdown (for docs/performance.md)."
+    )
+    args = parser.parse_args(argv)
+    print(markdown_results(read_results(parser, args.results)))
+
+
+if __name__ == "__main__":
+    main()

@@ -8,10 +8,6 @@ not measured), so those costs are upper bounds.
 
 from __future__ import annotations
 
-import json
-import sys
-from pathlib import Path
-
 # AWS Lambda on-demand prices, US East (N. Virginia), first pricing tier; see the README for when and
 # where they were read.
 PRICE_PER_GB_SECOND = {"x86_64": 0.0000166667, "arm64": 0.0000133334}
@@ -85,10 +81,15 @@ def markdown_table(label: str, batch1_seconds: float, batch10_seconds_per_image:
 
 
 def main(argv: list[str] | None = None) -> None:
-    arguments = argv if argv is not None else sys.argv[1:]
-    path = Path(arguments[0]) if arguments else Path(__file__).resolve().parent / "results.json"
-    warm = json.loads(path.read_text())["raw"]["warm"]
-    reduced = json.loads(path.read_text())["raw"]["reduced_precision"]
+    from bench.report import read_results, results_argument_parser
+
+    parser = results_argument_parser(
+        "python -m bench.sizing", "Print Lambda sizing and cost tables (markdown) from a benchmark run."
+    )
+    args = parser.parse_args(argv)
+    summary = read_results(parser, args.results)
+    warm = summary["raw"]["warm"]
+    reduced = summary["raw"]["reduced_precision"]
     for label, key in (
         ("baseline (original design)", "baseline"),
         ("project, fp32", "project"),

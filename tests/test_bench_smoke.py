@@ -189,3 +189,96 @@ def test_sizing_follows_lambdas_memory_to_cpu_rules_and_prices() -> None:
     assert sizing.cost_per_thousand(2048, 0.5, 10, "x86_64") == pytest.approx(
         1000 * 0.0000166667 + 100 * 0.2e-6
     )
+
+
+def _child_peak(megabytes: int) -> int:
+    """A fresh interpreter that touches ``megabytes`` of memory and reports its peak as the bench does."""
+    import subprocess  # noqa: S404
+    import sys
+
+    code = (
+        "from bench.memory import peak_rss_bytes\n"
+        f"block = bytearray(b'x') * ({megabytes} * 1024 * 1024)\n"
+        "print(peak_rss_bytes())\n"
+    )
+    completed = subprocess.run(  # noqa: S603  our own interpreter, fixed code
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    return int(completed.stdout.strip())
+
+
+def test_each_cold_start_process_reports_its_own_peak_memory_not_its_parents() -> None:
+    from bench.memory import peak_rss_bytes
+
+    # Make this (parent) process larger than both children: ru_maxrss would hand them this figure.
+    ballast = bytearray(b"x") * (400 * 1024 * 1024)
+    parent_peak = peak_rss_bytes()
+
+    small, large = _child_peak(8), _child_peak(160)
+
+    assert len(ballast) and parent_peak > 400 * 1024 * 1024
+    assert small < large < parent_peak
+    assert large - small > 120 * 1024 * 1024
+
+
+def test_the_cold_start_child_measures_peak_memory_with_vmhwm() -> None:
+    import inspect
+
+    from bench import coldstart_child
+
+    source = inspect.getsource(coldstart_child)
+    assert "ru_maxrss" not in source and "peak_rss()" in source
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--repeats", "0"], "argument --repeats: must be a whole number >= 1; got 0"),
+        (["--repeats", "-3"], "argument --repeats: must be a whole number >= 1; got -3"),
+        (["--cold-repeats", "0"], "argument --cold-repeats: must be a whole number >= 1; got 0"),
+        (["--cold-repeats", "two"], "argument --cold-repeats: must be a whole number >= 1; got 'two'"),
+    ],
+)
+def test_bench_refuses_bad_arguments_before_any_work(arguments, message, tmp_path, capsys) -> None:
+    from bench.__main__ import main
+
+    cache = tmp_path / "cache"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--cache-dir", str(cache), "--output-dir", str(tmp_path / "out"), *arguments])
+
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not cache.exists()  # nothing built, nothing downloaded
+
+
+def test_bench_refuses_an_output_dir_that_is_a_file(tmp_path, capsys) -> None:
+    from bench.__main__ import parse_args
+
+    occupied = tmp_path / "results.json"
+    occupied.write_text("{}")
+    with pytest.raises(SystemExit):
+        parse_args(["--output-dir", str(occupied / "sub")])
+
+    assert f"argument --output-dir: {occupied} exists and is not a directory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("module", ["bench.report", "bench.sizing"])
+def test_report_and_sizing_help_and_missing_files_are_usage_messages(module, tmp_path) -> None:
+    import subprocess  # noqa: S404
+    import sys
+
+    def run(*arguments: str) -> subprocess.CompletedProcess:
+        return subprocess.run(  # noqa: S603  our own interpreter, fixed arguments
+            [sys.executable, "-m", module, *arguments], capture_output=True, text=True, check=False
+        )
+
+    helped = run("--help")
+    assert helped.returncode == 0 and f"usage: python -m {module}" in helped.stdout
+
+    missing = run(str(tmp_path / "nope.json"))
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
+    assert "nope.json: no such file" in missing.stderr
+
+    (tmp_path / "other.json").write_text('{"a": 1}')
+    wrong = run(str(tmp_path / "other.json"))
+    assert wrong.returncode == 2 and "not a benchmark summary" in wrong.stderr
