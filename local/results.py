@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
-from urllib.parse import unquote_plus
 
 from boto3.dynamodb.types import TypeDeserializer
 from rich.console import Console
@@ -23,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from handler.events import MalformedEvent, objects_in_notification
 from local.emulator import Deployment
 
 logger = logging.getLogger(__name__)
@@ -73,20 +73,12 @@ def outcome_from_item(item: dict[str, Any], latency_s: float | None = None) -> O
 
 
 def keys_in_notification(body: str) -> list[str]:
-    """Object keys named by an S3 notification body (URL-decoded); none for test events or junk."""
+    """Object keys an SQS message body names (the function's own parser, keys decoded); none for
+    S3's test event or a body that is no S3 notification."""
     try:
-        notification = json.loads(body)
-    except ValueError:
+        return [ref.key for ref in objects_in_notification(json.loads(body))]
+    except (ValueError, MalformedEvent):  # MalformedEvent is a ValueError; json errors too
         return []
-    if not isinstance(notification, dict) or not isinstance(notification.get("Records"), list):
-        return []
-    keys = []
-    for record in notification["Records"]:
-        try:
-            keys.append(unquote_plus(record["s3"]["object"]["key"]))
-        except (KeyError, TypeError):
-            continue
-    return keys
 
 
 class ResultCollector:

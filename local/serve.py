@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from contextlib import ExitStack
@@ -10,6 +11,7 @@ from typing import TextIO
 
 from rich.console import Console
 
+from local import serve_state
 from local.emulator import DUMMY_CREDENTIALS, Deployment
 from local.pipeline import LocalPipeline, PipelineSettings
 from local.results import CAPTIONED, TableWatcher
@@ -42,6 +44,22 @@ def connection_help(deployment: Deployment) -> str:
     )
 
 
+def state_of(deployment: Deployment) -> dict[str, object]:
+    """What `python -m ops --local` needs to find this pipeline (see local/serve_state.py)."""
+    return {
+        "endpoint_url": deployment.endpoint_url,
+        "region": deployment.region,
+        "bucket": deployment.bucket,
+        "table": deployment.table,
+        "queue_url": deployment.queue_url,
+        "dead_letter_queue_url": deployment.dead_letter_queue_url,
+        "trigger": "queue",
+        "key_prefix": "",
+        "key_suffixes": [],
+        "pid": os.getpid(),
+    }
+
+
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
@@ -57,6 +75,8 @@ def run_serve(settings: PipelineSettings, *, results: TextIO, status: Console) -
                 pipeline = stack.enter_context(LocalPipeline(settings))
             results.write(connection_help(pipeline.deployment) + "\n")
             results.flush()
+            state_file = serve_state.write(state_of(pipeline.deployment))
+            stack.callback(serve_state.remove, state_file, pid=os.getpid())
             watcher = TableWatcher(pipeline.deployment, pipeline.retry_reasons.by_key)
             while True:
                 for outcome in watcher.poll():

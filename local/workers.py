@@ -8,7 +8,6 @@ to the dead-letter queue once its receive count passes `maxReceiveCount`.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
@@ -18,6 +17,7 @@ from typing import Any
 
 from botocore.client import BaseClient
 
+from handler.events import sqs_record
 from local.emulator import Deployment
 from local.function import LambdaContext, LambdaHandler
 
@@ -56,36 +56,17 @@ class DeliveryStats:
 BatchHook = Callable[[int, Sequence[dict[str, Any]]], None]
 
 
-def sqs_record(message: dict[str, Any], deployment: Deployment) -> dict[str, Any]:
-    """One record of the event Lambda's SQS event source mapping sends, from a ReceiveMessage entry."""
-    body = message["Body"]
-    return {
-        "messageId": message["MessageId"],
-        "receiptHandle": message["ReceiptHandle"],
-        "body": body,
-        "attributes": dict(message.get("Attributes", {})),
-        "messageAttributes": {
-            name: _lambda_message_attribute(value)
-            for name, value in message.get("MessageAttributes", {}).items()
-        },
-        "md5OfBody": message.get("MD5OfBody") or hashlib.md5(body.encode()).hexdigest(),  # noqa: S324  SQS's checksum
-        "eventSource": "aws:sqs",
-        "eventSourceARN": deployment.queue_arn,
-        "awsRegion": deployment.region,
-    }
-
-
-def _lambda_message_attribute(value: dict[str, Any]) -> dict[str, Any]:
-    attribute: dict[str, Any] = {
-        "stringListValues": [],
-        "binaryListValues": [],
-        "dataType": value["DataType"],
-    }
-    if "StringValue" in value:
-        attribute["stringValue"] = value["StringValue"]
-    if "BinaryValue" in value:
-        attribute["binaryValue"] = value["BinaryValue"]
-    return attribute
+def lambda_sqs_record(message: dict[str, Any], deployment: Deployment) -> dict[str, Any]:
+    """The record Lambda's SQS event source mapping makes of one ReceiveMessage entry."""
+    return sqs_record(
+        message["Body"],
+        message_id=message["MessageId"],
+        receipt_handle=message["ReceiptHandle"],
+        queue_arn=deployment.queue_arn,
+        attributes=message.get("Attributes", {}),
+        message_attributes=message.get("MessageAttributes", {}),
+        md5_of_body=message.get("MD5OfBody"),
+    )
 
 
 def failed_message_ids(response: Any, message_ids: set[str]) -> set[str]:
@@ -219,7 +200,7 @@ class EventSourceMapping:
         self.stats.add(messages_received=len(messages), redeliveries=redelivered, invocations=1)
         if self.on_batch is not None:
             self.on_batch(worker_id, messages)
-        event = {"Records": [sqs_record(message, self.deployment) for message in messages]}
+        event = {"Records": [lambda_sqs_record(message, self.deployment) for message in messages]}
         message_ids = {message["MessageId"] for message in messages}
         try:
             response = self.function(event, LambdaContext(timeout_s=self.function_timeout_s))

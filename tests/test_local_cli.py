@@ -22,11 +22,12 @@ from typing import Any
 import boto3
 import pytest
 
+from handler.events import s3_notification_event, s3_notification_record
 from local.emulator import Emulator
 from local.function import LambdaContext, ModelDirectoryError, check_model_directory
 from local.results import Outcome, ResultCollector, keys_in_notification, results_table
 from local.uploader import UploadError, collect_uploads
-from local.workers import EventSourceMapping, failed_message_ids, sqs_record
+from local.workers import EventSourceMapping, failed_message_ids, lambda_sqs_record
 from models.shapes import demo_images, draw, encode, random_spec
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -260,7 +261,7 @@ def test_sqs_record_has_the_shape_the_event_source_mapping_sends() -> None:
         "Attributes": {"ApproximateReceiveCount": "2", "SentTimestamp": "1"},
         "MessageAttributes": {"origin": {"DataType": "String", "StringValue": "test"}},
     }
-    record = sqs_record(message, deployment)
+    record = lambda_sqs_record(message, deployment)
     assert record == {
         "messageId": "m-1",
         "receiptHandle": "r-1",
@@ -291,7 +292,10 @@ def test_batch_item_failures_name_what_is_kept_and_a_bad_identifier_keeps_all() 
 
 
 def test_notification_keys_are_url_decoded_and_test_events_have_none() -> None:
-    body = json.dumps({"Records": [{"s3": {"object": {"key": "red+flower%2B%C3%BC.jpg"}}}]})
+    body = json.dumps(
+        s3_notification_event([s3_notification_record("b", "red flower+ü.jpg", size=1, etag="e")])
+    )
+    assert "red+flower%2B%C3%BC.jpg" in body
     assert keys_in_notification(body) == ["red flower+ü.jpg"]
     assert keys_in_notification('{"Event": "s3:TestEvent"}') == []
     assert keys_in_notification("not json") == []
