@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from components import validation
+from handler import constants
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,7 +59,7 @@ class CaptioningPipelineArgs:
     max_event_age: int = 21600
     """Direct mode: seconds an event may wait (e.g. throttled) before the dead-letter queue (60-21600)."""
 
-    model_id: str = "nlpconnect/vit-gpt2-image-captioning"
+    model_id: str = constants.DEFAULT_MODEL_ID
     """Model baked into the image (build arg MODEL_ID) and written to each caption item."""
 
     model_dir: str | None = None
@@ -69,16 +70,24 @@ class CaptioningPipelineArgs:
     """Store the weights in float16 in the image (build arg HALF_WEIGHTS): half the bytes read at
     cold start, upcast at load; captions may differ slightly from the float32 weights."""
 
-    num_beams: int = 4
-    """Beam-search width used by generate()."""
+    runtime: str = constants.DEFAULT_RUNTIME
+    """How the function runs the model: "onnx" (exported at image build, no torch in the image) or
+    "torch" (PyTorch + transformers; any captioning family transformers loads)."""
 
-    max_length: int = 16
-    """Most tokens in a caption."""
+    num_beams: int | None = None
+    """Beam-search width; None takes the model's generation_config.json."""
 
-    precision: str = "fp32"
-    """Inference precision: "fp32", "bf16" or "int8"."""
+    max_length: int | None = None
+    """Most tokens in a caption; None takes the model's generation_config.json."""
 
-    max_object_bytes: int = 50 * 1024 * 1024
+    prompt: str | None = None
+    """Text a prompt-conditioned model starts from (BLIP's conditional text, Florence-2's task token,
+    a chat model's instruction); None takes the model family's default."""
+
+    precision: str = constants.DEFAULT_PRECISION
+    """Inference precision: "fp32", "bf16" (torch) or "int8" (onnx quantises at build, torch at load)."""
+
+    max_object_bytes: int = constants.MAX_OBJECT_BYTES
     """Objects larger than this are recorded as failed without being downloaded."""
 
     key_prefix: str = ""
@@ -103,12 +112,44 @@ class CaptioningPipelineArgs:
     dockerfile: str = "handler/Dockerfile"
     """Dockerfile of the function image, relative to `build_context`."""
 
+    tracing: bool = True
+    """X-Ray active tracing of the function, with a subsegment per step (fetch, caption, persist)."""
+
+    metrics: bool = True
+    """The function's own CloudWatch metrics (Embedded Metric Format) and the dashboard built on them."""
+
+    metrics_namespace: str = constants.DEFAULT_METRICS_NAMESPACE
+    """CloudWatch namespace of the function's metrics."""
+
+    alarm_emails: tuple[str, ...] = ()
+    """E-mail addresses subscribed to the alarm topic (each confirms by e-mail)."""
+
+    alarm_period: int = 300
+    """Seconds over which each alarm's metric is aggregated (10, 30 or a multiple of 60)."""
+
+    alarm_evaluation_periods: int = 1
+    """Consecutive periods over the threshold before an alarm fires."""
+
+    errors_alarm_threshold: int = 1
+    """Function errors in a period that fire the errors alarm."""
+
+    throttles_alarm_threshold: int = 1
+    """Throttled invocations in a period that fire the throttles alarm."""
+
+    duration_alarm_percent: int = 80
+    """The duration alarm fires when p99 duration exceeds this percentage of the timeout."""
+
+    queue_age_alarm_seconds: int = 600
+    """Queue mode: the age of the oldest waiting upload that fires the queue-age alarm."""
+
     tags: dict[str, str] = field(default_factory=dict)
     """Tags added to every taggable resource."""
 
     def __post_init__(self) -> None:
         if isinstance(self.key_suffixes, list):
             self.key_suffixes = tuple(self.key_suffixes)
+        if isinstance(self.alarm_emails, list):
+            self.alarm_emails = tuple(self.alarm_emails)
         validation.validate(self)
 
     @property

@@ -10,9 +10,9 @@ import pulumi_aws as aws
 
 from components import policies
 from components.args import CaptioningPipelineArgs
+from handler import constants
 
 LIVE_ALIAS = "live"
-POWERTOOLS_SERVICE_NAME = "captioning"
 
 
 @dataclass
@@ -45,16 +45,28 @@ class FunctionGrants:
 
 
 def environment(args: CaptioningPipelineArgs, table_name: pulumi.Input[str]) -> dict[str, pulumi.Input[str]]:
-    """The handler's environment: what handler/settings.py reads, and the Powertools service name."""
-    return {
+    """The handler's environment: what handler/settings.py reads, and Powertools' own switches.
+
+    Generation settings the user left unset are not written: the model's generation_config.json decides.
+    """
+    variables: dict[str, pulumi.Input[str]] = {
         "TABLE_NAME": table_name,
         "MODEL_ID": args.model_id,
-        "NUM_BEAMS": str(args.num_beams),
-        "MAX_LENGTH": str(args.max_length),
+        "RUNTIME": args.runtime,
         "PRECISION": args.precision,
         "MAX_OBJECT_BYTES": str(args.max_object_bytes),
-        "POWERTOOLS_SERVICE_NAME": POWERTOOLS_SERVICE_NAME,
+        "POWERTOOLS_SERVICE_NAME": constants.SERVICE_NAME,
+        "POWERTOOLS_METRICS_NAMESPACE": args.metrics_namespace,
+        "POWERTOOLS_METRICS_DISABLED": _flag(not args.metrics),
+        "POWERTOOLS_TRACE_DISABLED": _flag(not args.tracing),
     }
+    optional = {"NUM_BEAMS": args.num_beams, "MAX_LENGTH": args.max_length, "PROMPT": args.prompt}
+    variables.update({name: str(value) for name, value in optional.items() if value is not None})
+    return variables
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
 
 
 def _role_policy_json(
@@ -115,6 +127,10 @@ def create_captioning_function(
         reserved_concurrent_executions=args.reserved_concurrency,
         publish=publish,
         environment=aws.lambda_.FunctionEnvironmentArgs(variables=environment(args, table_name)),
+        # Active: Lambda samples and starts the trace itself; PassThrough records only what callers trace.
+        tracing_config=aws.lambda_.FunctionTracingConfigArgs(
+            mode="Active" if args.tracing else "PassThrough"
+        ),
         logging_config=aws.lambda_.FunctionLoggingConfigArgs(
             log_format="JSON",
             log_group=log_group.name,

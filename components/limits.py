@@ -75,3 +75,14 @@ LOG_RETENTION_DAYS = (
 # times the function timeout (plus the batching window):
 # https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html
 VISIBILITY_TIMEOUT_FACTOR = 6
+
+# PutMetricAlarm: "Valid values are 10, 20, 30, and any multiple of 60" for Period, and "the total
+# evaluation period (Period x EvaluationPeriods) ... can be up to one day" (86,400 s):
+# https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html
+ALARM_SUB_MINUTE_PERIODS = (10, 20, 30)
+ALARM_MAX_EVALUATION_SECONDS = 86_400
+
+# PutMetricData Namespace: 1-255 characters, "[^:].*", and not starting with "AWS/" (reserved):
+# https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricData.html
+METRICS_NAMESPACE_LENGTH = (1, 255)
+RESERVED_METRICS_NAMESPACE_PREFIX = "AWS/"

@@ -24,6 +24,7 @@ class ConfigKey:
     key: str
     field: str
     kind: str  # "int", "str", "bool" or "list"
+    example: str = ""  # shown when a list is malformed
 
 
 CONFIG_KEYS = (
@@ -43,15 +44,27 @@ CONFIG_KEYS = (
     ConfigKey("modelId", "model_id", "str"),
     ConfigKey("modelDir", "model_dir", "str"),
     ConfigKey("halfPrecisionWeights", "half_precision_weights", "bool"),
+    ConfigKey("runtime", "runtime", "str"),
     ConfigKey("numBeams", "num_beams", "int"),
     ConfigKey("maxLength", "max_length", "int"),
+    ConfigKey("prompt", "prompt", "str"),
     ConfigKey("precision", "precision", "str"),
     ConfigKey("maxObjectBytes", "max_object_bytes", "int"),
     ConfigKey("keyPrefix", "key_prefix", "str"),
-    ConfigKey("keySuffixes", "key_suffixes", "list"),
+    ConfigKey("keySuffixes", "key_suffixes", "list", '[".jpg", ".png"]'),
     ConfigKey("logRetentionDays", "log_retention_days", "int"),
     ConfigKey("forceDestroy", "force_destroy", "bool"),
     ConfigKey("imagesToKeep", "images_to_keep", "int"),
+    ConfigKey("tracing", "tracing", "bool"),
+    ConfigKey("metrics", "metrics", "bool"),
+    ConfigKey("metricsNamespace", "metrics_namespace", "str"),
+    ConfigKey("alarmEmails", "alarm_emails", "list", '["ops@example.com"]'),
+    ConfigKey("alarmPeriod", "alarm_period", "int"),
+    ConfigKey("alarmEvaluationPeriods", "alarm_evaluation_periods", "int"),
+    ConfigKey("errorsAlarmThreshold", "errors_alarm_threshold", "int"),
+    ConfigKey("throttlesAlarmThreshold", "throttles_alarm_threshold", "int"),
+    ConfigKey("durationAlarmPercent", "duration_alarm_percent", "int"),
+    ConfigKey("queueAgeAlarmSeconds", "queue_age_alarm_seconds", "int"),
 )
 _BY_FIELD = {entry.field: entry for entry in CONFIG_KEYS}
 
@@ -95,7 +108,7 @@ def _read(config: pulumi.Config, entry: ConfigKey) -> Any:
     except json.JSONDecodeError:
         value = raw
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise InvalidSettingError(f"{NAMESPACE}:{entry.key}", raw, 'a list of strings, e.g. [".jpg", ".png"]')
+        raise InvalidSettingError(f"{NAMESPACE}:{entry.key}", raw, f"a list of strings, e.g. {entry.example}")
     return tuple(value)
 
 

@@ -6,16 +6,19 @@ so a bad `pulumi config set` fails at the start of `pulumi up` instead of half-w
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from components import limits
+from handler import constants
 
 if TYPE_CHECKING:
     from components.args import CaptioningPipelineArgs
 
-PRECISIONS = ("fp32", "bf16", "int8")
 TRIGGERS = ("direct", "queue")
+# Deliberately loose: SNS validates the address; this only catches values that are clearly not one.
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 class InvalidSettingError(ValueError):
@@ -46,7 +49,7 @@ def _errors(args: CaptioningPipelineArgs) -> Iterator[InvalidSettingError]:
     )
     yield from _one_of("architecture", args.architecture, limits.ARCHITECTURES)
     yield from _one_of("trigger", args.trigger, TRIGGERS)
-    yield from _one_of("precision", args.precision, PRECISIONS)
+    yield from _model_settings(args)
     yield from _concurrency(args)
     yield from _queue_settings(args)
     yield from _integer_in_range(
@@ -61,24 +64,98 @@ def _errors(args: CaptioningPipelineArgs) -> Iterator[InvalidSettingError]:
             args.log_retention_days,
             f"one of CloudWatch Logs' retention periods {', '.join(map(str, limits.LOG_RETENTION_DAYS))}",
         )
-    yield from _at_least("num_beams", args.num_beams, 1)
-    yield from _at_least("max_length", args.max_length, 1)
     yield from _at_least("max_object_bytes", args.max_object_bytes, 1)
     yield from _at_least("images_to_keep", args.images_to_keep, 1)
-    if not isinstance(args.model_id, str) or not args.model_id.strip():
-        yield InvalidSettingError("model_id", args.model_id, "a non-empty model id")
     yield from _key_filters(args)
-    for flag in ("force_destroy", "half_precision_weights"):
+    yield from _monitoring(args)
+    for flag in ("force_destroy", "half_precision_weights", "tracing", "metrics"):
         if not isinstance(getattr(args, flag), bool):
             yield InvalidSettingError(flag, getattr(args, flag), "true or false")
     if args.model_dir is not None and (not isinstance(args.model_dir, str) or not args.model_dir.strip()):
         yield InvalidSettingError("model_dir", args.model_dir, "a directory in the build context, or unset")
 
 
+def _model_settings(args: CaptioningPipelineArgs) -> Iterator[InvalidSettingError]:
+    if not isinstance(args.model_id, str) or not args.model_id.strip():
+        yield InvalidSettingError("model_id", args.model_id, "a non-empty model id")
+    yield from _one_of("runtime", args.runtime, constants.RUNTIMES)
+    yield from _one_of("precision", args.precision, constants.PRECISIONS)
+    supported = constants.RUNTIME_PRECISIONS.get(args.runtime, constants.PRECISIONS)
+    if args.precision in constants.PRECISIONS and args.precision not in supported:
+        yield InvalidSettingError(
+            "precision",
+            args.precision,
+            f"one of {', '.join(supported)} with runtime {args.runtime!r}; "
+            f"set runtime to 'torch' for {args.precision}",
+        )
+    if args.half_precision_weights is True and args.runtime not in constants.HALF_WEIGHTS_RUNTIMES:
+        yield InvalidSettingError(
+            "half_precision_weights",
+            args.half_precision_weights,
+            f"false with runtime {args.runtime!r} (float16-stored weights need runtime 'torch'; "
+            "with 'onnx', precision 'int8' makes the weights four times smaller)",
+        )
+    for setting in ("num_beams", "max_length"):
+        if getattr(args, setting) is not None:
+            yield from _at_least(setting, getattr(args, setting), 1, "(or unset for the model's own)")
+    if args.prompt is not None and (not isinstance(args.prompt, str) or not args.prompt.strip()):
+        yield InvalidSettingError("prompt", args.prompt, "non-empty text, or unset for the model's default")
+
+
+def _monitoring(args: CaptioningPipelineArgs) -> Iterator[InvalidSettingError]:
+    namespace = args.metrics_namespace
+    low, high = limits.METRICS_NAMESPACE_LENGTH
+    if (
+        not isinstance(namespace, str)
+        or not low <= len(namespace) <= high
+        or namespace.startswith((limits.RESERVED_METRICS_NAMESPACE_PREFIX, ":"))
+        or not namespace.isascii()
+    ):
+        yield InvalidSettingError(
+            "metrics_namespace",
+            namespace,
+            f"{low}-{high} ASCII characters, not starting with "
+            f"{limits.RESERVED_METRICS_NAMESPACE_PREFIX!r} (reserved for AWS) or ':'",
+        )
+    emails = args.alarm_emails
+    if not isinstance(emails, tuple) or not all(isinstance(e, str) and _EMAIL.match(e) for e in emails):
+        yield InvalidSettingError(
+            "alarm_emails", emails, 'a list of e-mail addresses, e.g. ["ops@example.com"]'
+        )
+    period = args.alarm_period
+    if not _is_int(period) or not (
+        period in limits.ALARM_SUB_MINUTE_PERIODS or (period >= 60 and period % 60 == 0)
+    ):
+        yield InvalidSettingError("alarm_period", period, "10, 20, 30 or a multiple of 60 seconds")
+    yield from _at_least("alarm_evaluation_periods", args.alarm_evaluation_periods, 1)
+    if (
+        _is_int(period)
+        and _is_int(args.alarm_evaluation_periods)
+        and period * args.alarm_evaluation_periods > limits.ALARM_MAX_EVALUATION_SECONDS
+    ):
+        yield InvalidSettingError(
+            "alarm_evaluation_periods",
+            args.alarm_evaluation_periods,
+            f"at most {limits.ALARM_MAX_EVALUATION_SECONDS} seconds in all (alarm_period x periods)",
+        )
+    yield from _at_least("errors_alarm_threshold", args.errors_alarm_threshold, 1)
+    yield from _at_least("throttles_alarm_threshold", args.throttles_alarm_threshold, 1)
+    yield from _integer_in_range("duration_alarm_percent", args.duration_alarm_percent, (1, 100), "percent")
+    yield from _at_least("queue_age_alarm_seconds", args.queue_age_alarm_seconds, 60, "seconds")
+
+
 def _concurrency(args: CaptioningPipelineArgs) -> Iterator[InvalidSettingError]:
     reserved = args.reserved_concurrency
     if reserved is not None:
-        yield from _at_least("reserved_concurrency", reserved, 0, "(or unset for no reservation)")
+        # 0 is a valid Lambda value but throttles every invocation: nothing would ever be captioned,
+        # while provisioned concurrency 0 means "off". Refuse it rather than let the zeros disagree.
+        yield from _at_least(
+            "reserved_concurrency",
+            reserved,
+            1,
+            "(0 would throttle every upload; leave it unset to reserve nothing, "
+            "and set provisioned concurrency to 0 to keep no instance warm)",
+        )
     yield from _at_least("provisioned_concurrency", args.provisioned_concurrency, 0, "(0 turns it off)")
     if (
         reserved is not None

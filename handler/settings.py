@@ -1,4 +1,7 @@
-"""The function's settings, read once from its environment at init."""
+"""The function's settings, read once from its environment at init.
+
+components/function.py writes these variables (tests/test_pipeline_function.py feeds one into the other).
+"""
 
 from __future__ import annotations
 
@@ -7,11 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from handler.images import MAX_OBJECT_BYTES
-
-# Where handler/Dockerfile puts the model inside the image.
-DEFAULT_MODEL_DIR = "/opt/ml/model"
-PRECISION_CHOICES = ("fp32", "bf16", "int8")
+from handler import constants
 
 
 class SettingsError(ValueError):
@@ -23,10 +22,17 @@ class Settings:
     table_name: str
     model_dir: Path
     model_id: str
-    num_beams: int = 4
-    max_length: int = 16
-    precision: str = "fp32"
-    max_object_bytes: int = MAX_OBJECT_BYTES
+    runtime: str = constants.DEFAULT_RUNTIME
+    precision: str = constants.DEFAULT_PRECISION
+    num_beams: int | None = None
+    """None: the model's generation_config.json decides."""
+    max_length: int | None = None
+    """None: the model's generation_config.json decides."""
+    prompt: str | None = None
+    """None: the model family's default prompt."""
+    max_object_bytes: int = constants.MAX_OBJECT_BYTES
+    metrics_enabled: bool = True
+    tracing_enabled: bool = True
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -35,25 +41,33 @@ class Settings:
             raise SettingsError(
                 "TABLE_NAME is not set: it must name the DynamoDB table captions are written to"
             )
-        model_dir = Path(environ.get("MODEL_DIR") or DEFAULT_MODEL_DIR)
-        precision = environ.get("PRECISION") or "fp32"
-        if precision not in PRECISION_CHOICES:
-            raise SettingsError(f"PRECISION must be one of {', '.join(PRECISION_CHOICES)}; got {precision!r}")
+        model_dir = Path(environ.get("MODEL_DIR") or constants.MODEL_DIR_IN_IMAGE)
         return cls(
             table_name=table_name,
             model_dir=model_dir,
             model_id=environ.get("MODEL_ID") or model_dir.name,
-            num_beams=_positive_int(environ, "NUM_BEAMS", 4),
-            max_length=_positive_int(environ, "MAX_LENGTH", 16),
-            precision=precision,
-            max_object_bytes=_positive_int(environ, "MAX_OBJECT_BYTES", MAX_OBJECT_BYTES),
+            runtime=_one_of(environ, "RUNTIME", constants.RUNTIMES, constants.DEFAULT_RUNTIME),
+            precision=_one_of(environ, "PRECISION", constants.PRECISIONS, constants.DEFAULT_PRECISION),
+            num_beams=_positive_int(environ, "NUM_BEAMS"),
+            max_length=_positive_int(environ, "MAX_LENGTH"),
+            prompt=environ.get("PROMPT") or None,
+            max_object_bytes=_positive_int(environ, "MAX_OBJECT_BYTES") or constants.MAX_OBJECT_BYTES,
+            metrics_enabled=not _flag(environ, "POWERTOOLS_METRICS_DISABLED"),
+            tracing_enabled=not _flag(environ, "POWERTOOLS_TRACE_DISABLED"),
         )
 
 
-def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
+def _one_of(environ: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:
+    value = environ.get(name) or default
+    if value not in allowed:
+        raise SettingsError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+    return value
+
+
+def _positive_int(environ: Mapping[str, str], name: str) -> int | None:
     text = environ.get(name)
     if not text:
-        return default
+        return None
     try:
         value = int(text)
     except ValueError:
@@ -61,3 +75,10 @@ def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
     if value < 1:
         raise SettingsError(f"{name} must be a positive integer; got {text!r}")
     return value
+
+
+def _flag(environ: Mapping[str, str], name: str) -> bool:
+    text = (environ.get(name) or "false").strip().lower()
+    if text not in ("true", "false", "1", "0"):
+        raise SettingsError(f"{name} must be true or false; got {text!r}")
+    return text in ("true", "1")

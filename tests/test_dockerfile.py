@@ -15,7 +15,7 @@ from PIL import Image
 from safetensors import safe_open
 
 from handler import download_model
-from handler.settings import DEFAULT_MODEL_DIR
+from handler.constants import MODEL_DIR_IN_IMAGE as DEFAULT_MODEL_DIR
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = REPO_ROOT / "handler" / "Dockerfile"

@@ -29,7 +29,8 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import EndpointConnectionError
 from PIL import Image
 
-from handler.settings import DEFAULT_MODEL_DIR, Settings, SettingsError
+from handler.constants import MODEL_DIR_IN_IMAGE as DEFAULT_MODEL_DIR
+from handler.settings import Settings, SettingsError
 from tests.conftest import AWS_TEST_REGION, make_image_bytes
 
 BUCKET = "images"
@@ -149,6 +150,10 @@ class FakeContext:
     one repeats) for time that drains while the function works."""
 
     aws_request_id = "test-request"
+    function_name = "captioning-test"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 4096
+    invoked_function_arn = f"arn:aws:lambda:{AWS_TEST_REGION}:123456789012:function:captioning-test"
 
     def __init__(self, remaining_ms: int = 60_000, *, then: list[int] | None = None) -> None:
         self.answers = [remaining_ms, *(then or [])]

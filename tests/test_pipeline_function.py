@@ -5,6 +5,9 @@ import pulumi
 import pytest
 
 from components import CaptioningPipeline, CaptioningPipelineArgs
+from components.function import environment
+from handler import constants
+from handler.settings import Settings
 from tests.pulumi_mocks import as_list, deploy, statements, use_mocks
 
 
@@ -48,7 +51,12 @@ def test_unset_concurrency_reserves_nothing():
 def test_environment_carries_the_table_and_the_generation_settings():
     use_mocks()
     args = CaptioningPipelineArgs(
-        model_id="acme/captioner", num_beams=2, max_length=24, precision="bf16", max_object_bytes=1000
+        model_id="acme/captioner",
+        runtime="torch",
+        num_beams=2,
+        max_length=24,
+        precision="bf16",
+        max_object_bytes=1000,
     )
     pipeline = CaptioningPipeline("test", args)
 
@@ -67,6 +75,65 @@ def test_environment_carries_the_table_and_the_generation_settings():
     return pulumi.Output.all(
         pipeline.captioning_function.function.environment, pipeline.captions_table.name
     ).apply(check)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        CaptioningPipelineArgs(),
+        CaptioningPipelineArgs(
+            model_id="Salesforce/blip-image-captioning-base",
+            runtime="torch",
+            precision="bf16",
+            num_beams=3,
+            max_length=30,
+            prompt="a picture of",
+            max_object_bytes=4096,
+            metrics=False,
+            tracing=False,
+        ),
+    ],
+    ids=["defaults", "every-setting"],
+)
+def test_the_environment_the_component_writes_is_what_the_handler_reads(args):
+    settings = Settings.from_environment(environment(args, "captions-table"))
+    assert settings == Settings(
+        table_name="captions-table",
+        model_dir=settings.model_dir,
+        model_id=args.model_id,
+        runtime=args.runtime,
+        precision=args.precision,
+        num_beams=args.num_beams,
+        max_length=args.max_length,
+        prompt=args.prompt,
+        max_object_bytes=args.max_object_bytes,
+        metrics_enabled=args.metrics,
+        tracing_enabled=args.tracing,
+    )
+    assert str(settings.model_dir) == constants.MODEL_DIR_IN_IMAGE
+
+
+def test_generation_settings_left_unset_are_left_to_the_model():
+    variables = environment(CaptioningPipelineArgs(), "captions-table")
+    assert not {"NUM_BEAMS", "MAX_LENGTH", "PROMPT"} & variables.keys()
+    assert variables["RUNTIME"] == "onnx"
+    assert variables["POWERTOOLS_METRICS_NAMESPACE"] == constants.DEFAULT_METRICS_NAMESPACE
+    assert variables["POWERTOOLS_METRICS_DISABLED"] == variables["POWERTOOLS_TRACE_DISABLED"] == "false"
+
+
+@pytest.mark.parametrize(("tracing", "mode"), [(True, "Active"), (False, "PassThrough")])
+@pulumi.runtime.test
+def test_tracing_setting_switches_xray_active_tracing(tracing, mode):
+    use_mocks()
+    function = CaptioningPipeline(
+        "test", CaptioningPipelineArgs(tracing=tracing)
+    ).captioning_function.function
+
+    def check(values):
+        (tracing_config,) = values
+        assert tracing_config["mode"] == mode
+
+    return pulumi.Output.all(function.tracing_config).apply(check)
 
 
 @pulumi.runtime.test

@@ -123,6 +123,7 @@ def test_dev_is_small_and_direct_prod_is_full_size_behind_the_queue():
     )
     assert (prod["captioning:trigger"], prod["captioning:memory"]) == ("queue", 10240)
     assert prod["captioning:provisionedConcurrency"] == 1
+    assert dev["captioning:runtime"] == prod["captioning:runtime"] == "onnx"
 
 
 def test_every_config_key_reaches_its_field():
@@ -134,6 +135,10 @@ def test_every_config_key_reaches_its_field():
         "halfPrecisionWeights": True,
         "maxLength": 20, "precision": "int8", "maxObjectBytes": 1024, "keyPrefix": "in/",
         "keySuffixes": [".jpg", ".png"], "logRetentionDays": 14, "forceDestroy": True, "imagesToKeep": 2,
+        "runtime": "torch", "prompt": "<DETAILED_CAPTION>", "tracing": False, "metrics": False,
+        "metricsNamespace": "Team/Captions", "alarmEmails": ["ops@example.com"], "alarmPeriod": 60,
+        "alarmEvaluationPeriods": 3, "errorsAlarmThreshold": 5, "throttlesAlarmThreshold": 2,
+        "durationAlarmPercent": 90, "queueAgeAlarmSeconds": 900,
     }  # fmt: skip
     assert set(values) == {entry.key for entry in CONFIG_KEYS}
     use_mocks({f"captioning:{key}": value for key, value in values.items()})
