@@ -10,6 +10,8 @@ from typing import Any
 PolicyDocument = dict[str, Any]
 
 QUEUE_CONSUMER_ACTIONS = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
+XRAY_ACTIONS = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+"""What active tracing needs (AWSXRayDaemonWriteAccess minus the sampling reads Lambda does not use)."""
 
 
 def _document(*statements: dict[str, Any]) -> PolicyDocument:
@@ -35,12 +37,14 @@ def function_role_policy(
     log_group_arn: str,
     dead_letter_queue_arn: str,
     queue_arn: str | None,
+    tracing: bool = False,
 ) -> PolicyDocument:
     """What the function may do, and nothing more.
 
     Read-only on the images bucket: with write access a bug could upload an object that
     triggers the function again, in a loop. Logs go to its own log group only (the managed
-    AWSLambdaBasicExecutionRole would allow every log group).
+    AWSLambdaBasicExecutionRole would allow every log group). With `tracing`, the two X-Ray
+    writes; X-Ray has no resource to scope them to, so they are the one `*` resource.
     """
     statements: list[dict[str, Any]] = [
         {
@@ -53,6 +57,13 @@ def function_role_policy(
             "Sid": "WriteCaptions",
             "Effect": "Allow",
             "Action": ["dynamodb:PutItem", "dynamodb:UpdateItem"],
+            "Resource": [table_arn],
+        },
+        {
+            # A redelivered event is recognised by its item before the object is fetched and captioned.
+            "Sid": "RecogniseDuplicates",
+            "Effect": "Allow",
+            "Action": ["dynamodb:BatchGetItem"],
             "Resource": [table_arn],
         },
         {
@@ -77,6 +88,10 @@ def function_role_policy(
                 "Action": list(QUEUE_CONSUMER_ACTIONS),
                 "Resource": [queue_arn],
             }
+        )
+    if tracing:
+        statements.append(
+            {"Sid": "SendTraces", "Effect": "Allow", "Action": list(XRAY_ACTIONS), "Resource": ["*"]}
         )
     return _document(*statements)
 

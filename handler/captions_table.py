@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 
-CAPTIONED = "captioned"
-FAILED = "failed"
+from handler.constants import ItemStatus
+
+CAPTIONED = ItemStatus.CAPTIONED.value
+FAILED = ItemStatus.FAILED.value
+BATCH_GET_LIMIT = 100
+"""Most keys one BatchGetItem call may name."""
 
 _serializer = TypeSerializer()
 
@@ -60,3 +65,32 @@ def put_item_once(dynamodb_client: Any, table_name: str, item: dict[str, Any]) -
             return False
         raise
     return True
+
+
+def captioned_etags(dynamodb_client: Any, table_name: str, keys: Iterable[str]) -> dict[str, str]:
+    """key -> ETag of its captioned item, for those of `keys` whose item is captioned (consistent reads).
+
+    An object whose event names the same ETag is a duplicate the conditional write would refuse anyway:
+    callers skip its fetch and caption. Keys DynamoDB leaves unprocessed twice are left out (treated as
+    new: the write stays conditional, so the worst case is work done twice, never a wrong item).
+    """
+    unique = list(dict.fromkeys(keys))
+    found: dict[str, str] = {}
+    for start in range(0, len(unique), BATCH_GET_LIMIT):
+        request = {
+            table_name: {
+                "Keys": [{"key": {"S": key}} for key in unique[start : start + BATCH_GET_LIMIT]],
+                "ConsistentRead": True,
+                "ProjectionExpression": "#key, #etag, #status",
+                "ExpressionAttributeNames": {"#key": "key", "#etag": "etag", "#status": "status"},
+            }
+        }
+        for _attempt in range(2):
+            response = dynamodb_client.batch_get_item(RequestItems=request)
+            for item in response.get("Responses", {}).get(table_name, []):
+                if item.get("status", {}).get("S") == CAPTIONED and "etag" in item:
+                    found[item["key"]["S"]] = item["etag"]["S"]
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                break
+    return found

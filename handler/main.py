@@ -12,22 +12,23 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from PIL import Image
 
 from handler.captioner import Captioner
-from handler.captions_table import CAPTIONED, FAILED, caption_item, put_item_once
+from handler.captions_table import CAPTIONED, FAILED, caption_item, captioned_etags, put_item_once
 from handler.events import Delivery, ObjectRef, parse_event
 from handler.images import ImageRejected, check_object_size, load_image
 from handler.s3_objects import ObjectUnavailable, fetch_object
 from handler.settings import Settings
+from handler.telemetry import Telemetry
 from handler.time_budget import CaptionTimeEstimate, TimeGuard, no_deadline
 
 DUPLICATE = "duplicate"
@@ -37,9 +38,11 @@ PERMANENT_ERRORS = (ImageRejected, ObjectUnavailable)
 # Throttling, 5xx, connection errors, after the clients' own retries: the event must be retried.
 TRANSIENT_ERRORS = (ClientError, BotoCoreError)
 
-logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "captioning"))
-
 settings = Settings.from_environment()
+telemetry = Telemetry.from_environment(
+    metrics_enabled=settings.metrics_enabled, tracing_enabled=settings.tracing_enabled
+)
+logger = telemetry.logger
 _client_config = Config(retries={"mode": "standard"})
 s3_client = boto3.client("s3", config=_client_config)
 dynamodb_client = boto3.client("dynamodb", config=_client_config)
@@ -72,13 +75,25 @@ class FetchedImage:
     image: Image.Image
 
 
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+@dataclass
+class Rejected:
+    """An object with nothing to caption: it gets a `failed` item with the reason."""
+
+    ref: ObjectRef
+    etag: str
+    size: int | None
+    reason: str
+
+
+def _handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     started = time.monotonic()
     delivery = parse_event(event)
     for message_id, reason in delivery.malformed_messages.items():
         logger.error("message is not an S3 notification", extra={"message_id": message_id, "error": reason})
     guard = TimeGuard(getattr(context, "get_remaining_time_in_millis", no_deadline), caption_time)
-    outcomes = process(delivery.unique_objects(), guard, started)
+    objects = delivery.unique_objects()
+    outcomes = process(objects, guard, started)
+    _record_metrics(len(objects), outcomes.values())
     if delivery.from_queue:
         return batch_item_failures(delivery, outcomes)
     retries = {ref.key: outcome.error for ref, outcome in outcomes.items() if outcome.status == RETRY}
@@ -90,55 +105,89 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     }
 
 
+handler = telemetry.instrument(_handle)
+"""The entry point (handler.main.handler): request id in every log line, traced, metrics flushed."""
+
+
 def process(objects: list[ObjectRef], guard: TimeGuard, started: float) -> dict[ObjectRef, Outcome]:
-    """Fetch every object, caption all usable images in one call, persist one item per object."""
+    """Fetch every new object, caption all usable images in one call, persist one item per object."""
     outcomes: dict[ObjectRef, Outcome] = {}
     fetched: list[FetchedImage] = []
-    for ref in objects:
-        if not guard.fits(len(fetched) + 1):
-            outcomes[ref] = Outcome(RETRY, "not started: too little time left in this invocation")
-            continue
-        image_or_outcome = fetch_image(ref)
-        if isinstance(image_or_outcome, Outcome):
-            outcomes[ref] = image_or_outcome
-        else:
-            fetched.append(image_or_outcome)
+    rejected: list[Rejected] = []
+    with telemetry.step("fetch", objects=len(objects)):
+        duplicates = already_captioned(objects)
+        for ref in objects:
+            if ref in duplicates:
+                outcomes[ref] = Outcome(DUPLICATE)
+                continue
+            if not guard.fits(len(fetched) + 1):
+                outcomes[ref] = Outcome(RETRY, "not started: too little time left in this invocation")
+                continue
+            result = fetch_image(ref)
+            if isinstance(result, Outcome):
+                outcomes[ref] = result
+            elif isinstance(result, Rejected):
+                rejected.append(result)
+            else:
+                fetched.append(result)
 
     fitting = guard.images_that_fit(len(fetched))
     for item in fetched[fitting:]:
         outcomes[item.ref] = Outcome(RETRY, "not captioned: too little time left in this invocation")
     to_caption = fetched[:fitting]
-    captions, inference_ms = caption_all([item.image for item in to_caption])
-    for item, caption in zip(to_caption, captions, strict=True):
-        if isinstance(caption, Exception):
-            outcomes[item.ref] = persist(
-                item.ref, item.etag, item.size, error=f"could not be captioned: {caption}"
-            )
-        else:
-            outcomes[item.ref] = persist(
-                item.ref, item.etag, item.size, caption=caption, inference_ms=inference_ms
-            )
+    with telemetry.step("caption", images=len(to_caption)):
+        captions, inference_ms = caption_all([item.image for item in to_caption])
+
+    with telemetry.step("persist", items=len(rejected) + len(to_caption)):
+        for failure in rejected:
+            outcomes[failure.ref] = persist(failure.ref, failure.etag, failure.size, error=failure.reason)
+        for item, caption in zip(to_caption, captions, strict=True):
+            if isinstance(caption, Exception):
+                outcomes[item.ref] = persist(
+                    item.ref, item.etag, item.size, error=f"could not be captioned: {caption}"
+                )
+            else:
+                outcomes[item.ref] = persist(
+                    item.ref, item.etag, item.size, caption=caption, inference_ms=inference_ms
+                )
 
     for ref, outcome in outcomes.items():
         _log_outcome(ref, outcome, started)
     return outcomes
 
 
-def fetch_image(ref: ObjectRef) -> FetchedImage | Outcome:
-    """The object's decoded image; or, when there is none to caption, the outcome already settled
-    (a `failed` item persisted, or a transient error to retry)."""
+def already_captioned(objects: list[ObjectRef]) -> set[ObjectRef]:
+    """Objects whose version (the event's ETag) already has its captioned item: redeliveries, recognised
+    before anything is fetched or captioned. A failed lookup only costs the saving, never correctness:
+    the write stays conditional."""
+    with_etag = [ref for ref in objects if ref.etag]
+    if not with_etag:
+        return set()
+    try:
+        etags = captioned_etags(dynamodb_client, settings.table_name, [ref.key for ref in with_etag])
+    except TRANSIENT_ERRORS as error:
+        logger.warning(
+            "could not look up existing items; every object is fetched", extra={"error": _describe(error)}
+        )
+        return set()
+    return {ref for ref in with_etag if etags.get(ref.key) == ref.etag}
+
+
+def fetch_image(ref: ObjectRef) -> FetchedImage | Rejected | Outcome:
+    """The object's decoded image; or why there is none to caption (Rejected); or a transient error to
+    retry (Outcome)."""
     try:
         if ref.size is not None:
             check_object_size(ref.size, settings.max_object_bytes)
         fetched = fetch_object(s3_client, ref.bucket, ref.key, settings.max_object_bytes)
     except PERMANENT_ERRORS as reason:
-        return persist(ref, ref.etag, ref.size, error=str(reason))
+        return Rejected(ref, ref.etag, ref.size, str(reason))
     except TRANSIENT_ERRORS as error:
         return Outcome(RETRY, _describe(error))
     try:
         return FetchedImage(ref, fetched.etag, fetched.size, load_image(fetched.data))
     except ImageRejected as reason:
-        return persist(ref, fetched.etag, fetched.size, error=str(reason))
+        return Rejected(ref, fetched.etag, fetched.size, str(reason))
 
 
 def caption_all(images: list[Image.Image]) -> tuple[list[str | Exception], int]:
@@ -207,6 +256,18 @@ def batch_item_failures(delivery: Delivery, outcomes: dict[ObjectRef, Outcome]) 
         if any((ref.bucket, ref.key) in to_retry for ref in message.objects):
             failed_ids.append(message.message_id)
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed_ids]}
+
+
+def _record_metrics(batch_size: int, outcomes: Iterable[Outcome]) -> None:
+    done = list(outcomes)
+    telemetry.record_invocation(
+        batch_size=batch_size,
+        captioned=sum(o.status == CAPTIONED for o in done),
+        failed=sum(o.status == FAILED for o in done),
+        duplicates=sum(o.status == DUPLICATE for o in done),
+        retries=sum(o.status == RETRY for o in done),
+        latencies_ms=[o.inference_ms for o in done if o.status == CAPTIONED],
+    )
 
 
 def _log_outcome(ref: ObjectRef, outcome: Outcome, started: float) -> None:

@@ -54,7 +54,11 @@ POLICY_INPUTS = [
     (QUEUE_POLICY, "policy"),
     ("aws:ecr/repositoryPolicy:RepositoryPolicy", "policy"),
 ]
-SERVICES_NEVER_ON_EVERY_RESOURCE = ("s3", "dynamodb", "sqs", "logs")
+# The only actions allowed on every resource ("*"), each because AWS offers nothing narrower.
+STAR_RESOURCE_EXCEPTIONS = {
+    "xray:PutTraceSegments": "X-Ray has no resource-level permissions (active tracing)",
+    "xray:PutTelemetryRecords": "X-Ray has no resource-level permissions (active tracing)",
+}
 S3_READ_PREFIXES = ("s3:Get", "s3:List")
 DIGEST_REFERENCE = re.compile(r"^[^@]+@sha256:[0-9a-f]{64}$")
 
@@ -69,7 +73,7 @@ def policy_documents(mocks: CaptioningMocks) -> list[tuple[str, dict[str, Any]]]
 
 
 def wildcard_findings(mocks: CaptioningMocks) -> list[str]:
-    """Allow statements with a wildcard action, or `*` resources for S3, DynamoDB, SQS or logs."""
+    """Allow statements with a wildcard action, or a `*` resource for any action not named an exception."""
     findings = []
     for where, document in policy_documents(mocks):
         for statement in statements(document):
@@ -79,9 +83,12 @@ def wildcard_findings(mocks: CaptioningMocks) -> list[str]:
                 findings.append(f"{where}: Allow with NotAction/NotResource")
             actions = as_list(statement.get("Action"))
             findings += [f"{where}: wildcard action {action!r}" for action in actions if "*" in action]
-            services = {action.split(":")[0] for action in actions}
-            if "*" in as_list(statement.get("Resource")) and services & set(SERVICES_NEVER_ON_EVERY_RESOURCE):
-                findings.append(f"{where}: {sorted(services)} allowed on every resource")
+            if "*" in as_list(statement.get("Resource")):
+                findings += [
+                    f"{where}: {action} allowed on every resource"
+                    for action in actions
+                    if action not in STAR_RESOURCE_EXCEPTIONS
+                ]
     return findings
 
 
@@ -234,6 +241,9 @@ DEPLOYMENTS = {
     "direct-with-prefix": lambda: deploy(
         lambda: CaptioningPipeline("test", CaptioningPipelineArgs(trigger="direct", key_prefix="in/"))
     )[0],
+    "direct-untraced": lambda: deploy(
+        lambda: CaptioningPipeline("test", CaptioningPipelineArgs(trigger="direct", tracing=False))
+    )[0],
     "queue-provisioned": lambda: deploy(
         lambda: CaptioningPipeline(
             "test", CaptioningPipelineArgs(trigger="queue", reserved_concurrency=4, provisioned_concurrency=1)
@@ -250,6 +260,30 @@ def deployment(request) -> CaptioningMocks:
 @pytest.mark.parametrize("check", CHECKS, ids=[check.__name__ for check in CHECKS])
 def test_deployment_passes_security_check(deployment, check):
     assert check(deployment) == []
+
+
+def function_role_statements(mocks: CaptioningMocks) -> dict[str, dict[str, Any]]:
+    """Sid -> statement of the function role's policy."""
+    (policy,) = mocks.of_type(ROLE_POLICY)
+    return {statement["Sid"]: statement for statement in statements(policy.inputs["policy"])}
+
+
+def test_x_ray_writes_are_granted_exactly_when_tracing_is_on(deployment):
+    (function,) = deployment.of_type(FUNCTION)
+    tracing = function.inputs["tracingConfig"]["mode"] == "Active"
+    by_sid = function_role_statements(deployment)
+    star = [s for s in by_sid.values() if "*" in as_list(s["Resource"])]
+    if tracing:
+        assert star == [by_sid["SendTraces"]]
+        assert sorted(by_sid["SendTraces"]["Action"]) == sorted(STAR_RESOURCE_EXCEPTIONS)
+    else:
+        assert star == [] and "SendTraces" not in by_sid
+
+
+def test_duplicates_are_looked_up_on_the_table_only(deployment):
+    (table,) = deployment.of_type("aws:dynamodb/table:Table")
+    lookup = function_role_statements(deployment)["RecogniseDuplicates"]
+    assert (lookup["Action"], lookup["Resource"]) == (["dynamodb:BatchGetItem"], [table.outputs["arn"]])
 
 
 def test_every_deployment_has_policies_to_check(deployment):
@@ -288,11 +322,19 @@ def _role_and_function(policy: str) -> list[Registration]:
         {"Effect": "Allow", "Action": ["dynamodb:PutItem", "*"], "Resource": "arn:aws:dynamodb:::table/t"},
         {"Effect": "Allow", "Action": "dynamodb:PutItem", "Resource": "*"},
         {"Effect": "Allow", "Action": "logs:PutLogEvents", "Resource": ["*"]},
+        {"Effect": "Allow", "Action": ["xray:PutTraceSegments", "xray:GetTraceSummaries"], "Resource": "*"},
+        {"Effect": "Allow", "Action": "sns:Publish", "Resource": "*"},
+        {"Effect": "Allow", "Action": "xray:*", "Resource": "*"},
         {"Effect": "Allow", "NotAction": "iam:*", "Resource": "arn:aws:s3:::b"},
     ],
 )
 def test_wildcard_check_flags_broad_statements(statement):
     assert wildcard_findings(_fake(*_role_and_function(_document(statement))))
+
+
+def test_wildcard_check_accepts_the_named_exceptions_only():
+    xray = {"Effect": "Allow", "Action": sorted(STAR_RESOURCE_EXCEPTIONS), "Resource": "*"}
+    assert wildcard_findings(_fake(*_role_and_function(_document(xray)))) == []
 
 
 def test_wildcard_check_ignores_deny_statements():
