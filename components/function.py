@@ -84,6 +84,7 @@ def _role_policy_json(
                 log_group_arn=arns[2],
                 dead_letter_queue_arn=arns[3],
                 queue_arn=arns[4],
+                tracing=args.tracing,
             )
         )
     )
