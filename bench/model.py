@@ -59,6 +59,31 @@ PREPROCESSOR = {
 }
 
 
+# For checking the benchmark itself (tests, --model-size tiny): the same architecture, tiny shapes.
+TINY_VIT_SHAPE = {
+    **VIT_SHAPE,
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "intermediate_size": 64,
+    "image_size": 32,
+    "patch_size": 8,
+}
+TINY_VOCAB_SIZE = 300
+TINY_GPT2_SHAPE = {
+    **GPT2_SHAPE,
+    "vocab_size": TINY_VOCAB_SIZE,
+    "n_positions": 64,
+    "n_embd": 32,
+    "n_layer": 2,
+    "n_head": 2,
+    "bos_token_id": TINY_VOCAB_SIZE - 1,
+    "eos_token_id": TINY_VOCAB_SIZE - 1,
+    "pad_token_id": TINY_VOCAB_SIZE - 1,
+}
+TINY_PREPROCESSOR = {**PREPROCESSOR, "size": {"height": 32, "width": 32}}
+
+
 @dataclass(frozen=True)
 class BenchModels:
     baseline_dir: Path
@@ -80,15 +105,17 @@ def build_config(vit_shape: dict | None = None, gpt2_shape: dict | None = None):
     return config
 
 
-def build_generation_config(num_beams: int = NUM_BEAMS, length: int = CAPTION_TOKENS):
+def build_generation_config(
+    num_beams: int = NUM_BEAMS, length: int = CAPTION_TOKENS, end_of_text_id: int = END_OF_TEXT_ID
+):
     """All ``length`` tokens forced (min_length = max_length), so every pipeline does the same work."""
     from transformers import GenerationConfig
 
     return GenerationConfig(
-        decoder_start_token_id=END_OF_TEXT_ID,
-        bos_token_id=END_OF_TEXT_ID,
-        eos_token_id=END_OF_TEXT_ID,
-        pad_token_id=END_OF_TEXT_ID,
+        decoder_start_token_id=end_of_text_id,
+        bos_token_id=end_of_text_id,
+        eos_token_id=end_of_text_id,
+        pad_token_id=end_of_text_id,
         num_beams=num_beams,
         max_length=length,
         min_length=length,
@@ -121,33 +148,33 @@ def build_model(config=None, seed: int = MODEL_SEED):
 
     torch.manual_seed(seed)
     model = VisionEncoderDecoderModel(config=config or build_config())
-    model.generation_config = build_generation_config()
+    model.generation_config = build_generation_config(end_of_text_id=model.config.decoder.eos_token_id)
     return model.eval()
 
 
-def _write_side_files(model_dir: Path, tokenizer, config) -> None:
+def _write_side_files(model_dir: Path, tokenizer, config, preprocessor: dict) -> None:
     model_dir.mkdir(parents=True, exist_ok=True)
     config.save_pretrained(model_dir)
     tokenizer.save_pretrained(model_dir)
-    (model_dir / "preprocessor_config.json").write_text(json.dumps(PREPROCESSOR, indent=2))
+    (model_dir / "preprocessor_config.json").write_text(json.dumps(preprocessor, indent=2))
 
 
-def save_model_forms(model, tokenizer, cache_dir: Path) -> BenchModels:
+def save_model_forms(model, tokenizer, cache_dir: Path, preprocessor: dict = PREPROCESSOR) -> BenchModels:
     """Write the three forms; each directory is complete on its own."""
     import torch
     from safetensors.torch import save_file
 
     forms = BenchModels(cache_dir / "baseline", cache_dir / "fp32", cache_dir / "fp16")
     model.save_pretrained(forms.fp32_dir)
-    _write_side_files(forms.fp32_dir, tokenizer, model.config)
+    _write_side_files(forms.fp32_dir, tokenizer, model.config, preprocessor)
     model.generation_config.save_pretrained(forms.fp32_dir)
 
-    _write_side_files(forms.baseline_dir, tokenizer, model.config)
+    _write_side_files(forms.baseline_dir, tokenizer, model.config, preprocessor)
     model.generation_config.save_pretrained(forms.baseline_dir)
     state = {name: tensor.contiguous() for name, tensor in model.state_dict().items()}
     torch.save(state, forms.baseline_dir / "pytorch_model.bin")
 
-    _write_side_files(forms.fp16_dir, tokenizer, model.config)
+    _write_side_files(forms.fp16_dir, tokenizer, model.config, preprocessor)
     model.generation_config.save_pretrained(forms.fp16_dir)
     from safetensors.torch import load_file
 
@@ -157,15 +184,21 @@ def save_model_forms(model, tokenizer, cache_dir: Path) -> BenchModels:
     return forms
 
 
-def ensure_models(cache_dir: Path, log=print) -> BenchModels:
-    """Build and save the benchmark model once; later runs reuse the cached directories."""
+def ensure_models(cache_dir: Path, log=print, tiny: bool = False) -> BenchModels:
+    """Build and save the benchmark model once; later runs reuse the cached directories.
+
+    ``tiny``: the same architecture with tiny shapes, for checking the benchmark itself."""
     marker = cache_dir / ".models-ready"
     forms = BenchModels(cache_dir / "baseline", cache_dir / "fp32", cache_dir / "fp16")
     if marker.exists():
         return forms
-    log(f"building the random-initialised ViT-GPT2 model (≈239M parameters) in {cache_dir} (once)")
-    model = build_model()
-    forms = save_model_forms(model, build_tokenizer(), cache_dir)
+    if tiny:
+        log(f"building a tiny ViT-GPT2 model in {cache_dir} (its figures mean nothing)")
+        model = build_model(build_config(TINY_VIT_SHAPE, TINY_GPT2_SHAPE))
+        forms = save_model_forms(model, build_tokenizer(TINY_VOCAB_SIZE), cache_dir, TINY_PREPROCESSOR)
+    else:
+        log(f"building the random-initialised ViT-GPT2 model (≈239M parameters) in {cache_dir} (once)")
+        forms = save_model_forms(build_model(), build_tokenizer(), cache_dir)
     marker.write_text("ok\n")
     return forms
 

@@ -7,24 +7,59 @@ import json
 from pathlib import Path
 from typing import Any
 
-# (key, project figure, baseline figure, higher is better, target default, target reduced/half)
-THROUGHPUT_TARGETS = {"throughput_ratio": 2.0, "throughput_ratio_reduced_precision": 4.0}
+THROUGHPUT_TARGETS = {
+    "throughput_ratio": 2.0,
+    "throughput_ratio_reduced_precision": 4.0,
+    "onnx_throughput_ratio": 4.0,
+    "onnx_int8_throughput_ratio": 6.5,
+}
 LOWER_IS_BETTER_TARGETS = {
     "latency_ratio": 0.9,
     "latency_ratio_reduced_precision": 0.5,
     "cold_start_bytes_ratio": 0.65,
     "cold_start_bytes_ratio_half_weights": 0.45,
     "peak_rss_ratio": 1.1,
+    "onnx_latency_ratio": 0.6,
+    "onnx_int8_latency_ratio": 0.35,
+    "onnx_cold_start_seconds_ratio": 0.40,
+    "onnx_int8_cold_start_seconds_ratio": 0.25,
+    "onnx_cold_start_bytes_ratio": 0.50,
+    "onnx_int8_cold_start_bytes_ratio": 0.20,
+    "onnx_peak_rss_ratio": 1.0,
+    "image_libraries_bytes_ratio": 0.25,
+}
+# Ratio key -> (pipeline, figure): that pipeline's warm figure ÷ the baseline's.
+WARM_RATIOS = {
+    "throughput_ratio": ("project", "images_per_s"),
+    "throughput_ratio_reduced_precision": ("project_reduced", "images_per_s"),
+    "latency_ratio": ("project", "latency_s"),
+    "latency_ratio_reduced_precision": ("project_reduced", "latency_s"),
+    "onnx_throughput_ratio": ("onnx", "images_per_s"),
+    "onnx_int8_throughput_ratio": ("onnx_int8", "images_per_s"),
+    "onnx_latency_ratio": ("onnx", "latency_s"),
+    "onnx_int8_latency_ratio": ("onnx_int8", "latency_s"),
+}
+# Ratio key -> (pipeline, figure): that pipeline's cold-start figure ÷ the baseline's. Seconds and bytes
+# need the baseline's own environment (its torch wheel is what the original image read at start-up).
+COLD_RATIOS_NEEDING_BASELINE_ENV = {
+    "cold_start_bytes_ratio": ("project", "read_bytes"),
+    "cold_start_bytes_ratio_half_weights": ("project_half_weights", "read_bytes"),
+    "cold_start_seconds_ratio": ("project", "total_s"),
+    "onnx_cold_start_seconds_ratio": ("onnx", "total_s"),
+    "onnx_int8_cold_start_seconds_ratio": ("onnx_int8", "total_s"),
+    "onnx_cold_start_bytes_ratio": ("onnx", "read_bytes"),
+    "onnx_int8_cold_start_bytes_ratio": ("onnx_int8", "read_bytes"),
+}
+COLD_RATIOS = {
+    "peak_rss_ratio": ("project", "peak_rss_bytes"),
+    "onnx_peak_rss_ratio": ("onnx", "peak_rss_bytes"),
+    "onnx_int8_peak_rss_ratio": ("onnx_int8", "peak_rss_bytes"),
 }
 RATIO_KEYS = (
-    "throughput_ratio",
-    "throughput_ratio_reduced_precision",
-    "latency_ratio",
-    "latency_ratio_reduced_precision",
-    "cold_start_bytes_ratio",
-    "cold_start_bytes_ratio_half_weights",
-    "cold_start_seconds_ratio",
-    "peak_rss_ratio",
+    *WARM_RATIOS,
+    *COLD_RATIOS_NEEDING_BASELINE_ENV,
+    *COLD_RATIOS,
+    "image_libraries_bytes_ratio",
 )
 
 
@@ -34,45 +69,32 @@ def _ratio(numerator: float | None, denominator: float | None) -> float | None:
     return round(numerator / denominator, 4)
 
 
+def _figure(section: dict[str, Any], pipeline: str, figure: str) -> float | None:
+    entry = section.get(pipeline)
+    return None if entry is None else entry.get(figure)
+
+
+def image_libraries_ratio(images: dict[str, Any] | None) -> float | None:
+    """The onnx image's library layers ÷ the torch image's, when both images were measured."""
+    library = (images or {}).get("library_bytes") or {}
+    return _ratio(library.get("onnx"), library.get("torch"))
+
+
 def compute_ratios(raw: dict[str, Any]) -> dict[str, float | None]:
-    """Project ÷ baseline for every figure; None where the baseline cold start was not measured."""
-    warm = raw["warm"]
-    cold = raw["cold_start"]
-    baseline_cold = cold.get("baseline")
-    cold_baseline_ok = baseline_cold is not None and raw.get("baseline_env", True)
-
-    def cold_figure(name: str, key: str) -> float | None:
-        entry = cold.get(name)
-        return None if entry is None else entry[key]
-
-    return {
-        "throughput_ratio": _ratio(warm["project"]["images_per_s"], warm["baseline"]["images_per_s"]),
-        "throughput_ratio_reduced_precision": _ratio(
-            warm["project_reduced"]["images_per_s"], warm["baseline"]["images_per_s"]
-        ),
-        "latency_ratio": _ratio(warm["project"]["latency_s"], warm["baseline"]["latency_s"]),
-        "latency_ratio_reduced_precision": _ratio(
-            warm["project_reduced"]["latency_s"], warm["baseline"]["latency_s"]
-        ),
-        "cold_start_bytes_ratio": _ratio(
-            cold_figure("project", "read_bytes"), cold_figure("baseline", "read_bytes")
-        )
-        if cold_baseline_ok
-        else None,
-        "cold_start_bytes_ratio_half_weights": _ratio(
-            cold_figure("project_half_weights", "read_bytes"), cold_figure("baseline", "read_bytes")
-        )
-        if cold_baseline_ok
-        else None,
-        "cold_start_seconds_ratio": _ratio(
-            cold_figure("project", "total_s"), cold_figure("baseline", "total_s")
-        )
-        if cold_baseline_ok
-        else None,
-        "peak_rss_ratio": _ratio(
-            cold_figure("project", "peak_rss_bytes"), cold_figure("baseline", "peak_rss_bytes")
-        ),
-    }
+    """Pipeline ÷ baseline for every figure; None where a side was not measured (no ONNX export, no
+    baseline environment for cold-start seconds and bytes, no Docker for the image figures)."""
+    warm, cold = raw["warm"], raw["cold_start"]
+    cold_baseline_ok = "baseline" in cold and raw.get("baseline_env", True)
+    ratios: dict[str, float | None] = {}
+    for key, (pipeline, figure) in WARM_RATIOS.items():
+        ratios[key] = _ratio(_figure(warm, pipeline, figure), _figure(warm, "baseline", figure))
+    for key, (pipeline, figure) in COLD_RATIOS_NEEDING_BASELINE_ENV.items():
+        value = _ratio(_figure(cold, pipeline, figure), _figure(cold, "baseline", figure))
+        ratios[key] = value if cold_baseline_ok else None
+    for key, (pipeline, figure) in COLD_RATIOS.items():
+        ratios[key] = _ratio(_figure(cold, pipeline, figure), _figure(cold, "baseline", figure))
+    ratios["image_libraries_bytes_ratio"] = image_libraries_ratio(raw.get("images"))
+    return ratios
 
 
 def target_met(key: str, value: float | None) -> bool | None:
@@ -111,23 +133,91 @@ def _fmt_bytes(value: int | None) -> str:
     return "n/a" if value is None else f"{value / 1e9:.3f} GB"
 
 
+def _table_rows(summary: dict[str, Any]) -> list[tuple[str, str, str, str | None]]:
+    """(figure, baseline, project, ratio key) for every row of the table, in order."""
+    raw = summary["raw"]
+    warm, cold = raw["warm"], raw["cold_start"]
+    reduced = raw["reduced_precision"]
+    pipelines = {
+        "project": "fp32",
+        "project_reduced": reduced,
+        "onnx": "ONNX fp32",
+        "onnx_int8": "ONNX int8",
+    }
+    rows: list[tuple[str, str, str, str | None]] = []
+    for figure, label, formatter in (
+        ("images_per_s", "throughput, batch of 10 (img/s)", _fmt),
+        ("latency_s", "latency, one 12 MP JPEG (s)", _fmt),
+    ):
+        for pipeline, name in pipelines.items():
+            if pipeline in warm:
+                key = next(k for k, v in WARM_RATIOS.items() if v == (pipeline, figure))
+                rows.append(
+                    (
+                        f"{label}, {name}",
+                        formatter(_figure(warm, "baseline", figure)),
+                        formatter(_figure(warm, pipeline, figure)),
+                        key,
+                    )
+                )
+    cold_names = {
+        "project": "fp32",
+        "project_half_weights": "fp16-stored weights",
+        "onnx": "ONNX fp32",
+        "onnx_int8": "ONNX int8",
+    }
+    cold_keys = {**COLD_RATIOS_NEEDING_BASELINE_ENV, **COLD_RATIOS}
+    for figure, label, formatter in (
+        ("total_s", "cold start: seconds to first caption", _fmt),
+        ("read_bytes", "cold start: bytes read", _fmt_bytes),
+        ("peak_rss_bytes", "peak RSS", _fmt_bytes),
+    ):
+        for pipeline, name in cold_names.items():
+            key = next((k for k, v in cold_keys.items() if v == (pipeline, figure)), None)
+            if pipeline in cold and (key is not None or figure == "total_s"):
+                rows.append(
+                    (
+                        f"{label}, {name}",
+                        formatter(_figure(cold, "baseline", figure)),
+                        formatter(_figure(cold, pipeline, figure)),
+                        key,
+                    )
+                )
+        if figure == "total_s":
+            for pipeline, name in {"baseline": "baseline", **cold_names}.items():
+                if pipeline in cold and pipeline != "project_half_weights":
+                    phases = " / ".join(
+                        _fmt(_figure(cold, pipeline, phase))
+                        for phase in ("import_s", "load_s", "first_inference_s")
+                    )
+                    if pipeline == "baseline":
+                        rows.append(("  import / load / first inference (s), baseline", phases, "", None))
+                    else:
+                        rows.append((f"  import / load / first inference (s), {name}", "", phases, None))
+    library = ((raw.get("images") or {}).get("library_bytes")) or {}
+    if library:
+        rows.append(
+            (
+                "image library layers (baseline column: torch image)",
+                _fmt_bytes(library.get("torch")),
+                _fmt_bytes(library.get("onnx")),
+                "image_libraries_bytes_ratio",
+            )
+        )
+    return rows
+
+
 def render_table(summary: dict[str, Any]):
     """A rich Table: one row per figure, baseline vs project, the ratio and its target."""
     from rich.table import Table
 
     raw = summary["raw"]
-    warm, cold = raw["warm"], raw["cold_start"]
-    reduced = raw["reduced_precision"]
-    baseline_cold = cold.get("baseline") or {}
-    project_cold = cold.get("project") or {}
-    half_cold = cold.get("project_half_weights") or {}
     table = Table(
         title=f"Captioning benchmark — {raw['machine']['cpu_model']}, {raw['machine']['threads']} threads"
     )
     for column in ("figure", "baseline", "project", "ratio", "target", "met"):
         table.add_column(column, justify="left" if column == "figure" else "right")
-
-    def row(name: str, base: str, proj: str, key: str | None) -> None:
+    for name, base, proj, key in _table_rows(summary):
         value = summary.get(key) if key else None
         target = THROUGHPUT_TARGETS.get(key, LOWER_IS_BETTER_TARGETS.get(key)) if key else None
         met = summary["targets_met"].get(key) if key else None
@@ -135,66 +225,10 @@ def render_table(summary: dict[str, Any]):
             name,
             base,
             proj,
-            "n/a" if value is None else f"{value:.3f}×",
+            "" if key is None else ("n/a" if value is None else f"{value:.3f}×"),
             "" if target is None else (f"≥ {target}×" if key in THROUGHPUT_TARGETS else f"≤ {target}×"),
             {True: "yes", False: "NO", None: ""}[met],
         )
-
-    row(
-        "throughput, batch of 10 (img/s), fp32",
-        _fmt(warm["baseline"]["images_per_s"]),
-        _fmt(warm["project"]["images_per_s"]),
-        "throughput_ratio",
-    )
-    row(
-        f"throughput, batch of 10 (img/s), {reduced}",
-        _fmt(warm["baseline"]["images_per_s"]),
-        _fmt(warm["project_reduced"]["images_per_s"]),
-        "throughput_ratio_reduced_precision",
-    )
-    row(
-        "latency, one 12 MP JPEG (s), fp32",
-        _fmt(warm["baseline"]["latency_s"]),
-        _fmt(warm["project"]["latency_s"]),
-        "latency_ratio",
-    )
-    row(
-        f"latency, one 12 MP JPEG (s), {reduced}",
-        _fmt(warm["baseline"]["latency_s"]),
-        _fmt(warm["project_reduced"]["latency_s"]),
-        "latency_ratio_reduced_precision",
-    )
-    row(
-        "cold start: bytes read",
-        _fmt_bytes(baseline_cold.get("read_bytes")),
-        _fmt_bytes(project_cold.get("read_bytes")),
-        "cold_start_bytes_ratio",
-    )
-    row(
-        "cold start: bytes read, fp16-stored weights",
-        _fmt_bytes(baseline_cold.get("read_bytes")),
-        _fmt_bytes(half_cold.get("read_bytes")),
-        "cold_start_bytes_ratio_half_weights",
-    )
-    row(
-        "cold start: seconds to first caption",
-        _fmt(baseline_cold.get("total_s")),
-        _fmt(project_cold.get("total_s")),
-        "cold_start_seconds_ratio",
-    )
-    for phase in ("import_s", "load_s", "first_inference_s"):
-        row(
-            f"  {phase.removesuffix('_s').replace('_', ' ')} (s)",
-            _fmt(baseline_cold.get(phase)),
-            _fmt(project_cold.get(phase)),
-            None,
-        )
-    row(
-        "peak RSS",
-        _fmt_bytes(baseline_cold.get("peak_rss_bytes")),
-        _fmt_bytes(project_cold.get("peak_rss_bytes")),
-        "peak_rss_ratio",
-    )
     return table
 
 
@@ -211,7 +245,7 @@ def draw_chart(summary: dict[str, Any], path: Path) -> None:
     for key in keys:
         met = summary["targets_met"].get(key)
         colors.append({True: "#2a9d8f", False: "#e76f51", None: "#8d99ae"}[met])
-    figure, axis = plt.subplots(figsize=(9, 4.8), dpi=110)
+    figure, axis = plt.subplots(figsize=(9, 1.6 + 0.3 * len(keys)), dpi=110)
     positions = range(len(keys))
     axis.barh(list(positions), values, color=colors)
     for position, key, value in zip(positions, keys, values, strict=True):

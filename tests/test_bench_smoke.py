@@ -34,6 +34,18 @@ REQUIRED_KEYS = {
     "cpu_model",
     "threads",
 }
+ONNX_KEYS = {
+    "onnx_throughput_ratio",
+    "onnx_int8_throughput_ratio",
+    "onnx_latency_ratio",
+    "onnx_int8_latency_ratio",
+    "onnx_cold_start_seconds_ratio",
+    "onnx_int8_cold_start_seconds_ratio",
+    "onnx_cold_start_bytes_ratio",
+    "onnx_int8_cold_start_bytes_ratio",
+    "onnx_peak_rss_ratio",
+    "image_libraries_bytes_ratio",
+}
 
 
 def _cold(total_s: float, read_bytes: int, peak_rss_bytes: int) -> dict:
@@ -47,8 +59,8 @@ def _cold(total_s: float, read_bytes: int, peak_rss_bytes: int) -> dict:
     }
 
 
-def _raw(baseline_env: bool = True) -> dict:
-    return {
+def _raw(baseline_env: bool = True, onnx: bool = True) -> dict:
+    raw = {
         "machine": {"cpu_model": "Test CPU", "threads": 2},
         "baseline_env": baseline_env,
         "reduced_precision": "int8",
@@ -62,7 +74,15 @@ def _raw(baseline_env: bool = True) -> dict:
             "project": _cold(4.0, 1_200_000_000, 2_100_000_000),
             "project_half_weights": _cold(3.0, 800_000_000, 2_100_000_000),
         },
+        "images": {"available": False, "note": "no Docker engine answers"},
     }
+    if onnx:
+        raw["warm"]["onnx"] = {"latency_s": 1.0, "images_per_s": 2.25}
+        raw["warm"]["onnx_int8"] = {"latency_s": 0.6, "images_per_s": 3.0}
+        raw["cold_start"]["onnx"] = _cold(3.5, 1_100_000_000, 1_200_000_000)
+        raw["cold_start"]["onnx_int8"] = _cold(2.0, 300_000_000, 400_000_000)
+        raw["images"] = {"available": True, "library_bytes": {"onnx": 200_000_000, "torch": 1_000_000_000}}
+    return raw
 
 
 def test_summary_has_every_required_key_and_the_ratios_are_project_over_baseline() -> None:
@@ -79,6 +99,52 @@ def test_summary_has_every_required_key_and_the_ratios_are_project_over_baseline
     assert summary["peak_rss_ratio"] == pytest.approx(1.05)
     assert summary["cpu_model"] == "Test CPU" and summary["threads"] == 2
     assert summary["raw"]["warm"]["baseline"]["latency_s"] == 2.0
+
+
+def test_onnx_ratios_are_each_onnx_pipeline_over_the_original_design() -> None:
+    summary = report.build_summary(_raw())
+
+    assert ONNX_KEYS <= summary.keys()
+    assert summary["onnx_throughput_ratio"] == pytest.approx(2.25 / 0.5)
+    assert summary["onnx_int8_throughput_ratio"] == pytest.approx(3.0 / 0.5)
+    assert summary["onnx_latency_ratio"] == pytest.approx(1.0 / 2.0)
+    assert summary["onnx_int8_latency_ratio"] == pytest.approx(0.6 / 2.0)
+    assert summary["onnx_cold_start_seconds_ratio"] == pytest.approx(3.5 / 10.0)
+    assert summary["onnx_int8_cold_start_seconds_ratio"] == pytest.approx(2.0 / 10.0)
+    assert summary["onnx_cold_start_bytes_ratio"] == pytest.approx(0.55)
+    assert summary["onnx_int8_cold_start_bytes_ratio"] == pytest.approx(0.15)
+    assert summary["onnx_peak_rss_ratio"] == pytest.approx(0.6)
+    assert summary["image_libraries_bytes_ratio"] == pytest.approx(0.2)
+    # Existing keys keep their meaning: the PyTorch pipelines over the original design.
+    assert summary["throughput_ratio"] == pytest.approx(2.5)
+    assert summary["peak_rss_ratio"] == pytest.approx(1.05)
+
+
+def test_onnx_targets_are_issue_10s() -> None:
+    met = report.build_summary(_raw())["targets_met"]
+
+    assert met["onnx_throughput_ratio"] is True  # 4.5 >= 4.0
+    assert met["onnx_int8_throughput_ratio"] is False  # 6.0 < 6.5
+    assert met["onnx_latency_ratio"] is True  # 0.5 <= 0.6
+    assert met["onnx_int8_latency_ratio"] is True  # 0.3 <= 0.35
+    assert met["onnx_cold_start_seconds_ratio"] is True  # 0.35 <= 0.40
+    assert met["onnx_int8_cold_start_seconds_ratio"] is True  # 0.2 <= 0.25
+    assert met["onnx_cold_start_bytes_ratio"] is False  # 0.55 > 0.50
+    assert met["onnx_int8_cold_start_bytes_ratio"] is True  # 0.15 <= 0.20
+    assert met["onnx_peak_rss_ratio"] is True  # 0.6 <= 1.0
+    assert met["image_libraries_bytes_ratio"] is True  # 0.2 <= 0.25
+    assert report.target_met("onnx_peak_rss_ratio", 1.01) is False
+    assert report.target_met("image_libraries_bytes_ratio", 0.26) is False
+
+
+def test_onnx_and_image_keys_are_present_but_unavailable_when_not_measured() -> None:
+    summary = report.build_summary(_raw(onnx=False))
+    line = json.loads(report.summary_line(summary))
+
+    assert ONNX_KEYS <= line.keys()
+    assert all(line[key] is None for key in ONNX_KEYS)
+    assert all(line["targets_met"][key] is None for key in ONNX_KEYS)
+    assert line["throughput_ratio"] == pytest.approx(2.5)
 
 
 def test_targets_are_judged_in_the_right_direction() -> None:
@@ -101,6 +167,9 @@ def test_cold_start_ratios_are_unavailable_without_the_baseline_env() -> None:
     assert summary["cold_start_bytes_ratio"] is None
     assert summary["cold_start_bytes_ratio_half_weights"] is None
     assert summary["cold_start_seconds_ratio"] is None
+    assert summary["onnx_cold_start_seconds_ratio"] is None
+    assert summary["onnx_int8_cold_start_bytes_ratio"] is None
+    assert summary["onnx_peak_rss_ratio"] == pytest.approx(0.6)  # same interpreter for both: comparable
     assert summary["targets_met"]["cold_start_bytes_ratio"] is None
     assert summary["throughput_ratio"] == pytest.approx(2.5)
 
@@ -120,6 +189,7 @@ def test_table_and_chart_render(tmp_path) -> None:
     console.print(report.render_table(summary))
     text = console.file.getvalue()
     assert "throughput" in text and "2.500×" in text
+    assert "ONNX int8" in text and "6.000×" in text and "image library layers" in text
 
     chart = tmp_path / "results.png"
     report.draw_chart(summary, chart)
@@ -282,3 +352,103 @@ def test_report_and_sizing_help_and_missing_files_are_usage_messages(module, tmp
     (tmp_path / "other.json").write_text('{"a": 1}')
     wrong = run(str(tmp_path / "other.json"))
     assert wrong.returncode == 2 and "not a benchmark summary" in wrong.stderr
+
+
+def test_lambda_memory_sizes_are_validated_and_get_lambdas_cpu_share(capsys) -> None:
+    from bench import container
+    from bench.__main__ import parse_args
+
+    assert parse_args(["--lambda-memory", "3538,1024,1769"]).lambda_memory == (1024, 1769, 3538)
+    assert container.cpus_for(1769, cores=2) == 1.0
+    assert container.cpus_for(1024, cores=2) == pytest.approx(0.579, abs=1e-3)
+    assert container.cpus_for(10240, cores=2) == 2  # never more than the machine has
+    for bad in ("0", "64,1024", "20000", "1024,lots", ""):
+        with pytest.raises(SystemExit):
+            parse_args(["--lambda-memory", bad])
+        assert "argument --lambda-memory" in capsys.readouterr().err
+
+
+def test_smallest_memory_is_the_smallest_size_above_every_oom() -> None:
+    from bench.container import smallest_memory_without_oom
+
+    def run(memory_mb: int, ok: bool) -> dict:
+        return {"memory_mb": memory_mb, **({"batch_s": 1.0} if ok else {"oom_killed": True})}
+
+    assert smallest_memory_without_oom([run(1024, False), run(1536, True), run(2048, True)]) == 1536
+    assert smallest_memory_without_oom([run(1024, True), run(1536, True)]) == 1024
+    assert smallest_memory_without_oom([run(1024, True), run(1536, False), run(2048, True)]) == 2048
+    assert smallest_memory_without_oom([run(1024, False), run(2048, False)]) is None
+
+
+def test_library_layers_are_the_requirements_installs() -> None:
+    from bench.container import is_library_layer, is_model_layer
+
+    assert is_library_layer(
+        "RUN /bin/sh -c pip install --no-cache-dir --no-deps -r /tmp/requirements-onnx.txt"
+    )
+    assert not is_library_layer("COPY handler/*.py /var/task/handler/")
+    assert not is_library_layer("RUN /bin/sh -c python -m compileall -q /var/task/handler")
+    assert is_model_layer("COPY /opt/ml/model /opt/ml/model # buildkit")
+
+
+def test_without_docker_the_image_figures_are_skipped_with_a_note(monkeypatch) -> None:
+    from types import SimpleNamespace
+
+    from bench import container
+
+    monkeypatch.setenv("PATH", "/nonexistent")
+    args = SimpleNamespace(no_images=False, onnx_image="x:onnx", torch_image="x:torch", lambda_memory=(1024,))
+    notes: list[str] = []
+
+    images = container.measure_images(args, models=None, onnx=None, inputs=None, log=notes.append)
+
+    assert images["available"] is False and "no docker command" in images["note"]
+    assert notes and "not measured" in notes[0]
+    assert report.image_libraries_ratio(images) is None
+    assert container.measure_images(
+        SimpleNamespace(no_images=True), models=None, onnx=None, inputs=None, log=notes.append
+    ) == {"available": False, "note": "skipped (--no-images)"}
+
+
+@pytest.mark.slow
+def test_a_tiny_end_to_end_run_prints_every_key_on_its_last_line(tmp_path, monkeypatch, capsys) -> None:
+    """The real benchmark code path on a tiny model (figures meaningless): cold starts in fresh
+    processes, warm rounds, ONNX export when the exporter is there, no Docker, no cache dropping."""
+    import sys
+
+    import bench.__main__ as bench_main
+    from bench import coldstart
+
+    monkeypatch.setattr(bench_main, "ensure_env", lambda *args, **kwargs: sys.executable)
+    monkeypatch.setattr(bench_main, "ensure_onnx_env", lambda *args, **kwargs: sys.executable)
+    monkeypatch.setattr(coldstart, "_empty_cache", lambda *args: None)
+
+    summary = bench_main.main(
+        [
+            "--model-size",
+            "tiny",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--output-dir",
+            str(tmp_path / "out"),
+            "--repeats",
+            "1",
+            "--cold-repeats",
+            "1",
+            "--no-images",
+        ]
+    )
+
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert REQUIRED_KEYS | ONNX_KEYS <= line.keys()
+    assert line["throughput_ratio"] > 0 and line["peak_rss_ratio"] > 0
+    assert line["raw"]["images"] == {"available": False, "note": "skipped (--no-images)"}
+    assert (tmp_path / "out" / "results.json").exists() and (tmp_path / "out" / "results.png").exists()
+    cold = summary["raw"]["cold_start"]
+    assert cold["baseline"]["peak_rss_bytes"] != cold["project"]["peak_rss_bytes"]
+    if summary["raw"]["onnx"]["exported"]:  # the exporter has landed: the ONNX figures are measured
+        assert all(line[key] is not None for key in ONNX_KEYS - {"image_libraries_bytes_ratio"})
+        assert "torch" not in cold["onnx"]["imported"] and "onnxruntime" in cold["onnx"]["imported"]
+    else:
+        assert all(line[key] is None for key in ONNX_KEYS)
+        assert summary["raw"]["onnx"]["notes"]
