@@ -1,15 +1,19 @@
 """Lambda sizing and cost per 1,000 images from a benchmark run: `python -m bench.sizing [results.json]`.
 
-Prints markdown. Lambda gives CPU in proportion to memory (1,769 MB = one full vCPU); the benchmark
-ran on 2 full cores. Below 2 vCPUs' worth (3,538 MB) the per-image time is scaled up by the missing
-CPU share; above it no speed-up is assumed (more vCPUs would help the batched encoder, but that was
-not measured), so those costs are upper bounds.
+Prints markdown, one table per pipeline. Lambda gives CPU in proportion to memory (1,769 MB = one full
+vCPU). Rows are of three kinds, each labelled:
+- **measured**: the function image run with `docker run --cpus memory/1769 --memory M` (bench/container.py),
+  per-image times taken inside it;
+- **OOM**: that run was killed for running out of memory (the size cannot work);
+- **extrapolated**: the warm figures measured on 2 full cores, stretched where the size gets less CPU
+  than that; above 2 vCPUs' worth (3,538 MB) no speed-up is assumed (not measurable on a 2-core
+  machine), so those costs are upper bounds.
 """
 
 from __future__ import annotations
 
-# AWS Lambda on-demand prices, US East (N. Virginia), first pricing tier; see the README for when and
-# where they were read.
+# AWS Lambda on-demand prices, US East (N. Virginia), first pricing tier; see docs/performance.md for
+# when and where they were read.
 PRICE_PER_GB_SECOND = {"x86_64": 0.0000166667, "arm64": 0.0000133334}
 PRICE_PER_REQUEST = 0.20 / 1_000_000
 MB_PER_FULL_VCPU = 1769
@@ -17,6 +21,14 @@ MEASURED_CORES = 2
 MEMORY_SIZES_MB = (2048, 3008, 3538, 4096, 6144, 10240)
 # GUIDE §6: vCPUs a function sees by memory size.
 VCPU_STEPS = ((3008, 2), (5307, 3), (7076, 4), (8845, 5), (10240, 6))
+# Warm pipeline -> (label, the image configuration measured for it in bench/container.py).
+PIPELINES = {
+    "baseline": ("baseline (original design)", None),
+    "project": ("project, PyTorch fp32", "torch"),
+    "project_reduced": ("project, PyTorch {reduced}", "torch_{reduced}"),
+    "onnx": ("project, ONNX Runtime fp32", "onnx"),
+    "onnx_int8": ("project, ONNX Runtime int8", "onnx_int8"),
+}
 
 
 def vcpus_for(memory_mb: int) -> int:
@@ -39,45 +51,104 @@ def cost_per_thousand(
     return gb_seconds * PRICE_PER_GB_SECOND[architecture] + requests * PRICE_PER_REQUEST
 
 
-def sizing_rows(batch1_seconds: float, batch10_seconds_per_image: float) -> list[dict]:
+def _row(memory_mb: int, one: float | None, ten: float | None, source: str) -> dict:
+    row = {
+        "memory_mb": memory_mb,
+        "vcpus": vcpus_for(memory_mb),
+        "cpu_share": memory_mb / MB_PER_FULL_VCPU,
+        "seconds_batch1": one,
+        "seconds_batch10": ten,
+        "source": source,
+    }
+    for arch in PRICE_PER_GB_SECOND:
+        for size, seconds in ((1, one), (10, ten)):
+            row[f"cost_{arch}_batch{size}"] = (
+                None if seconds is None else cost_per_thousand(memory_mb, seconds, size, arch)
+            )
+    return row
+
+
+def sizing_rows(
+    batch1_seconds: float, batch10_seconds_per_image: float, measured: list[dict] | None = None
+) -> list[dict]:
+    """Measured rows where the image was run at that size (OOM rows where it ran out), extrapolated
+    rows for the standard sizes that were not measured."""
+    by_size = {run["memory_mb"]: run for run in measured or []}
     rows = []
-    for memory_mb in MEMORY_SIZES_MB:
-        one = seconds_at(memory_mb, batch1_seconds)
-        ten = seconds_at(memory_mb, batch10_seconds_per_image)
-        rows.append(
-            {
-                "memory_mb": memory_mb,
-                "vcpus": vcpus_for(memory_mb),
-                "cpu_share": memory_mb / MB_PER_FULL_VCPU,
-                "seconds_batch1": one,
-                "seconds_batch10": ten,
-                **{
-                    f"cost_{arch}_batch{size}": cost_per_thousand(memory_mb, secs, size, arch)
-                    for arch in PRICE_PER_GB_SECOND
-                    for size, secs in ((1, one), (10, ten))
-                },
-            }
-        )
+    for memory_mb in sorted(set(MEMORY_SIZES_MB) | set(by_size)):
+        run = by_size.get(memory_mb)
+        if run is not None and "batch_s" in run:
+            rows.append(_row(memory_mb, run["latency_s"], run["seconds_per_image_batch10"], "measured"))
+        elif run is not None:
+            source = "OOM" if run.get("oom_killed") else "failed"
+            rows.append(_row(memory_mb, None, None, source))
+        else:
+            one = seconds_at(memory_mb, batch1_seconds)
+            ten = seconds_at(memory_mb, batch10_seconds_per_image)
+            rows.append(_row(memory_mb, one, ten, "extrapolated"))
     return rows
 
 
-def markdown_table(label: str, batch1_seconds: float, batch10_seconds_per_image: float) -> str:
+def _cell(value: float | None, digits: int) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def markdown_table(
+    label: str,
+    batch1_seconds: float,
+    batch10_seconds_per_image: float,
+    measured: list[dict] | None = None,
+    smallest_mb: int | None = None,
+) -> str:
+    heading = (
+        f"**{label}** (warm, 2 full cores: {batch1_seconds:.3f} s for one 12 MP image, "
+        f"{batch10_seconds_per_image:.3f} s per image in a batch of 10"
+    )
+    if measured:
+        heading += (
+            f"; smallest measured memory that does not run out: "
+            f"{'none of those measured' if smallest_mb is None else f'{smallest_mb:,} MB'}"
+        )
     lines = [
-        f"**{label}** (measured on 2 cores: {batch1_seconds:.3f} s for one image, "
-        f"{batch10_seconds_per_image:.3f} s per image in a batch of 10)",
+        heading + ")",
         "",
-        "| memory (MB) | vCPUs | CPU share (vCPU) | s/image, batch 1 | s/image, batch 10 "
+        "| memory (MB) | vCPUs | CPU share (vCPU) | row | s/image, batch 1 | s/image, batch 10 "
         "| $/1,000 images x86, batch 1 | x86, batch 10 | arm64, batch 1 | arm64, batch 10 |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for row in sizing_rows(batch1_seconds, batch10_seconds_per_image):
+    for row in sizing_rows(batch1_seconds, batch10_seconds_per_image, measured):
         lines.append(
-            f"| {row['memory_mb']:,} | {row['vcpus']} | {row['cpu_share']:.2f} "
-            f"| {row['seconds_batch1']:.2f} | {row['seconds_batch10']:.2f} "
-            f"| {row['cost_x86_64_batch1']:.4f} | {row['cost_x86_64_batch10']:.4f} "
-            f"| {row['cost_arm64_batch1']:.4f} | {row['cost_arm64_batch10']:.4f} |"
+            f"| {row['memory_mb']:,} | {row['vcpus']} | {row['cpu_share']:.2f} | {row['source']} "
+            f"| {_cell(row['seconds_batch1'], 2)} | {_cell(row['seconds_batch10'], 2)} "
+            f"| {_cell(row['cost_x86_64_batch1'], 4)} | {_cell(row['cost_x86_64_batch10'], 4)} "
+            f"| {_cell(row['cost_arm64_batch1'], 4)} | {_cell(row['cost_arm64_batch10'], 4)} |"
         )
     return "\n".join(lines)
+
+
+def sizing_markdown(summary: dict) -> str:
+    """Every pipeline's table from a benchmark summary (results.json)."""
+    raw = summary["raw"]
+    warm, reduced = raw["warm"], raw["reduced_precision"]
+    images = raw.get("images") or {}
+    lambda_sizes = images.get("lambda_sizes") or {}
+    smallest = images.get("smallest_memory_mb") or {}
+    tables = []
+    for key, (label, configuration) in PIPELINES.items():
+        if key not in warm:
+            continue
+        configuration = configuration and configuration.format(reduced=reduced)
+        figures = warm[key]
+        tables.append(
+            markdown_table(
+                label.format(reduced=reduced),
+                figures["latency_s"],
+                figures["batch_s"] / figures["batch_size"],
+                lambda_sizes.get(configuration),
+                smallest.get(configuration),
+            )
+        )
+    return "\n\n".join(tables)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -87,17 +158,7 @@ def main(argv: list[str] | None = None) -> None:
         "python -m bench.sizing", "Print Lambda sizing and cost tables (markdown) from a benchmark run."
     )
     args = parser.parse_args(argv)
-    summary = read_results(parser, args.results)
-    warm = summary["raw"]["warm"]
-    reduced = summary["raw"]["reduced_precision"]
-    for label, key in (
-        ("baseline (original design)", "baseline"),
-        ("project, fp32", "project"),
-        (f"project, {reduced}", "project_reduced"),
-    ):
-        figures = warm[key]
-        print(markdown_table(label, figures["latency_s"], figures["batch_s"] / figures["batch_size"]))
-        print()
+    print(sizing_markdown(read_results(parser, args.results)))
 
 
 if __name__ == "__main__":

@@ -452,3 +452,22 @@ def test_a_tiny_end_to_end_run_prints_every_key_on_its_last_line(tmp_path, monke
     else:
         assert all(line[key] is None for key in ONNX_KEYS)
         assert summary["raw"]["onnx"]["notes"]
+
+
+def test_sizing_rows_say_which_are_measured_out_of_memory_or_extrapolated() -> None:
+    from bench import sizing
+
+    measured = [
+        {"memory_mb": 1024, "oom_killed": True},
+        {"memory_mb": 1769, "batch_s": 20.0, "latency_s": 3.0, "seconds_per_image_batch10": 2.0},
+    ]
+    rows = {row["memory_mb"]: row for row in sizing.sizing_rows(1.0, 0.5, measured)}
+
+    assert rows[1024]["source"] == "OOM" and rows[1024]["cost_x86_64_batch1"] is None
+    assert rows[1769]["source"] == "measured"
+    assert (rows[1769]["seconds_batch1"], rows[1769]["seconds_batch10"]) == (3.0, 2.0)
+    assert rows[2048]["source"] == "extrapolated"
+    assert rows[2048]["seconds_batch10"] == pytest.approx(0.5 * 2 * 1769 / 2048)
+    assert rows[10240]["source"] == "extrapolated" and rows[10240]["seconds_batch1"] == 1.0
+    table = sizing.markdown_table("onnx", 1.0, 0.5, measured, smallest_mb=1769)
+    assert "| 1,024 | 2 | 0.58 | OOM | — |" in table and "does not run out: 1,769 MB" in table
