@@ -15,8 +15,9 @@ from PIL import Image
 from transformers import AutoImageProcessor, AutoTokenizer, VisionEncoderDecoderModel
 from transformers.pytorch_utils import Conv1D
 
-import handler.captioner as captioner_module
-from handler.captioner import PRECISIONS, Captioner
+import handler.torch_captioner as captioner_module
+from handler.captioner import Captioner
+from handler.constants import PRECISIONS
 
 
 def _noise_images(count: int, seed: int = 0) -> list[Image.Image]:
@@ -154,7 +155,7 @@ def test_bf16_falls_back_to_fp32_with_one_log_line(
     tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setattr(captioner_module, "cpu_supports_bf16", lambda: False)
-    with caplog.at_level(logging.WARNING, logger="handler.captioner"):
+    with caplog.at_level(logging.WARNING, logger="handler.torch_captioner"):
         captioner = Captioner.load(tiny_model_dir, precision="bf16")
     assert captioner.precision == "fp32"
     assert captioner.model.dtype == torch.float32

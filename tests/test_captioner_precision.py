@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 from transformers import AutoImageProcessor, AutoTokenizer, VisionEncoderDecoderModel
 
-import handler.captioner as captioner_module
+import handler.torch_captioner as captioner_module
 from handler.captioner import Captioner
 
 DEMO_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "demo-shapes"

@@ -28,11 +28,8 @@ from handler.constants import (
     RUNTIME_PRECISIONS,
     RUNTIMES,
 )
+from handler.prepare_model.errors import PreparationRefused
 from handler.prepare_model.fetch import fetch_from_hub, has_model
-
-
-class PreparationRefused(Exception):
-    """The model or the options cannot be prepared as asked; the message says why and what to do."""
 
 
 def _parser() -> argparse.ArgumentParser:

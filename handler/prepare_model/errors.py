@@ -1,0 +1,15 @@
+"""The one error type preparation raises for a user's mistake or an unsupported model."""
+
+from __future__ import annotations
+
+
+class PreparationRefused(Exception):
+    """The model or the options cannot be prepared as asked; the message says why and what to do."""
+
+
+def refuse_onnx(what: str) -> PreparationRefused:
+    """The exporter cannot reproduce `what`: say so, and that the torch runtime takes the model."""
+    return PreparationRefused(
+        f"the ONNX exporter cannot reproduce this model: {what}. Set runtime to torch"
+        " (`pulumi config set runtime torch`, or --runtime torch here)"
+    )
