@@ -13,5 +13,7 @@ pulumi.export("functionName", pipeline.function_name)
 pulumi.export("functionArn", pipeline.function_arn)
 pulumi.export("imageUri", pipeline.image_uri)
 pulumi.export("deadLetterQueueUrl", pipeline.dead_letter_queue_url)
+pulumi.export("alarmTopicArn", pipeline.alarm_topic_arn)
+pulumi.export("dashboardName", pipeline.dashboard_name)
 if pipeline.queue_url is not None:
     pulumi.export("queueUrl", pipeline.queue_url)

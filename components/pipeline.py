@@ -9,6 +9,7 @@ from components import validation
 from components.args import CaptioningPipelineArgs
 from components.function import CaptioningFunction, FunctionGrants, create_captioning_function
 from components.image import FunctionImage, create_function_image
+from components.monitoring import Monitoring, create_monitoring
 from components.queues import create_dead_letter_queue, create_upload_queue
 from components.storage import ImagesBucket, create_captions_table, create_images_bucket
 from components.triggers import DirectTrigger, QueueTrigger, connect_direct, connect_queue
@@ -29,6 +30,10 @@ class CaptioningPipeline(pulumi.ComponentResource):
     """Events that could not be captioned."""
     queue_url: pulumi.Output[str] | None
     """Upload queue, in queue mode only (None in direct mode)."""
+    alarm_topic_arn: pulumi.Output[str]
+    """SNS topic every alarm notifies (ALARM and OK): subscribe to it to be told."""
+    dashboard_name: pulumi.Output[str]
+    """CloudWatch dashboard of the pipeline."""
 
     # The child resources, grouped by concern, for programs that extend the pipeline.
     images_bucket: ImagesBucket
@@ -38,6 +43,7 @@ class CaptioningPipeline(pulumi.ComponentResource):
     function_image: FunctionImage
     captioning_function: CaptioningFunction
     trigger: DirectTrigger | QueueTrigger
+    monitoring: Monitoring
 
     def __init__(
         self, name: str, args: CaptioningPipelineArgs, opts: pulumi.ResourceOptions | None = None
@@ -91,6 +97,15 @@ class CaptioningPipeline(pulumi.ComponentResource):
                 parent=self,
             )
 
+        monitoring = create_monitoring(
+            name,
+            args,
+            function=function,
+            dead_letter_queue=dead_letter_queue,
+            upload_queue=upload_queue,
+            parent=self,
+        )
+
         self.images_bucket = images
         self.captions_table = table
         self.dead_letter_queue = dead_letter_queue
@@ -98,6 +113,7 @@ class CaptioningPipeline(pulumi.ComponentResource):
         self.function_image = image
         self.captioning_function = function
         self.trigger = trigger
+        self.monitoring = monitoring
 
         self.bucket_name = images.bucket.bucket
         self.table_name = table.name
@@ -106,6 +122,8 @@ class CaptioningPipeline(pulumi.ComponentResource):
         self.image_uri = image.uri
         self.dead_letter_queue_url = dead_letter_queue.url
         self.queue_url = upload_queue.url if upload_queue is not None else None
+        self.alarm_topic_arn = monitoring.topic.arn
+        self.dashboard_name = monitoring.dashboard.dashboard_name
         self.register_outputs(
             {
                 "bucket_name": self.bucket_name,
@@ -115,5 +133,7 @@ class CaptioningPipeline(pulumi.ComponentResource):
                 "image_uri": self.image_uri,
                 "dead_letter_queue_url": self.dead_letter_queue_url,
                 "queue_url": self.queue_url,
+                "alarm_topic_arn": self.alarm_topic_arn,
+                "dashboard_name": self.dashboard_name,
             }
         )

@@ -1,4 +1,6 @@
-"""The component itself: its type token, and every resource it creates is its child."""
+"""The component itself: its type token, exactly the resources each shape creates, all its children."""
+
+from collections import Counter
 
 import pytest
 
@@ -7,7 +9,8 @@ from tests.pulumi_mocks import deploy
 
 COMPONENT_TYPE = "captioning:index:CaptioningPipeline"
 
-# Between them, every resource the component can create: both triggers, with and without an alias.
+# Between them, every resource the component can create: both triggers, with and without an alias,
+# with and without alarm e-mails.
 SHAPES = {
     "direct-provisioned": CaptioningPipelineArgs(
         trigger="direct", reserved_concurrency=2, provisioned_concurrency=1
@@ -15,7 +18,63 @@ SHAPES = {
     "queue-provisioned": CaptioningPipelineArgs(
         trigger="queue", reserved_concurrency=4, provisioned_concurrency=1
     ),
+    "direct-plain": CaptioningPipelineArgs(trigger="direct"),
+    "queue-emails": CaptioningPipelineArgs(
+        trigger="queue", alarm_emails=("ops@example.com", "dev@example.com")
+    ),
 }
+
+# What every shape has: storage, the image, the function, the alarm topic, the dashboard and the alarms
+# both modes share (dead letters, errors, throttles, duration).
+COMMON = Counter(
+    {
+        "aws:s3/bucket:Bucket": 1,
+        "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": 1,
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": 1,
+        "aws:s3/bucketPolicy:BucketPolicy": 1,
+        "aws:s3/bucketNotification:BucketNotification": 1,
+        "aws:dynamodb/table:Table": 1,
+        "aws:sqs/queue:Queue": 1,  # the dead-letter queue
+        "aws:ecr/repository:Repository": 1,
+        "aws:ecr/repositoryPolicy:RepositoryPolicy": 1,
+        "aws:ecr/lifecyclePolicy:LifecyclePolicy": 1,
+        "docker:index/image:Image": 1,
+        "aws:cloudwatch/logGroup:LogGroup": 1,
+        "aws:iam/role:Role": 1,
+        "aws:iam/rolePolicy:RolePolicy": 1,
+        "aws:lambda/function:Function": 1,
+        "aws:sns/topic:Topic": 1,
+        "aws:cloudwatch/dashboard:Dashboard": 1,
+        "aws:cloudwatch/metricAlarm:MetricAlarm": 4,
+    }
+)
+DIRECT = Counter(
+    {
+        "aws:lambda/permission:Permission": 1,
+        "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig": 1,
+        "aws:cloudwatch/metricAlarm:MetricAlarm": 2,  # asynchronous events dropped, destination failures
+    }
+)
+QUEUE = Counter(
+    {
+        "aws:sqs/queue:Queue": 1,  # the upload queue
+        "aws:sqs/queuePolicy:QueuePolicy": 1,
+        "aws:lambda/eventSourceMapping:EventSourceMapping": 1,
+        "aws:cloudwatch/metricAlarm:MetricAlarm": 1,  # age of the oldest upload
+    }
+)
+PROVISIONED = Counter(
+    {"aws:lambda/alias:Alias": 1, "aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig": 1}
+)
+
+
+def expected_children(args: CaptioningPipelineArgs) -> Counter:
+    expected = COMMON + (QUEUE if args.trigger == "queue" else DIRECT)
+    if args.provisioned_concurrency:
+        expected += PROVISIONED
+    if args.alarm_emails:
+        expected["aws:sns/topicSubscription:TopicSubscription"] = len(args.alarm_emails)
+    return expected
 
 
 def qualified_type(urn: str) -> str:
@@ -24,12 +83,12 @@ def qualified_type(urn: str) -> str:
 
 
 @pytest.mark.parametrize("shape", sorted(SHAPES))
-def test_every_resource_is_a_child_of_the_component(shape):
+def test_each_shape_creates_exactly_its_resources_all_children_of_the_component(shape):
     mocks, _ = deploy(lambda: CaptioningPipeline("test", SHAPES[shape]))
     (component,) = [r for r in mocks.registrations if r.typ == COMPONENT_TYPE]
     assert component.name == "test"
     children = [r for r in mocks.registrations if r is not component]
-    assert len(children) >= 15
+    assert Counter(r.typ for r in children) == expected_children(SHAPES[shape])
     # A resource created without parent=self would hang off the stack instead ("pulumi:pulumi:Stack$...").
     orphans = [
         (r.name, qualified_type(r.urn))
@@ -37,3 +96,10 @@ def test_every_resource_is_a_child_of_the_component(shape):
         if qualified_type(r.urn) != f"{COMPONENT_TYPE}${r.typ}"
     ]
     assert orphans == []
+
+
+def test_the_inventory_totals():
+    """The per-mode totals, spelled out: 27 resources in direct mode with an alias, 27 in queue mode."""
+    assert sum(expected_children(SHAPES["direct-provisioned"]).values()) == 27
+    assert sum(expected_children(SHAPES["queue-provisioned"]).values()) == 27
+    assert sum(expected_children(SHAPES["direct-plain"]).values()) == 25
