@@ -105,6 +105,8 @@ def test_program_exports_the_outputs_in_camel_case(trigger, monkeypatch):
         "functionArn": pipeline.function_arn,
         "imageUri": pipeline.image_uri,
         "deadLetterQueueUrl": pipeline.dead_letter_queue_url,
+        "alarmTopicArn": pipeline.alarm_topic_arn,
+        "dashboardName": pipeline.dashboard_name,
     }
     if trigger == "queue":
         expected["queueUrl"] = pipeline.queue_url
