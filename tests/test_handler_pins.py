@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from importlib.metadata import version
+from importlib.metadata import requires, version
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -41,3 +41,45 @@ def test_handler_pins_are_what_the_tests_run_against() -> None:
 
 def test_torch_is_the_cpu_build_here_too() -> None:
     assert version("torch").endswith("+cpu")
+
+
+# Declared dependencies the onnx runtime never imports (checked: `import onnxruntime`, an InferenceSession,
+# tokenizers' Tokenizer.from_file and handler.main all work in a venv with only requirements-onnx.txt).
+NOT_IMPORTED_AT_RUN_TIME = {
+    "onnxruntime": {"flatbuffers", "packaging", "protobuf"},
+    "tokenizers": {"huggingface-hub"},
+}
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _runtime_dependencies(name: str) -> set[str]:
+    from packaging.requirements import Requirement
+
+    found = set()
+    for line in requires(name) or []:
+        requirement = Requirement(line)
+        if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+            found.add(_normalise(requirement.name))
+    return found
+
+
+def test_onnx_requirements_are_a_closed_pinned_set_without_torch() -> None:
+    pins = read_pins(REPO_ROOT / "handler" / "requirements-onnx.txt")
+    assert not {"torch", "transformers", "huggingface-hub", "safetensors"} & pins.keys()
+    missing = {
+        name: sorted(_runtime_dependencies(name) - pins.keys() - NOT_IMPORTED_AT_RUN_TIME.get(name, set()))
+        for name in pins
+    }
+    assert {name: deps for name, deps in missing.items() if deps} == {}
+
+
+def test_onnx_and_build_pins_match_the_repository_and_the_test_environment() -> None:
+    repository_pins = read_pins(REPO_ROOT / "requirements.txt")
+    for file_name in ("requirements-onnx.txt", "requirements-build.txt"):
+        pins = read_pins(REPO_ROOT / "handler" / file_name)
+        shared = pins.keys() & repository_pins.keys()
+        assert {name: pins[name] for name in shared} == {name: repository_pins[name] for name in shared}
+        assert pins == {name: _installed(name) for name in pins}, file_name
