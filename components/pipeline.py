@@ -24,6 +24,8 @@ class CaptioningPipeline(pulumi.ComponentResource):
     """Table holding one item per object key."""
     function_name: pulumi.Output[str]
     function_arn: pulumi.Output[str]
+    function_target_arn: pulumi.Output[str]
+    """What the triggers invoke: the `live` alias when it exists, else the function."""
     image_uri: pulumi.Output[str]
     """The function image as `repository@sha256:digest`."""
     dead_letter_queue_url: pulumi.Output[str]
@@ -119,6 +121,7 @@ class CaptioningPipeline(pulumi.ComponentResource):
         self.table_name = table.name
         self.function_name = function.function.name
         self.function_arn = function.function.arn
+        self.function_target_arn = function.target_arn
         self.image_uri = image.uri
         self.dead_letter_queue_url = dead_letter_queue.url
         self.queue_url = upload_queue.url if upload_queue is not None else None
@@ -130,6 +133,7 @@ class CaptioningPipeline(pulumi.ComponentResource):
                 "table_name": self.table_name,
                 "function_name": self.function_name,
                 "function_arn": self.function_arn,
+                "function_target_arn": self.function_target_arn,
                 "image_uri": self.image_uri,
                 "dead_letter_queue_url": self.dead_letter_queue_url,
                 "queue_url": self.queue_url,

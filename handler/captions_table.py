@@ -67,15 +67,14 @@ def put_item_once(dynamodb_client: Any, table_name: str, item: dict[str, Any]) -
     return True
 
 
-def captioned_etags(dynamodb_client: Any, table_name: str, keys: Iterable[str]) -> dict[str, str]:
-    """key -> ETag of its captioned item, for those of `keys` whose item is captioned (consistent reads).
+def item_versions(dynamodb_client: Any, table_name: str, keys: Iterable[str]) -> dict[str, tuple[str, str]]:
+    """key -> (status, ETag) of its item, for those of `keys` that have one (consistent reads).
 
-    An object whose event names the same ETag is a duplicate the conditional write would refuse anyway:
-    callers skip its fetch and caption. Keys DynamoDB leaves unprocessed twice are left out (treated as
-    new: the write stays conditional, so the worst case is work done twice, never a wrong item).
+    Keys DynamoDB leaves unprocessed twice are left out: callers treat them as new, and the write stays
+    conditional, so the worst case is work done twice, never a wrong item.
     """
     unique = list(dict.fromkeys(keys))
-    found: dict[str, str] = {}
+    found: dict[str, tuple[str, str]] = {}
     for start in range(0, len(unique), BATCH_GET_LIMIT):
         request = {
             table_name: {
@@ -88,9 +87,24 @@ def captioned_etags(dynamodb_client: Any, table_name: str, keys: Iterable[str]) 
         for _attempt in range(2):
             response = dynamodb_client.batch_get_item(RequestItems=request)
             for item in response.get("Responses", {}).get(table_name, []):
-                if item.get("status", {}).get("S") == CAPTIONED and "etag" in item:
-                    found[item["key"]["S"]] = item["etag"]["S"]
+                found[item["key"]["S"]] = (
+                    item.get("status", {}).get("S", ""),
+                    item.get("etag", {}).get("S", ""),
+                )
             request = response.get("UnprocessedKeys") or {}
             if not request:
                 break
     return found
+
+
+def captioned_etags(dynamodb_client: Any, table_name: str, keys: Iterable[str]) -> dict[str, str]:
+    """key -> ETag of its captioned item, for those of `keys` whose item is captioned.
+
+    An object whose event names the same ETag is a duplicate the conditional write would refuse anyway:
+    the function skips its fetch and caption.
+    """
+    return {
+        key: etag
+        for key, (status, etag) in item_versions(dynamodb_client, table_name, keys).items()
+        if status == CAPTIONED
+    }
