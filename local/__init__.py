@@ -1,9 +1,15 @@
 """The deployed queue-mode pipeline, emulated on 127.0.0.1 for `python -m local caption|serve|soak`.
 
-emulator  moto's server and the resources the component creates (bucket, queue + DLQ, table, notification)
-function  the function's runtime: environment, init (import of handler.main), warm-up, context object
-workers   Lambda's SQS event source mapping: pollers, the SQS event, batchItemFailures, crashes
-uploader  files -> object keys, and the uploads
-results   accounting: table items and dead-lettered events per key, progress bar, table, JSON
-caption / serve / soak   the three commands; soak also holds the fault injector
+settings           LocalSettings, the one settings object of every command (key filters from components/)
+emulator           moto's server on 127.0.0.1 (a clear error when the port is taken)
+resources          the component's resources in it, from components/ (policies, retention, key filters)
+lambda_runtime     the function: in-process (import handler.main) or its image under the runtime emulator
+event_source       Lambda's SQS event source mapping: pollers, the SQS event, batchItemFailures, crashes
+uploader           files -> object keys, and the uploads
+tracking           polling: table items and dead-lettered events per key
+dead_letters       reading the dead-letter queue without hiding its messages
+rendering          progress bar, results table and JSON, serve's lines, the soak's summary
+emulated_pipeline  all of the above as one context manager
+caption / serve / soak   the three commands (soak_objects: what it uploads; faults: what it breaks)
+serve_state        the file `serve` leaves for `python -m ops --local`
 """

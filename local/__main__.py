@@ -13,8 +13,26 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from local.function import DEMO_MODEL_DIR, ModelDirectoryError, check_model_directory
-from local.uploader import UploadError, collect_uploads
+try:
+    from components import limits
+    from components.args import CaptioningPipelineArgs
+    from local.emulator import EmulatorError, check_port_free
+    from local.settings import (
+        DEMO_MODEL_DIR,
+        SOAK_DEFAULTS,
+        LocalSettings,
+        SettingsError,
+        check_model_directory,
+        soak_settings,
+    )
+    from local.uploader import UploadError, collect_uploads
+except ModuleNotFoundError as missing:  # run with a Python that lacks the project's packages
+    REPO_ROOT = Path(__file__).resolve().parent.parent
+    sys.exit(
+        f"python -m local: the package {missing.name!r} is missing from {sys.executable}. Use the project's "
+        f"environment, from the repository root: cd {REPO_ROOT} && .venv/bin/python -m local ... "
+        "(`make demo` creates .venv; the install is about 1.8 GB)"
+    )
 
 
 def _positive_int(text: str) -> int:
@@ -29,8 +47,9 @@ def _positive_int(text: str) -> int:
 
 def _batch_size(text: str) -> int:
     value = _positive_int(text)
-    if value > 10_000:
-        raise argparse.ArgumentTypeError(f"the SQS event source mapping allows 1-10000, got {value}")
+    low, high = limits.SQS_BATCH_SIZE
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"the SQS event source mapping allows {low}-{high}, got {value}")
     return value
 
 
@@ -58,10 +77,10 @@ def _add_pipeline_options(parser: argparse.ArgumentParser, *, workers: int, batc
     parser.add_argument(
         "--model",
         type=Path,
-        default=DEMO_MODEL_DIR,
+        default=None,
         metavar="DIR",
-        help="captioning model directory (VisionEncoderDecoder: config.json, weights, tokenizer, "
-        "preprocessor_config.json); default: the demo model in models/demo-shapes",
+        help="captioning model directory (config.json and weights, as `python -m handler.prepare_model "
+        "--output DIR` writes it); default: the demo model in models/demo-shapes",
     )
     parser.add_argument(
         "--workers",
@@ -70,35 +89,69 @@ def _add_pipeline_options(parser: argparse.ArgumentParser, *, workers: int, batc
         metavar="N",
         help=f"concurrent function instances (default {workers})",
     )
+    low, high = limits.SQS_BATCH_SIZE
     parser.add_argument(
         "--batch-size",
         type=_batch_size,
         default=batch_size,
         metavar="N",
-        help=f"messages per invocation, 1-10000 (default {batch_size})",
+        help=f"messages per invocation, {low}-{high} (default {batch_size})",
     )
     parser.add_argument(
         "--verbose", "-v", action="store_true", help="show the function's per-object log lines on stderr"
     )
 
 
+def _add_delivery_options(parser: argparse.ArgumentParser) -> None:
+    """Options of the commands that take files or uploads as a deployed pipeline would."""
+    parser.add_argument(
+        "--function-image",
+        metavar="TAG",
+        help="run this function image (e.g. captioning-function:local from `make image`) under the Lambda "
+        "runtime emulator instead of the handler in this process; it carries its own model",
+    )
+    defaults = CaptioningPipelineArgs()
+    parser.add_argument(
+        "--key-prefix",
+        default=defaults.key_prefix,
+        metavar="P",
+        help="only keys starting with P are delivered, as the stack's keyPrefix (default: the whole bucket)",
+    )
+    parser.add_argument(
+        "--key-suffix",
+        action="append",
+        dest="key_suffixes",
+        metavar="S",
+        help="only keys ending with S are delivered, as the stack's keySuffixes (repeat for several; "
+        f"default: {' '.join(defaults.key_suffixes)})",
+    )
+    parser.add_argument(
+        "--all-keys",
+        action="store_true",
+        help="deliver every key, even ones the deployed pipeline's key filters would never deliver",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m local",
-        description="Run the captioning pipeline (S3 -> SQS -> function -> DynamoDB) offline on moto's AWS emulator.",
+        description="Run the captioning pipeline (S3 -> SQS -> function -> DynamoDB) offline on moto's "
+        "AWS emulator.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="{caption,serve,soak}")
 
     caption = commands.add_parser(
         "caption",
         help="upload files and print their captions",
-        description="Upload files (folders walked recursively; key = path relative to the folder, or the file "
-        "name for a file; hidden files in folders skipped), caption them, print one row per file.",
+        description="Upload files (folders walked recursively; key = path relative to the folder, or the "
+        "file name for a file; hidden files in folders skipped), caption them, print one row per file. "
+        "Files the deployed key filters would not deliver are reported as skipped.",
     )
     caption.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="image files or folders")
     _add_pipeline_options(caption, workers=1)
+    _add_delivery_options(caption)
     caption.add_argument(
-        "--json", action="store_true", help="print only a JSON array of {key, status, caption|error}"
+        "--json", action="store_true", help="print only a JSON array of {key, status, caption|error|reason}"
     )
 
     serve = commands.add_parser(
@@ -107,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Keep the emulator running and caption whatever is uploaded to its bucket until Ctrl-C.",
     )
     _add_pipeline_options(serve, workers=1)
+    _add_delivery_options(serve)
     serve.add_argument(
         "--port", type=_port, default=0, help="port for the emulator endpoint (default: any free port)"
     )
@@ -114,8 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
     soak = commands.add_parser(
         "soak",
         help="fault-injection soak: prove nothing is lost",
-        description="Caption generated objects (spec images and bad objects) while AWS calls fail at a given rate, "
-        "one worker is killed mid-batch and some events are delivered twice; then account for every object.",
+        description="Caption generated objects (spec images and bad objects) while AWS calls fail at a given "
+        "rate, one worker is killed mid-batch and some events are delivered twice; then account for every "
+        "object.",
     )
     soak.add_argument(
         "--images", type=_positive_int, default=300, metavar="N", help="objects to upload (default 300)"
@@ -130,9 +185,49 @@ def build_parser() -> argparse.ArgumentParser:
     soak.add_argument(
         "--seed", type=int, default=0, metavar="S", help="seed for objects and faults (default 0)"
     )
-    _add_pipeline_options(soak, workers=2, batch_size=5)
+    _add_pipeline_options(soak, workers=SOAK_DEFAULTS["workers"], batch_size=SOAK_DEFAULTS["batch_size"])
     soak.add_argument("--json", action="store_true", help="end with one JSON summary line")
     return parser
+
+
+def settings_from(args: argparse.Namespace) -> LocalSettings:
+    """One LocalSettings from the parsed arguments of any command; raises SettingsError."""
+    image = getattr(args, "function_image", None)
+    if image is not None and args.model is not None:
+        raise SettingsError(
+            "--model and --function-image exclude each other: the image carries its own model"
+        )
+    if image is not None and not image.strip():
+        raise SettingsError("--function-image needs an image tag, such as captioning-function:local")
+    model_dir = args.model if args.model is not None else DEMO_MODEL_DIR
+    if image is None:
+        check_model_directory(model_dir)
+    common = {
+        "model_dir": model_dir,
+        "workers": args.workers,
+        "batch_size": args.batch_size,
+        "verbose": args.verbose,
+        "as_json": getattr(args, "json", False),
+    }
+    if args.command == "soak":
+        # Injected faults make the function log a warning per retry; show them only when asked.
+        return soak_settings(
+            **common,
+            log_level="INFO" if args.verbose else "ERROR",
+            images=args.images,
+            fault_rate=args.fault_rate,
+            seed=args.seed,
+        )
+    defaults = CaptioningPipelineArgs()
+    return LocalSettings(
+        **common,
+        function_image=image,
+        log_level="INFO" if args.verbose else "WARNING",
+        port=getattr(args, "port", 0),
+        key_prefix=args.key_prefix,
+        key_suffixes=tuple(args.key_suffixes) if args.key_suffixes is not None else defaults.key_suffixes,
+        all_keys=args.all_keys,
+    )
 
 
 def _claim_stdout() -> TextIO:
@@ -146,7 +241,7 @@ def _claim_stdout() -> TextIO:
     return results
 
 
-def _configure_logging(verbose: bool) -> str:
+def _configure_logging(verbose: bool) -> None:
     logging.basicConfig(
         stream=sys.stderr,
         level=logging.INFO if verbose else logging.WARNING,
@@ -154,66 +249,49 @@ def _configure_logging(verbose: bool) -> str:
     )
     for noisy in ("werkzeug", "botocore", "urllib3"):  # moto's access log, SDK chatter
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    return "INFO" if verbose else "WARNING"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
 
-    def fail(reason: str) -> int:
+    def fail(reason: str, code: int = 2) -> int:
         print(f"{parser.prog} {args.command}: error: {reason}", file=sys.stderr)
-        return 2
+        return code
 
     try:
         uploads = collect_uploads(args.paths) if args.command == "caption" else []
-        check_model_directory(args.model)
-    except (UploadError, ModelDirectoryError) as error:
+        settings = settings_from(args)
+        check_port_free(settings.port)
+    except (UploadError, SettingsError, EmulatorError) as error:
         return fail(str(error))
 
-    log_level = _configure_logging(args.verbose)
+    _configure_logging(args.verbose)
     results = _claim_stdout()
 
     # Heavy imports (moto, rich, and torch via the function) only once the arguments are known good.
     from rich.console import Console
 
-    from local.pipeline import PipelineSettings
-
     status = Console(stderr=True)
-    if args.command == "caption":
-        from local.caption import run_caption
+    try:
+        if args.command == "caption":
+            from local.caption import run_caption
 
-        settings = PipelineSettings(
-            model_dir=args.model, workers=args.workers, batch_size=args.batch_size, log_level=log_level
-        )
-        return run_caption(uploads, settings, as_json=args.json, results=results, status=status)
-    if args.command == "serve":
-        from local.serve import run_serve
+            return run_caption(uploads, settings, results=results, status=status)
+        if args.command == "serve":
+            from local.serve import run_serve
 
-        settings = PipelineSettings(
-            model_dir=args.model,
-            workers=args.workers,
-            batch_size=args.batch_size,
-            log_level=log_level,
-            port=args.port,
-        )
-        return run_serve(settings, results=results, status=status)
-    from local.soak import run_soak
+            return run_serve(settings, results=results, status=status)
+        from local.soak import run_soak
 
-    # Injected faults make the function log a warning per retry; show them only when asked.
-    log_level = "INFO" if args.verbose else "ERROR"
-    return run_soak(
-        images=args.images,
-        fault_rate=args.fault_rate,
-        workers=args.workers,
-        seed=args.seed,
-        model_dir=args.model,
-        batch_size=args.batch_size,
-        log_level=log_level,
-        as_json=args.json,
-        results=results,
-        status=status,
-    )
+        return run_soak(settings, results=results, status=status)
+    except EmulatorError as error:
+        return fail(str(error), 1)
+    except Exception as error:
+        if settings.function_image is None:
+            raise
+        # Docker missing, no such image, the container's INIT failed: say so without a traceback.
+        return fail(f"cannot run the function image {settings.function_image}: {error}", 1)
 
 
 def run() -> None:

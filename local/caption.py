@@ -11,16 +11,11 @@ from typing import TextIO
 
 from rich.console import Console
 
-from local.pipeline import LocalPipeline, PipelineSettings
-from local.results import (
-    CAPTIONED,
-    FAILED,
-    Outcome,
-    ProgressDisplay,
-    in_upload_order,
-    results_json,
-    results_table,
-)
+from handler.constants import ItemStatus
+from local.emulated_pipeline import EmulatedPipeline
+from local.rendering import ProgressDisplay, print_results
+from local.settings import DEMO_MODEL_HINT, LocalSettings
+from local.tracking import SKIPPED, KeyResult, ResultTracker, in_upload_order
 from local.uploader import Upload, upload_all
 
 
@@ -29,65 +24,68 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def stall_timeout_s(settings: PipelineSettings) -> float:
-    """How long to wait without any key being accounted for before giving up.
-
-    A message may need every delivery (each up to a visibility timeout) before the DLQ takes it.
-    """
-    return max(120.0, 2.0 * settings.function_timeout_s * (settings.max_receive_count + 1))
-
-
-def _upload(pipeline: LocalPipeline, uploads: Sequence[Upload], progress: ProgressDisplay) -> None:
-    collector = pipeline.collector
+def _upload(pipeline: EmulatedPipeline, uploads: Sequence[Upload], progress: ProgressDisplay) -> None:
+    tracker = pipeline.tracker
     failures = upload_all(
-        pipeline.deployment.client("s3"),
-        pipeline.deployment.bucket,
+        pipeline.resources.client("s3"),
+        pipeline.resources.bucket,
         uploads,
-        on_uploaded=lambda upload: collector.uploaded(upload.key),
+        on_uploaded=lambda upload: tracker.uploaded(upload.key),
     )
     for key, reason in failures.items():
-        collector.settle(key, Outcome(key=key, status=FAILED, error=reason))
-    progress.update([collector.outcomes[key] for key in failures])
+        tracker.settle(key, KeyResult(key=key, status=ItemStatus.FAILED, error=reason))
+    progress.update([tracker.results[key] for key in failures])
+
+
+def _settle_skipped(tracker: ResultTracker, skipped: dict[str, str], progress: ProgressDisplay) -> None:
+    for key, reason in skipped.items():
+        tracker.settle(key, KeyResult(key=key, status=SKIPPED, error=reason))
+    progress.update([tracker.results[key] for key in skipped])
 
 
 def run_caption(
-    uploads: Sequence[Upload], settings: PipelineSettings, *, as_json: bool, results: TextIO, status: Console
+    uploads: Sequence[Upload], settings: LocalSettings, *, results: TextIO, status: Console
 ) -> int:
-    """Caption `uploads` through the emulated pipeline; 0 when every one is accounted for."""
+    """Caption `uploads` through the emulated pipeline; 0 when every one is accounted for.
+
+    A file the deployed notification's key filters would not deliver is not uploaded: it is reported
+    as skipped, with the reason (--all-keys captions it anyway).
+    """
     keys = [upload.key for upload in uploads]
+    skipped = {key: reason for key in keys if (reason := settings.skip_reason(key)) is not None}
+    to_upload = [upload for upload in uploads if upload.key not in skipped]
     with ExitStack() as stack:
         with status.status("Starting the emulator and loading the model…"):
-            pipeline = stack.enter_context(LocalPipeline(settings))
-        collector = pipeline.collector
-        collector.expect(keys)
+            pipeline = stack.enter_context(EmulatedPipeline(settings))
+        tracker = pipeline.tracker
+        tracker.expect(upload.key for upload in to_upload)
         started = time.monotonic()
         with ProgressDisplay(len(keys), status) as progress:
+            _settle_skipped(tracker, skipped, progress)
             # Upload in the background while results are counted, as files keep arriving in a bucket.
             uploading = threading.Thread(
-                target=_upload, args=(pipeline, uploads, progress), name="uploads", daemon=True
+                target=_upload, args=(pipeline, to_upload, progress), name="uploads", daemon=True
             )
             uploading.start()
-            complete = collector.wait(stall_timeout_s(settings), progress.update)
+            complete = tracker.wait(settings.stall_timeout_s, progress.update)
             uploading.join()
         seconds = time.monotonic() - started
-    outcomes = in_upload_order(keys, collector.outcomes)
-    if as_json:
-        results.write(results_json(outcomes) + "\n")
-    else:
-        table_console = Console(file=results)
-        if not table_console.is_terminal:  # piped or redirected: long rows stay on one line
-            table_console.width = 240
-        table_console.print(results_table(outcomes))
-    results.flush()
-    captioned = sum(1 for outcome in outcomes if outcome.status == CAPTIONED)
+    outcomes = in_upload_order(keys, tracker.results)
+    print_results(outcomes, results, as_json=settings.as_json)
+    captioned = sum(1 for outcome in outcomes if outcome.status == ItemStatus.CAPTIONED)
+    failed = sum(1 for outcome in outcomes if outcome.status == ItemStatus.FAILED)
+    uploaded = len(outcomes) - len(skipped)
     status.print(
-        f"{captioned} captioned, {len(outcomes) - captioned} failed, {len(outcomes)} uploaded; "
-        f"{seconds:.1f} s from first upload to last result ({len(outcomes) / seconds:.2f} files/s) "
+        f"{captioned} captioned, {failed} failed, {uploaded} uploaded"
+        + (f", {len(skipped)} skipped (key filters; --all-keys captions them)" if skipped else "")
+        + f"; {seconds:.1f} s from first upload to last result ({uploaded / seconds:.2f} files/s) "
         f"with {settings.workers} worker(s); peak RSS {peak_rss_mb():.0f} MB",
         highlight=False,
         soft_wrap=True,
     )
+    if settings.uses_demo_model:
+        status.print(DEMO_MODEL_HINT, highlight=False, soft_wrap=True, style="dim")
     if not complete:
-        status.print(f"[red]gave up: {len(collector.pending)} upload(s) not accounted for[/]")
+        status.print(f"[red]gave up: {len(tracker.pending)} upload(s) not accounted for[/]")
         return 1
     return 0

@@ -93,10 +93,25 @@ def evaluate(
     return scores
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR, help="captioning model directory")
-    parser.add_argument("--count", type=int, default=500, help="images per set (default 500)")
+    parser = argparse.ArgumentParser(prog="python -m models.evaluate", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--model",
+        type=Path,
+        default=DEFAULT_MODEL_DIR,
+        help="captioning model directory (default: the demo model)",
+    )
+    parser.add_argument("--count", type=_positive, default=500, help="images per set (default 500)")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="held-out draw seed")
     parser.add_argument(
         "--set",
@@ -105,11 +120,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         choices=SETS,
         help="evaluate only this set (repeatable; default all)",
     )
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all CPUs)")
+    parser.add_argument(
+        "--threads", type=_positive, default=None, help="inference threads, at least 1 (default: all CPUs)"
+    )
     parser.add_argument("--show-mistakes", action="store_true", help="print each wrong caption")
     arguments = parser.parse_args(argv)
-    if arguments.count < 1:
-        parser.error(f"--count is {arguments.count}; allowed is a positive integer")
     if not (arguments.model / "config.json").is_file():
         parser.error(f"--model {arguments.model}: no config.json there, not a model directory")
 

@@ -103,9 +103,20 @@ def write_samples(samples_dir: Path, model_dir: Path) -> dict[str, str]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--samples-dir", type=Path, default=DEFAULT_SAMPLES_DIR)
-    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR)
+    parser = argparse.ArgumentParser(prog="python -m models.samples", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--samples-dir",
+        type=Path,
+        default=DEFAULT_SAMPLES_DIR,
+        help="where to write the sample images and captions.json (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--model",
+        type=Path,
+        default=DEFAULT_MODEL_DIR,
+        help="model that must caption every sample exactly; its captions go into captions.json "
+        "(default: the demo model, %(default)s)",
+    )
     arguments = parser.parse_args(argv)
     for file_name, caption in write_samples(arguments.samples_dir, arguments.model).items():
         print(f"{file_name}: {caption}")

@@ -29,6 +29,8 @@ from PIL import Image
 
 from models import shapes
 
+pytestmark = pytest.mark.slow
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SIZE_CAP_BYTES = 1_000_000
 CAPTIONED, FAILED, NO_ITEM = "captioned", "failed", "no item"
@@ -66,9 +68,9 @@ def _truncated_jpeg() -> bytes:
 
 
 def _png_header_claiming(width: int, height: int) -> bytes:
-    from local.soak import _png_claiming
+    from local.soak_objects import png_claiming
 
-    return _png_claiming(width, height)
+    return png_claiming(width, height)
 
 
 def _palette_with_transparency(seed: int) -> bytes:
@@ -193,8 +195,9 @@ def _drive(output: Path) -> None:
     import os
 
     os.environ["MAX_OBJECT_BYTES"] = str(SIZE_CAP_BYTES)  # the function reads it at init
-    from local.pipeline import LocalPipeline, PipelineSettings
-    from local.results import keys_in_notification
+    from local.dead_letters import keys_in_notification
+    from local.emulated_pipeline import EmulatedPipeline
+    from local.settings import LocalSettings
 
     by_key = {case.key: case for case in CASES}
     late: dict[str, Any] = {}
@@ -203,7 +206,7 @@ def _drive(output: Path) -> None:
 
     def on_batch(worker_id: int, messages: Any) -> None:
         for message in messages:
-            for key in keys_in_notification(message["Body"]):
+            for key in keys_in_notification(message["Body"])[0]:
                 case = by_key.get(key)
                 if case is None:
                     continue
@@ -216,16 +219,16 @@ def _drive(output: Path) -> None:
                     if first:
                         late["sqs"].send_message(QueueUrl=late["queue_url"], MessageBody=message["Body"])
 
-    settings = PipelineSettings(
+    settings = LocalSettings(
         workers=2,
         batch_size=4,
         visibility_timeout_s=5,
         max_receive_count=2,
         log_level="ERROR",
-        on_batch=on_batch,
+        all_keys=True,  # the catalogue is about contents, not names: every key reaches the function
     )
-    with LocalPipeline(settings) as pipeline:
-        deployment = pipeline.deployment
+    with EmulatedPipeline(settings, on_batch=on_batch) as pipeline:
+        deployment = pipeline.resources
         late.update(
             s3=deployment.client("s3"),
             sqs=deployment.client("sqs"),
@@ -245,10 +248,10 @@ def _drive(output: Path) -> None:
         late["sqs"].send_message(QueueUrl=deployment.queue_url, MessageBody=MALFORMED_BODY)
         for case in CASES:
             if case.make is not None:
-                pipeline.collector.expect([case.key])
+                pipeline.tracker.expect([case.key])
                 late["s3"].put_object(Bucket=deployment.bucket, Key=case.key, Body=case.make())
-        accounted = pipeline.collector.wait(stall_timeout_s=90)
-        queue_drained = pipeline.collector.wait_until_queue_drained(timeout_s=60)
+        accounted = pipeline.tracker.wait(stall_timeout_s=90)
+        queue_drained = pipeline.tracker.wait_until_queue_drained(timeout_s=60)
         pipeline.mapping.stop()
         items = _scan(deployment.client("dynamodb"), deployment.table)
         dead_letters = _drain(late["sqs"], deployment.dead_letter_queue_url)
@@ -256,7 +259,7 @@ def _drive(output: Path) -> None:
     result = {
         "accounted": accounted,
         "queue_drained": queue_drained,
-        "outcomes": {key: outcome.as_json() for key, outcome in pipeline.collector.outcomes.items()},
+        "outcomes": {key: outcome.as_json() for key, outcome in pipeline.tracker.results.items()},
         "items_per_key": {key: sum(1 for item in items if item == key) for key in set(items)},
         "dead_letter_bodies": dead_letters,
         "crashes": stats.crashes,

@@ -18,8 +18,8 @@ from typing import Any
 from botocore.client import BaseClient
 
 from handler.events import sqs_record
-from local.emulator import Deployment
-from local.function import LambdaContext, LambdaHandler
+from local.lambda_runtime import LambdaContext, LambdaHandler
+from local.resources import EmulatedResources
 
 logger = logging.getLogger(__name__)
 
@@ -56,13 +56,13 @@ class DeliveryStats:
 BatchHook = Callable[[int, Sequence[dict[str, Any]]], None]
 
 
-def lambda_sqs_record(message: dict[str, Any], deployment: Deployment) -> dict[str, Any]:
+def lambda_sqs_record(message: dict[str, Any], resources: EmulatedResources) -> dict[str, Any]:
     """The record Lambda's SQS event source mapping makes of one ReceiveMessage entry."""
     return sqs_record(
         message["Body"],
         message_id=message["MessageId"],
         receipt_handle=message["ReceiptHandle"],
-        queue_arn=deployment.queue_arn,
+        queue_arn=resources.queue_arn,
         attributes=message.get("Attributes", {}),
         message_attributes=message.get("MessageAttributes", {}),
         md5_of_body=message.get("MD5OfBody"),
@@ -87,7 +87,7 @@ class EventSourceMapping:
 
     def __init__(
         self,
-        deployment: Deployment,
+        resources: EmulatedResources,
         function: LambdaHandler,
         *,
         workers: int = 1,
@@ -100,13 +100,13 @@ class EventSourceMapping:
             raise ValueError(f"workers must be at least 1, got {workers}")
         if batch_size < 1:
             raise ValueError(f"batch size must be at least 1, got {batch_size}")
-        self.deployment = deployment
+        self.resources = resources
         self.function = function
         self.workers = workers
         self.batch_size = batch_size
         self.batching_window_s = batching_window_s
         # AWS requires the queue's visibility timeout to be at least the function timeout.
-        self.function_timeout_s = function_timeout_s or deployment.visibility_timeout_s
+        self.function_timeout_s = function_timeout_s or resources.visibility_timeout_s
         self.on_batch = on_batch
         self.stats = DeliveryStats()
         self._stop = threading.Event()
@@ -150,7 +150,7 @@ class EventSourceMapping:
         thread.start()
 
     def _run(self, worker_id: int) -> None:
-        sqs = self.deployment.client("sqs")
+        sqs = self.resources.client("sqs")
         while not self._stop.is_set():
             try:
                 messages = self._receive_batch(sqs)
@@ -185,7 +185,7 @@ class EventSourceMapping:
         if self._stop.is_set():
             return []
         response = sqs.receive_message(
-            QueueUrl=self.deployment.queue_url,
+            QueueUrl=self.resources.queue_url,
             MaxNumberOfMessages=count,
             WaitTimeSeconds=wait_s,
             MessageSystemAttributeNames=["All"],
@@ -200,10 +200,12 @@ class EventSourceMapping:
         self.stats.add(messages_received=len(messages), redeliveries=redelivered, invocations=1)
         if self.on_batch is not None:
             self.on_batch(worker_id, messages)
-        event = {"Records": [lambda_sqs_record(message, self.deployment) for message in messages]}
+        event = {"Records": [lambda_sqs_record(message, self.resources) for message in messages]}
         message_ids = {message["MessageId"] for message in messages}
         try:
-            response = self.function(event, LambdaContext(timeout_s=self.function_timeout_s))
+            response = self.function(
+                event, LambdaContext(timeout_s=self.function_timeout_s, region=self.resources.region)
+            )
             failed = failed_message_ids(response, message_ids)
         except Exception:
             # A function error: the whole batch returns to the queue.
@@ -215,7 +217,7 @@ class EventSourceMapping:
         done = [m for m in messages if m["MessageId"] not in failed]
         if done:
             sqs.delete_message_batch(
-                QueueUrl=self.deployment.queue_url,
+                QueueUrl=self.resources.queue_url,
                 Entries=[
                     {"Id": str(index), "ReceiptHandle": m["ReceiptHandle"]} for index, m in enumerate(done)
                 ],

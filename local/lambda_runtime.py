@@ -1,0 +1,239 @@
+"""The Lambda function as the emulated pipeline runs it: in this process (import handler.main, as an
+INIT phase would) or, with --function-image, the real image under the Lambda runtime emulator.
+
+Both give the event source mapping a `handler(event, context)` and report, per object key, why the
+function last gave it back for a retry (read from its own structured log lines).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from types import ModuleType, TracebackType
+from typing import Any
+
+from handler.constants import OFFLINE_ENVIRONMENT, SERVICE_NAME
+from handler.events import s3_notification_event
+from local.resources import ACCOUNT_ID, DUMMY_CREDENTIALS, EmulatedResources
+from local.settings import LocalSettings
+
+FUNCTION_NAME = "captioning-local"
+WARM_UP_BATCH = 4
+RETRY_STATUS = "retry"  # handler.main.RETRY (importing handler.main runs the function's init)
+RETRY_MESSAGE = "object will be retried"
+
+LambdaHandler = Callable[[dict[str, Any], Any], Any]
+
+
+@dataclass
+class LambdaContext:
+    """The attributes and method of the context object Lambda passes to a Python handler."""
+
+    timeout_s: float
+    region: str = "us-east-1"
+    function_name: str = FUNCTION_NAME
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 4096
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    log_group_name: str = f"/aws/lambda/{FUNCTION_NAME}"
+    log_stream_name: str = "local"
+    _deadline: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._deadline = time.monotonic() + self.timeout_s
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def function_environment(
+    resources: EmulatedResources, settings: LocalSettings, log_level: str
+) -> dict[str, str]:
+    """What the deployed function's environment would hold (see components/function.py), pointed at the
+    emulator. Metrics and traces are off: there is no CloudWatch or X-Ray daemon to send them to."""
+    environment = {
+        **DUMMY_CREDENTIALS,
+        **OFFLINE_ENVIRONMENT,
+        "AWS_ENDPOINT_URL": resources.endpoint_url,
+        "AWS_DEFAULT_REGION": resources.region,
+        "AWS_REGION": resources.region,
+        "AWS_LAMBDA_FUNCTION_NAME": FUNCTION_NAME,
+        "AWS_LAMBDA_FUNCTION_TIMEOUT": str(settings.function_timeout_s),
+        "TABLE_NAME": resources.table,
+        "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+        "POWERTOOLS_LOG_LEVEL": log_level,
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }
+    if settings.function_image is None:  # the image carries its model and says where it is
+        environment["MODEL_DIR"] = str(settings.model_dir)
+        environment["MODEL_ID"] = settings.model_dir.name
+    return environment
+
+
+def retry_reason(fields: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(key, error) from one of the function's log records or JSON log lines, if it gives a key back."""
+    key = fields.get("key")
+    if fields.get("status") == RETRY_STATUS and isinstance(key, str):
+        return key, str(fields.get("error") or fields.get("message") or RETRY_MESSAGE)
+    return None
+
+
+class _RetryReasonsHandler(logging.Handler):
+    """Remembers, per object key, why the in-process function last gave it back for a retry."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.by_key: dict[str, str] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        found = retry_reason({**vars(record), "message": record.getMessage()})
+        if found:
+            self.by_key[found[0]] = found[1]
+
+
+class InProcessFunction:
+    """handler.main imported here after its environment is set (its INIT), then warmed up.
+
+    `module` exposes the function's boto3 clients (`s3_client`, `dynamodb_client`), which the soak
+    injects faults into.
+    """
+
+    def __init__(self, resources: EmulatedResources, settings: LocalSettings) -> None:
+        self.resources = resources
+        self.settings = settings
+        self.module: ModuleType
+        self._reasons = _RetryReasonsHandler()
+
+    def __enter__(self) -> InProcessFunction:
+        # The retry warnings are captured whatever is displayed: the function logs at WARNING at least.
+        level = self.settings.log_level
+        capture_level = level if logging.getLevelName(level) < logging.WARNING else "WARNING"
+        for name, value in function_environment(self.resources, self.settings, capture_level).items():
+            os.environ[name] = value
+        if "handler.main" in sys.modules:  # a second pipeline in one process: re-run the init
+            self.module = importlib.reload(sys.modules["handler.main"])
+        else:
+            self.module = importlib.import_module("handler.main")
+        self._route_logs(level)
+        _warm_up(self.module)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        logging.getLogger(SERVICE_NAME).removeHandler(self._reasons)
+
+    @property
+    def handler(self) -> LambdaHandler:
+        return self.module.handler
+
+    @property
+    def retry_reasons(self) -> Mapping[str, str]:
+        return self._reasons.by_key
+
+    def _route_logs(self, display_level: str) -> None:
+        """The function's log lines go to stderr at `display_level`; its retry warnings are captured."""
+        function_logger = logging.getLogger(SERVICE_NAME)
+        function_logger.propagate = False  # its handler prints JSON lines; not a second time through root
+        for existing in list(function_logger.handlers):
+            if isinstance(existing, _RetryReasonsHandler):
+                function_logger.removeHandler(existing)
+            else:
+                existing.setLevel(display_level)
+        function_logger.addHandler(self._reasons)
+
+
+def _warm_up(module: ModuleType) -> None:
+    """Caption calls before any event, as a warm (provisioned) environment has made them.
+
+    The function's timeout guard starts from a cold-start guess of seconds per image and learns from
+    its calls; without this, a short local function timeout sends a first batch back to the queue.
+    The first call pays one-off costs; the second, a small batch, gives the estimate.
+    Skipped when the module does not expose its captioner and estimate.
+    """
+    captioner, estimate = getattr(module, "captioner", None), getattr(module, "caption_time", None)
+    if captioner is None or not hasattr(estimate, "record"):
+        return
+    from PIL import Image
+
+    blank = Image.new("RGB", (224, 224), (255, 255, 255))
+    captioner.caption([blank])
+    started = time.monotonic()
+    captioner.caption([blank] * WARM_UP_BATCH)
+    estimate.record(WARM_UP_BATCH, (time.monotonic() - started) * 1000)
+
+
+class _ContainerRetryReasons(Mapping[str, str]):
+    """Retry reasons read from the container's log lines when asked."""
+
+    def __init__(self, logs: Callable[[], str]) -> None:
+        self._logs = logs
+
+    def _read(self) -> dict[str, str]:
+        reasons: dict[str, str] = {}
+        for line in self._logs().splitlines():
+            try:
+                fields = json.loads(line)
+            except ValueError:
+                continue
+            found = retry_reason(fields) if isinstance(fields, dict) else None
+            if found:
+                reasons[found[0]] = found[1]
+        return reasons
+
+    def __getitem__(self, key: str) -> str:
+        return self._read()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._read())
+
+    def __len__(self) -> int:
+        return len(self._read())
+
+
+class ContainerFunction:
+    """The function image under the Lambda runtime emulator (local/function_container.py), invoked
+    once at start so its INIT (model load) happens before the first upload."""
+
+    def __init__(self, resources: EmulatedResources, settings: LocalSettings) -> None:
+        from local.function_container import FunctionContainer
+
+        assert settings.function_image is not None  # noqa: S101  the caller chose this runtime
+        # AWS_LAMBDA_FUNCTION_TIMEOUT in it is the runtime emulator's own timeout setting.
+        environment = function_environment(resources, settings, settings.log_level)
+        self._container = FunctionContainer(settings.function_image, environment)
+        self._lock = threading.Lock()  # the runtime emulator runs one invocation at a time
+        self.retry_reasons: Mapping[str, str] = _ContainerRetryReasons(self._container.logs)
+
+    def __enter__(self) -> ContainerFunction:
+        self._container.__enter__()
+        try:
+            self._container.invoke(s3_notification_event([]))  # INIT, then an empty event
+        except BaseException:
+            self._container.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self._container.__exit__(exc_type, exc, traceback)
+
+    @property
+    def init_duration_ms(self) -> float | None:
+        return getattr(self._container, "init_duration_ms", None)
+
+    def handler(self, event: dict[str, Any], context: Any) -> Any:
+        with self._lock:
+            return self._container.invoke(event)

@@ -1,0 +1,162 @@
+"""The deployed queue-mode resources, created in the emulator from the component's own definitions.
+
+Images bucket --ObjectCreated (the component's key filters)--> upload queue (redrive to a dead-letter
+queue) ; captions table keyed by `key`. Policies, retention and filters are imported from components/,
+so the emulated pipeline cannot drift from the deployed one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import boto3
+from botocore.client import BaseClient
+
+from components import limits, policies
+from components.triggers import OBJECT_CREATED
+from local.settings import KeyFilter
+
+REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"  # moto's default account
+DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}  # moto ignores them
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EmulatedResources:
+    """Names and addresses of the resources in the emulator."""
+
+    endpoint_url: str
+    region: str
+    bucket: str
+    table: str
+    queue_url: str
+    queue_arn: str
+    dead_letter_queue_url: str
+    visibility_timeout_s: int
+    max_receive_count: int
+
+    def client(self, service: str) -> BaseClient:
+        """A boto3 client for one service of the emulator, independent of the process environment."""
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint_url,
+            region_name=self.region,
+            aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        )
+
+
+def create_resources(
+    endpoint_url: str,
+    *,
+    name: str = "captioning-local",
+    visibility_timeout_s: int,
+    max_receive_count: int,
+    key_filters: Sequence[KeyFilter] = (),
+) -> EmulatedResources:
+    """Create the bucket, table, queues and notification the component creates in queue mode.
+
+    The visibility timeout is the function timeout here (the component sets six times it), so a
+    failed message comes back as soon as AWS would allow.
+    """
+    if visibility_timeout_s < 1:
+        raise ValueError(f"visibility timeout must be at least 1 s, got {visibility_timeout_s}")
+    low, high = limits.SQS_MAX_RECEIVE_COUNT
+    if not low <= max_receive_count <= high:
+        raise ValueError(f"maxReceiveCount must be {low}-{high}, got {max_receive_count}")
+    probe = EmulatedResources(
+        endpoint_url, REGION, "", "", "", "", "", visibility_timeout_s, max_receive_count
+    )
+    s3, sqs, dynamodb = probe.client("s3"), probe.client("sqs"), probe.client("dynamodb")
+    bucket, table = f"{name}-images", f"{name}-captions"
+    _create_bucket(s3, bucket)
+    dynamodb.create_table(
+        TableName=table,
+        AttributeDefinitions=[{"AttributeName": "key", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "key", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    retention = str(limits.SQS_MAX_RETENTION_SECONDS)
+    dead_letter_queue_url = sqs.create_queue(
+        QueueName=f"{name}-dlq", Attributes={"MessageRetentionPeriod": retention}
+    )["QueueUrl"]
+    redrive = {
+        "deadLetterTargetArn": _queue_arn(sqs, dead_letter_queue_url),
+        "maxReceiveCount": max_receive_count,
+    }
+    queue_url = sqs.create_queue(
+        QueueName=f"{name}-queue",
+        Attributes={
+            "VisibilityTimeout": str(visibility_timeout_s),
+            "MessageRetentionPeriod": retention,
+            "RedrivePolicy": json.dumps(redrive),
+        },
+    )["QueueUrl"]
+    queue_arn = _queue_arn(sqs, queue_url)
+    queue_policy = policies.upload_queue_policy(
+        queue_arn=queue_arn, bucket_arn=f"arn:aws:s3:::{bucket}", account_id=ACCOUNT_ID
+    )
+    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps(queue_policy)})
+    s3.put_bucket_notification_configuration(
+        Bucket=bucket,
+        NotificationConfiguration={"QueueConfigurations": notification_rules(queue_arn, key_filters)},
+    )
+    logger.info("emulator ready at %s: bucket %s, queue %s, table %s", endpoint_url, bucket, queue_url, table)
+    return EmulatedResources(
+        endpoint_url=endpoint_url,
+        region=REGION,
+        bucket=bucket,
+        table=table,
+        queue_url=queue_url,
+        queue_arn=queue_arn,
+        dead_letter_queue_url=dead_letter_queue_url,
+        visibility_timeout_s=visibility_timeout_s,
+        max_receive_count=max_receive_count,
+    )
+
+
+def notification_rules(queue_arn: str, key_filters: Sequence[KeyFilter]) -> list[dict]:
+    """The bucket's queue notification rules: one per key filter (as components/triggers.py makes
+    them), or one for every key when there is no filter."""
+    rules = []
+    for key_filter in key_filters or (KeyFilter(None, None),):
+        rule: dict = {"QueueArn": queue_arn, "Events": list(OBJECT_CREATED)}
+        filter_rules = [
+            {"Name": name, "Value": value}
+            for name, value in (("prefix", key_filter.prefix), ("suffix", key_filter.suffix))
+            if value
+        ]
+        if filter_rules:
+            rule["Filter"] = {"Key": {"FilterRules": filter_rules}}
+        rules.append(rule)
+    return rules
+
+
+def _create_bucket(s3: BaseClient, bucket: str) -> None:
+    """Private and encrypted by default, as components/storage.py makes the images bucket. Not its
+    TLS-only policy: moto enforces that one, and the emulator speaks plain HTTP on 127.0.0.1."""
+    s3.create_bucket(Bucket=bucket)
+    s3.put_public_access_block(
+        Bucket=bucket,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+    s3.put_bucket_encryption(
+        Bucket=bucket,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+        },
+    )
+
+
+def _queue_arn(sqs: BaseClient, queue_url: str) -> str:
+    return sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]

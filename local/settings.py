@@ -1,0 +1,160 @@
+"""One settings object for every `python -m local` command, checked before anything heavy is imported.
+
+The key filters, the batch-size limit and the model-directory check are the component's own
+(components/args.py, components/triggers.py, components/limits.py), so the emulated pipeline only
+captions what the deployed one would.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from components import limits
+from components.args import DEFAULT_IMAGE_SUFFIXES, CaptioningPipelineArgs
+from components.triggers import key_filters
+from components.validation import InvalidSettingError
+from handler.constants import DEFAULT_MODEL_ID
+
+DEMO_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "demo-shapes"
+DEMO_MODEL_HINT = (
+    "note: the demo model only knows the shapes spec (one coloured circle, square or triangle on a plain "
+    "background; models/shapes.py) and gives any other picture such a caption too. For real captions: "
+    f"python -m handler.prepare_model --model-id {DEFAULT_MODEL_ID} --output DIR, then --model DIR"
+)
+WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
+
+SOAK_DEFAULTS = {
+    "workers": 2,
+    "batch_size": 5,
+    "visibility_timeout_s": 10,
+    "max_receive_count": 4,
+    "log_level": "ERROR",  # injected faults make the function log a warning per retry
+    "all_keys": True,  # its bad objects include a .pdf: the soak is about faults, not key filters
+}
+"""The soak's own sizing, over LocalSettings' defaults (which suit `caption` and `serve`)."""
+
+
+class SettingsError(ValueError):
+    """A setting the local pipeline cannot run with; the message names it and what is allowed."""
+
+
+@dataclass(frozen=True)
+class KeyFilter:
+    """One S3 notification rule's key filter (S3 matches both case-sensitively; None matches all)."""
+
+    prefix: str | None
+    suffix: str | None
+
+    def matches(self, key: str) -> bool:
+        return key.startswith(self.prefix or "") and key.endswith(self.suffix or "")
+
+
+@dataclass(frozen=True)
+class LocalSettings:
+    """How the emulated pipeline is sized and what it runs; the defaults suit `caption`."""
+
+    model_dir: Path = DEMO_MODEL_DIR
+    function_image: str | None = None
+    """Run this function image under the Lambda runtime emulator instead of the handler in-process."""
+    workers: int = 1
+    batch_size: int = 10
+    visibility_timeout_s: int | None = None
+    """The function timeout, and the queue's visibility timeout: equal here, so a failed message comes
+    back as soon as AWS would allow (the component sets six times the timeout). None: 30 s, or 3 s a
+    message for bigger batches."""
+    max_receive_count: int = 3
+    log_level: str = "WARNING"
+    verbose: bool = False
+    port: int = 0
+    key_prefix: str = ""
+    key_suffixes: tuple[str, ...] = DEFAULT_IMAGE_SUFFIXES
+    all_keys: bool = False
+    """Caption every key, even ones the deployed notification's key filters would not deliver."""
+    as_json: bool = False
+    # the soak
+    images: int = 300
+    fault_rate: float = 0.2
+    seed: int = 0
+    filters: tuple[KeyFilter, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise SettingsError(f"--workers must be at least 1, got {self.workers}")
+        low, high = limits.SQS_BATCH_SIZE
+        if not low <= self.batch_size <= high:
+            raise SettingsError(
+                f"--batch-size must be {low}-{high} (SQS event source mapping limit), got {self.batch_size}"
+            )
+        object.__setattr__(self, "filters", self._key_filters())
+
+    def _key_filters(self) -> tuple[KeyFilter, ...]:
+        if self.all_keys:
+            return ()
+        try:
+            args = CaptioningPipelineArgs(key_prefix=self.key_prefix, key_suffixes=tuple(self.key_suffixes))
+        except InvalidSettingError as error:
+            option = {"key_prefix": "--key-prefix", "key_suffixes": "--key-suffix"}.get(error.setting)
+            raise SettingsError(str(error.renamed(option)) if option else str(error)) from None
+        rules = key_filters(args)
+        if all(rule["filter_prefix"] is None and rule["filter_suffix"] is None for rule in rules):
+            return ()
+        return tuple(KeyFilter(rule["filter_prefix"], rule["filter_suffix"]) for rule in rules)
+
+    @property
+    def uses_demo_model(self) -> bool:
+        return self.function_image is None and self.model_dir.resolve() == DEMO_MODEL_DIR
+
+    @property
+    def function_timeout_s(self) -> int:
+        if self.visibility_timeout_s is not None:
+            return self.visibility_timeout_s
+        return max(30, 3 * self.batch_size)
+
+    @property
+    def stall_timeout_s(self) -> float:
+        """How long to wait without any key being accounted for before giving up.
+
+        A message may need every delivery (each up to a visibility timeout) before the DLQ takes it.
+        """
+        return max(120.0, 2.0 * self.function_timeout_s * (self.max_receive_count + 1))
+
+    def skip_reason(self, key: str) -> str | None:
+        """Why the deployed notification would not deliver `key` to the function; None if it would."""
+        if not self.filters or any(rule.matches(key) for rule in self.filters):
+            return None
+        wanted = []
+        if self.key_prefix:
+            wanted.append(f"start with {self.key_prefix!r} (keyPrefix)")
+        if self.key_suffixes:
+            wanted.append(f"end with {' '.join(self.key_suffixes)} (keySuffixes; case counts)")
+        return f"not delivered as deployed: keys must {' and '.join(wanted)}; --all-keys captions it anyway"
+
+
+def check_model_directory(model_dir: Path) -> None:
+    """Fail fast, before torch is imported, when a directory has no model in it."""
+    if not model_dir.exists():
+        raise SettingsError(f"model directory not found: {model_dir}")
+    if not model_dir.is_dir():
+        raise SettingsError(f"model path is not a directory: {model_dir}")
+    missing = []
+    if not (model_dir / "config.json").is_file():
+        missing.append("config.json")
+    has_weights = any((model_dir / name).is_file() for name in WEIGHT_FILES)
+    if not has_weights and not any(model_dir.glob("*.onnx")):  # exported ONNX graphs also do
+        missing.append("weights (" + " or ".join(WEIGHT_FILES[::2]) + " or *.onnx graphs)")
+    if missing:
+        raise SettingsError(
+            f"no model in {model_dir}: missing {' and '.join(missing)} (get one with "
+            "`python -m handler.prepare_model --model-id ID --output DIR`)"
+        )
+
+
+def soak_settings(**overrides: object) -> LocalSettings:
+    """LocalSettings with the soak's defaults, then `overrides`."""
+    return LocalSettings(**{**SOAK_DEFAULTS, **overrides})  # type: ignore[arg-type]
