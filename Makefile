@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test test-fast lint bench train-demo clean
+.PHONY: demo test test-fast lint bench train-demo clean image image-test
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,20 @@ bench: $(VENV)/.installed
 
 train-demo: $(VENV)/.installed
 	$(PY) -m models.train_demo_shapes
+
+# The function image, offline (docs/container-image.md). Build args: MODEL_ID, MODEL_SOURCE, RUNTIME,
+# PRECISION, HALF_WEIGHTS, BASE_IMAGE, BUILDER (classic|buildkit), TAG; e.g. `make image RUNTIME=torch`.
+IMAGE_OPTIONS = $(if $(TAG),--tag "$(TAG)") $(if $(MODEL_ID),--model-id "$(MODEL_ID)") \
+	$(if $(MODEL_SOURCE),--model-source "$(MODEL_SOURCE)") $(if $(RUNTIME),--runtime "$(RUNTIME)") \
+	$(if $(PRECISION),--precision "$(PRECISION)") $(if $(HALF_WEIGHTS),--half-weights "$(HALF_WEIGHTS)") \
+	$(if $(BASE_IMAGE),--base-image "$(BASE_IMAGE)") $(if $(BUILDER),--builder "$(BUILDER)")
+
+image: $(VENV)/.installed
+	$(PY) -m handler.build image $(IMAGE_OPTIONS)
+
+# Starts Docker if needed, builds both runtimes' images, runs tests/image (-m image) and prints a summary.
+image-test: $(VENV)/.installed
+	$(PY) -m handler.build image-test $(if $(IMAGE_TEST_RUNTIMES),--runtimes "$(IMAGE_TEST_RUNTIMES)")
 
 clean:
 	rm -rf $(VENV) .pytest_cache

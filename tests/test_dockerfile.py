@@ -1,5 +1,8 @@
-"""The function image: Dockerfile stages, layer order, CPU wheel index, build args, CMD; .dockerignore;
-and the build-time model preparation (handler/download_model.py)."""
+"""The function image's recipe, read without Docker: handler/Dockerfile's stages, layer order, indexes and
+build args; .dockerignore; `make image`'s options; the offline wheelhouse index; the layer grouping of
+`docker history`; how local/function_container.py starts the container. The built image itself is
+checked by tests/image (`make image-test`)."""
+# ruff: noqa: S101, S108, S603, S607  (asserts; the fixed "/tmp" tmpfs option; `make -n` with fixed arguments)
 
 from __future__ import annotations
 
@@ -7,15 +10,19 @@ import fnmatch
 import json
 import re
 import shlex
+import subprocess
+import threading
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from PIL import Image
-from safetensors import safe_open
 
-from handler import download_model
-from handler.constants import MODEL_DIR_IN_IMAGE as DEFAULT_MODEL_DIR
+from handler import constants
+from handler.build import function_image, image_test, wheelhouse
+from handler.build.function_image import ImageOptions, Layer
+from local import function_container
+from local.function_container import FunctionContainer, FunctionError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = REPO_ROOT / "handler" / "Dockerfile"
@@ -33,6 +40,17 @@ class Stage:
             if instruction == keyword and re.search(pattern, arguments):
                 return position
         raise AssertionError(f"no {keyword} matching {pattern!r} in stage {self.name}")
+
+    def runs(self) -> list[str]:
+        return [arguments for keyword, arguments in self.instructions if keyword == "RUN"]
+
+    def args(self) -> dict[str, str]:
+        return {
+            name: default
+            for name, _, default in (
+                arguments.partition("=") for keyword, arguments in self.instructions if keyword == "ARG"
+            )
+        }
 
 
 def parse_dockerfile(text: str) -> tuple[dict[str, str], list[Stage]]:
@@ -59,7 +77,7 @@ def parse_dockerfile(text: str) -> tuple[dict[str, str], list[Stage]]:
             name, _, default = arguments.partition("=")
             global_args[name] = default
         else:
-            stages[-1].instructions.append((keyword, arguments.strip()))
+            stages[-1].instructions.append((keyword, re.sub(r"\s+", " ", arguments.strip())))
     return global_args, stages
 
 
@@ -68,70 +86,117 @@ def dockerfile() -> tuple[dict[str, str], list[Stage]]:
     return parse_dockerfile(DOCKERFILE.read_text())
 
 
-def stage_args(stage: Stage) -> dict[str, str]:
-    return {
-        name: default
-        for name, _, default in (
-            arguments.partition("=") for keyword, arguments in stage.instructions if keyword == "ARG"
-        )
-    }
+def test_no_syntax_directive_so_buildkit_fetches_no_frontend_offline() -> None:
+    first_lines = DOCKERFILE.read_text().splitlines()[:5]
+    assert not any(re.match(r"#\s*syntax\s*=", line, re.IGNORECASE) for line in first_lines)
 
 
-def test_two_stages_with_the_lambda_python_base_image_last(dockerfile) -> None:
+def test_three_stages_on_the_lambda_python_base_image(dockerfile) -> None:
     global_args, stages = dockerfile
-    assert [stage.name for stage in stages] == ["model", "function"]
+    assert [stage.name for stage in stages] == ["model", "libraries", "function"]
     assert all(stage.base == "${BASE_IMAGE}" for stage in stages)
     assert re.fullmatch(r"public\.ecr\.aws/lambda/python:3\.1[1-3]", global_args["BASE_IMAGE"])
 
 
-def test_build_args_name_the_model_or_a_local_directory(dockerfile) -> None:
-    _, (model_stage, _) = dockerfile
-    args = stage_args(model_stage)
-    assert args["MODEL_ID"] == "nlpconnect/vit-gpt2-image-captioning" == download_model.DEFAULT_MODEL_ID
+def test_model_stage_prepares_the_model_with_the_build_args(dockerfile) -> None:
+    _, (model_stage, _, _) = dockerfile
+    args = model_stage.args()
+    assert args["MODEL_ID"] == constants.DEFAULT_MODEL_ID
+    assert args["RUNTIME"] == constants.DEFAULT_RUNTIME
+    assert args["PRECISION"] == constants.DEFAULT_PRECISION
+    assert args["HALF_WEIGHTS"] == "0"
     placeholder = REPO_ROOT / args["MODEL_SOURCE"]
     assert placeholder.is_dir() and not (placeholder / "config.json").exists()
-    assert args["HALF_WEIGHTS"] == "0"
+    assert args["MODEL_SOURCE"] == function_image.HUB_PLACEHOLDER
     model_stage.index("COPY", r"^\$\{MODEL_SOURCE\}/ ")
-    run = model_stage.instructions[model_stage.index("RUN", r"download_model\.py")][1]
-    assert '--model-id "${MODEL_ID}"' in run and "--source" in run and f"--output {DEFAULT_MODEL_DIR}" in run
+    run = model_stage.runs()[-1]
+    assert run.startswith("python -m handler.prepare_model ")
+    for expected in (
+        "--source /build/model-source",
+        '--model-id "${MODEL_ID}"',
+        f"--output {constants.MODEL_DIR_IN_IMAGE}",
+        '--runtime "${RUNTIME}"',
+        '--precision "${PRECISION}"',
+        '$([ "${HALF_WEIGHTS}" = "1" ] && echo --half)',
+    ):
+        assert expected in run, expected
 
 
-def test_torch_comes_from_the_cpu_wheel_index_before_anything_else(dockerfile) -> None:
-    global_args, stages = dockerfile
-    assert global_args["TORCH_INDEX_URL"] == CPU_WHEEL_INDEX
-    for stage in stages:
-        runs = [
-            arguments
-            for keyword, arguments in stage.instructions
-            if keyword == "RUN" and "pip install" in arguments
-        ]
-        installs = [
-            command.strip() for run in runs for command in run.split("&&") if "pip install" in command
-        ]
-        assert installs, f"stage {stage.name} installs nothing"
-        assert '--index-url "${TORCH_INDEX_URL}"' in installs[0] and "torch==" in installs[0]
-        assert all("-r /tmp/" in command for command in installs[1:])
+def test_model_stage_caches_its_packages_across_runtimes(dockerfile) -> None:
+    """The pip layer comes before any runtime-specific ARG, so both runtimes' builds share it."""
+    _, (model_stage, _, _) = dockerfile
+    pip_layer = model_stage.index("RUN", r"pip install")
+    for name in ("RUNTIME", "PRECISION", "MODEL_ID", "MODEL_SOURCE", "HALF_WEIGHTS"):
+        assert model_stage.index("ARG", rf"^{name}\b") > pip_layer, name
+
+
+def _pip_installs(stage: Stage) -> list[str]:
+    return [
+        command.strip()
+        for run in stage.runs()
+        for command in re.split(r"&&|;", run)
+        if "pip install" in command or "$install" in command
+    ]
+
+
+def test_torch_comes_from_the_cpu_wheel_index_first_and_nothing_mixes_indexes(dockerfile) -> None:
+    _, (model_stage, libraries_stage, _) = dockerfile
+    assert (
+        model_stage.args()["TORCH_INDEX_URL"] == libraries_stage.args()["TORCH_INDEX_URL"] == CPU_WHEEL_INDEX
+    )
+    for stage in (model_stage, libraries_stage):
+        installs = _pip_installs(stage)
+        torch_install = next(command for command in installs if "grep '^torch=='" in command)
+        assert '--index-url "${TORCH_INDEX_URL}"' in torch_install
+        assert installs.index(torch_install) <= 1
         assert all("--extra-index-url" not in command for command in installs)
+        assert any('--index-url "${PIP_INDEX_URL}"' in command for command in installs)
 
 
-def test_final_stage_layers_go_model_then_libraries_then_code(dockerfile) -> None:
-    _, (_, function_stage) = dockerfile
-    model_layer = function_stage.index("COPY", rf"^--from=model {DEFAULT_MODEL_DIR} {DEFAULT_MODEL_DIR}$")
-    libraries_layer = function_stage.index("RUN", r"pip install")
-    code_layer = function_stage.index("COPY", r"^handler/\*\.py \$\{LAMBDA_TASK_ROOT\}/handler/$")
-    assert model_layer < libraries_layer < code_layer
-    later_instructions = function_stage.instructions[code_layer + 1 :]
-    assert [keyword for keyword, _ in later_instructions] == ["RUN", "CMD"]
+def test_libraries_stage_installs_the_runtime_requirements_onnx_without_dependencies(dockerfile) -> None:
+    _, (_, libraries_stage, _) = dockerfile
+    libraries_stage.index("COPY", r"^handler/requirements-\$\{RUNTIME\}\.txt ")
+    (run,) = libraries_stage.runs()
+    assert 'if [ "${RUNTIME}" = "onnx" ]; then nodeps=--no-deps' in run
+    assert "--no-cache-dir" in run and "compileall" in run and "unchecked-hash" in run
+    for runtime in constants.RUNTIMES:
+        assert (REPO_ROOT / "handler" / f"requirements-{runtime}.txt").is_file()
+
+
+def test_final_stage_checks_the_base_then_layers_model_libraries_code(dockerfile) -> None:
+    _, (_, _, function_stage) = dockerfile
+    keyword, check = function_stage.instructions[0]
+    assert keyword == "RUN" and 'test -n "${LAMBDA_TASK_ROOT}"' in check and "exit 1" in check
+    model = function_stage.index(
+        "COPY", rf"^--from=model {constants.MODEL_DIR_IN_IMAGE} {constants.MODEL_DIR_IN_IMAGE}$"
+    )
+    libraries = function_stage.index("COPY", r"^--from=libraries /opt/libraries \$\{LAMBDA_TASK_ROOT\}/$")
+    code = function_stage.index("COPY", r"^handler/\*\.py \$\{LAMBDA_TASK_ROOT\}/handler/$")
+    assert model < libraries < code
+    assert [keyword for keyword, _ in function_stage.instructions[code + 1 :]] == ["RUN", "CMD"]
+    assert "compileall" in function_stage.instructions[code + 1][1]
+
+
+def test_final_stage_runs_no_pip_and_sees_no_index_url(dockerfile) -> None:
+    """Build args used by a RUN show in `docker history`: the final stage declares none that carry a URL."""
+    _, (_, _, function_stage) = dockerfile
+    assert not _pip_installs(function_stage)
+    assert set(function_stage.args()) <= {"RUNTIME", "PRECISION"}
+    assert not any("prepare_model" in arguments for _, arguments in function_stage.instructions)
 
 
 def test_cmd_and_environment(dockerfile) -> None:
-    _, (_, function_stage) = dockerfile
+    _, (_, _, function_stage) = dockerfile
     cmd = function_stage.instructions[function_stage.index("CMD", ".")][1]
     assert json.loads(cmd) == ["handler.main.handler"]
     env = " ".join(arguments for keyword, arguments in function_stage.instructions if keyword == "ENV")
     environment = dict(pair.split("=", 1) for pair in shlex.split(env))
-    expected = {"MODEL_DIR": DEFAULT_MODEL_DIR, "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
-    assert environment.items() >= expected.items()
+    expected = {
+        "MODEL_DIR": constants.MODEL_DIR_IN_IMAGE,
+        "RUNTIME": "${RUNTIME}",
+        "PRECISION": "${PRECISION}",
+    }
+    assert environment.items() >= {**expected, **constants.OFFLINE_ENVIRONMENT}.items()
 
 
 def _ignored(path: str, patterns: list[str]) -> bool:
@@ -144,7 +209,7 @@ def _ignored(path: str, patterns: list[str]) -> bool:
     )
 
 
-def test_dockerignore_keeps_tests_venvs_caches_and_samples_out() -> None:
+def test_dockerignore_keeps_tests_venvs_caches_samples_and_build_tools_out() -> None:
     patterns = [
         line.strip()
         for line in (REPO_ROOT / ".dockerignore").read_text().splitlines()
@@ -158,12 +223,16 @@ def test_dockerignore_keeps_tests_venvs_caches_and_samples_out() -> None:
         "handler/__pycache__/main.cpython-312.pyc",
         ".pytest_cache/v",
         "bench/results.png",
+        "handler/build/function_image.py",
+        "docs/container-image.md",
     ]:
         assert _ignored(unwanted, patterns), unwanted
     for needed in [
         "handler/main.py",
         "handler/requirements-torch.txt",
-        "handler/download_model.py",
+        "handler/requirements-onnx.txt",
+        "handler/requirements-build.txt",
+        "handler/prepare_model/__main__.py",
         "handler/hub_model/README.md",
         "models/demo-shapes/config.json",
         "models/demo-shapes/model.safetensors",
@@ -171,37 +240,220 @@ def test_dockerignore_keeps_tests_venvs_caches_and_samples_out() -> None:
         assert not _ignored(needed, patterns), needed
 
 
-@pytest.mark.parametrize("half", [False, True], ids=["float32", "float16"])
-def test_download_model_prepares_a_local_directory_as_safetensors(
-    tiny_model_dir: Path, tmp_path: Path, half: bool
-) -> None:
-    from handler.captioner import Captioner
-
-    output = tmp_path / "model"
-    argv = ["--source", str(tiny_model_dir), "--output", str(output)] + (["--half"] if half else [])
-    assert download_model.main(argv) == 0
-
-    assert not list(output.glob("*.bin"))
-    with safe_open(str(output / "model.safetensors"), framework="pt") as weights:
-        dtypes = {str(weights.get_slice(name).get_dtype()) for name in weights.keys()}  # noqa: SIM118  safe_open is no dict
-    assert dtypes == ({"F16"} if half else {"F32"})
-    captioner = Captioner.load(output, num_beams=2, max_length=6)
-    assert len(captioner.caption([Image.new("RGB", (40, 40))])) == 1
+# --- make image ---------------------------------------------------------------------------------------
 
 
-def test_download_model_goes_to_the_hub_when_the_source_is_the_placeholder(
-    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    requested = []
-
-    def fake_hub(model_id: str, into: Path) -> Path:
-        requested.append(model_id)
-        return tiny_model_dir
-
-    monkeypatch.setattr(download_model, "fetch_from_hub", fake_hub)
-    placeholder = REPO_ROOT / "handler" / "hub_model"
-    download_model.main(
-        ["--source", str(placeholder), "--model-id", "org/some-captioner", "--output", str(tmp_path / "m")]
+def make_dry_run(*arguments: str) -> str:
+    result = subprocess.run(  # noqa: S603
+        ["make", "-n", "-s", *arguments],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,  # noqa: S607
     )
-    assert requested == ["org/some-captioner"]
-    assert (tmp_path / "m" / "model.safetensors").is_file()
+    return result.stdout
+
+
+def test_make_image_defaults_to_the_demo_model_and_passes_overrides() -> None:
+    assert make_dry_run("image").strip().endswith("-m handler.build image")
+    command = make_dry_run(
+        "image",
+        "RUNTIME=torch",
+        "PRECISION=bf16",
+        "HALF_WEIGHTS=1",
+        "MODEL_ID=org/m",
+        "TAG=t:1",
+        "BUILDER=buildkit",
+    )
+    for expected in (
+        '--runtime "torch"',
+        '--precision "bf16"',
+        '--half-weights "1"',
+        '--model-id "org/m"',
+        '--tag "t:1"',
+        '--builder "buildkit"',
+    ):
+        assert expected in command, expected
+
+
+def test_image_options_refuse_bad_combinations_naming_what_is_allowed() -> None:
+    assert ImageOptions().problems() == []
+    assert (
+        ImageOptions().model_source == "models/demo-shapes"
+        and ImageOptions().tag == "captioning-function:local"
+    )
+    (problem,) = ImageOptions(runtime="onnx", precision="bf16").problems()
+    assert "bf16" in problem and "fp32, int8" in problem
+    (problem,) = ImageOptions(runtime="tensorflow").problems()
+    assert "onnx, torch" in problem
+    (problem,) = ImageOptions(model_source="models/nowhere").problems()
+    assert "models/nowhere" in problem
+
+
+def test_cli_reports_bad_options_without_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    assert function_image.main(["--runtime", "onnx", "--precision", "bf16"]) == 2
+    assert "error: PRECISION 'bf16'" in capsys.readouterr().err
+
+
+def test_wheelhouse_is_a_pep503_simple_index(tmp_path: Path) -> None:
+    for name in (
+        "Pillow-13.0.0-cp311-cp311-manylinux_2_28_x86_64.whl",
+        "aws_lambda_powertools-3.37.0-py3-none-any.whl",
+    ):
+        (tmp_path / name).write_bytes(b"")
+    wheelhouse.write_simple_index(tmp_path)
+    assert sorted(path.name for path in (tmp_path / "simple").iterdir()) == [
+        "aws-lambda-powertools",
+        "index.html",
+        "pillow",
+    ]
+    page = (tmp_path / "simple" / "aws-lambda-powertools" / "index.html").read_text()
+    assert 'href="../../aws_lambda_powertools-3.37.0-py3-none-any.whl"' in page
+
+
+def test_wheelhouse_server_listens_on_loopback_only(tmp_path: Path) -> None:
+    import urllib.request
+
+    (tmp_path / "simple").mkdir()
+    (tmp_path / "simple" / "index.html").write_text("ok")
+    with wheelhouse.serve(tmp_path) as url:
+        assert url.startswith("http://127.0.0.1:") and url.endswith("/simple/")
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310
+            assert response.read() == b"ok"
+
+
+HISTORY = [  # oldest first, as function_image.history returns it
+    Layer("/bin/sh -c #(nop) ADD file:rootfs in /", 150_000_000),
+    Layer('/bin/sh -c #(nop)  ENTRYPOINT ["/lambda-entrypoint.sh"]', 0),
+    Layer(
+        '/bin/sh -c test -n "${LAMBDA_TASK_ROOT}" || { echo "... LAMBDA_TASK_ROOT is not set" >&2; exit 1; }',
+        0,
+    ),
+    Layer("/bin/sh -c #(nop) COPY dir:abc in /opt/ml/model ", 1_000_000),
+    Layer("/bin/sh -c #(nop) COPY dir:def in /var/task/ ", 200_000_000),
+    Layer("/bin/sh -c #(nop)  ARG RUNTIME=onnx", 0),
+    Layer("/bin/sh -c #(nop)  ENV MODEL_DIR=/opt/ml/model RUNTIME=onnx", 0),
+    Layer("/bin/sh -c #(nop) COPY multi:ghi in /var/task/handler/ ", 200_000),
+    Layer(
+        '|2 PRECISION=fp32 RUNTIME=onnx /bin/sh -c python -m compileall -q "${LAMBDA_TASK_ROOT}/handler"',
+        70_000,
+    ),
+    Layer('/bin/sh -c #(nop)  CMD ["handler.main.handler"]', 0),
+]
+
+
+def test_layer_groups_from_docker_history(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(function_image, "history", lambda tag: HISTORY)
+    assert function_image.layer_groups("any") == {
+        "base": 150_000_000,
+        "model": 1_000_000,
+        "libraries": 200_000_000,
+        "code": 270_000,
+    }
+
+
+def test_layer_groups_refuse_an_image_not_built_from_the_dockerfile(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(function_image, "history", lambda tag: HISTORY[:2])
+    with pytest.raises(ValueError, match="LAMBDA_TASK_ROOT"):
+        function_image.layer_groups("any")
+
+
+def test_image_test_tags_and_summary() -> None:
+    assert image_test.tag_for(constants.DEFAULT_RUNTIME) == "captioning-function:local"
+    other = next(runtime for runtime in constants.RUNTIMES if runtime != constants.DEFAULT_RUNTIME)
+    assert image_test.tag_for(other) == f"captioning-function:{other}"
+    report = {
+        "captioning-function:local": {
+            "image_bytes": 400_000_000,
+            "layer_bytes": {"base": 1, "model": 2_000_000, "libraries": 200_000_000, "code": 300_000},
+            "init_duration_ms": 1234.5,
+            "first_invocation_s": 2.5,
+            "first_invocation_images": 8,
+            "manifest_media_type": "application/vnd.docker.distribution.manifest.v2+json",
+        }
+    }
+    text = image_test.summary(report, {"onnx": "captioning-function:local"}, "AMD EPYC")
+    for expected in (
+        "image 400 MB",
+        "model 2 MB",
+        "libraries 200 MB",
+        "INIT 1,234 ms",
+        "first invocation 2.50 s",
+    ):
+        assert expected in text, expected
+    assert "manifest.v2+json" in text and "AMD EPYC" in text
+
+
+# --- local/function_container.py ---------------------------------------------------------------------
+
+
+def test_container_runs_on_the_host_network_with_the_rie_on_loopback() -> None:
+    container = FunctionContainer("captioning-function:local", {"TABLE_NAME": "t"}, memory_mb=2048)
+    container.port = 45678
+    arguments = container._run_arguments("handler.main.handler")
+    assert arguments[:4] == ["run", "--detach", "--network", "host"]
+    assert "--read-only" in arguments and "/tmp:rw,exec" in arguments
+    assert arguments[arguments.index("--entrypoint") + 1] == function_container.RIE
+    tail = arguments[arguments.index("captioning-function:local") :]
+    assert tail == [
+        "captioning-function:local",
+        "--runtime-interface-emulator-address",
+        "127.0.0.1:45678",
+        function_container.RUNTIME_BOOTSTRAP,
+        "handler.main.handler",
+    ]
+    environment = [arguments[i + 1] for i, value in enumerate(arguments) if value == "--env"]
+    assert "TABLE_NAME=t" in environment and "_HANDLER=handler.main.handler" in environment
+    assert "AWS_LAMBDA_FUNCTION_MEMORY_SIZE=2048" in environment
+
+
+@pytest.mark.parametrize(
+    ("line", "milliseconds"),
+    [
+        ("28 Nov 2026 01:16:47,315 [INFO] (rapid) INIT REPORT(durationMs: 7500.113000)", 7500.113),
+        ("INIT REPORT Init Duration: 812.34 ms\tPhase: init\tStatus: success", 812.34),
+        ("REPORT RequestId: x\tInit Duration: 0.08 ms\tDuration: 3 ms", None),
+    ],
+)
+def test_init_duration_comes_from_the_init_report_line(line: str, milliseconds: float | None) -> None:
+    container = FunctionContainer("image", {})
+    container._final_logs = f"START\n{line}\nEND\n"
+    assert container.init_duration_ms == milliseconds
+
+
+class _FakeRie(BaseHTTPRequestHandler):
+    answer: bytes = b"{}"
+
+    def do_POST(self) -> None:  # noqa: N802  http.server's method name
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(self.answer)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("answer", "outcome"),
+    [
+        (b'{"batchItemFailures": []}', {"batchItemFailures": []}),
+        (b'{"errorMessage": "boom", "errorType": "RuntimeError", "stackTrace": []}', FunctionError),
+    ],
+)
+def test_invoke_returns_the_result_or_raises_the_function_error(answer: bytes, outcome: object) -> None:
+    handler = type("Rie", (_FakeRie,), {"answer": answer})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        container = FunctionContainer("image", {})
+        container.port, container.container_id = server.server_port, "fake"
+        container._final_logs = ""
+        if outcome is FunctionError:
+            with pytest.raises(FunctionError, match="RuntimeError: boom"):
+                container.invoke({"Records": []})
+        else:
+            assert container.invoke({"Records": []}) == outcome
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,0 +1,184 @@
+"""`make image`: build handler/Dockerfile into a tag, offline, on AWS's base or the stand-in; and read the
+built image's layer groups (model / libraries / code) back from `docker history`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from handler.build import base_image, wheelhouse
+from handler.build.docker_engine import docker, ensure_engine
+from handler.constants import (
+    DEFAULT_MODEL_ID,
+    DEFAULT_PRECISION,
+    DEFAULT_RUNTIME,
+    RUNTIME_PRECISIONS,
+    RUNTIMES,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_TAG = "captioning-function:local"
+DEMO_MODEL_SOURCE = "models/demo-shapes"
+HUB_PLACEHOLDER = "handler/hub_model"
+"""The Dockerfile's default MODEL_SOURCE: a directory without a model, meaning "download MODEL_ID"."""
+BUILDERS = ("classic", "buildkit")
+
+
+@dataclass(frozen=True)
+class ImageOptions:
+    tag: str = DEFAULT_TAG
+    model_id: str = DEFAULT_MODEL_ID
+    model_source: str = DEMO_MODEL_SOURCE
+    runtime: str = DEFAULT_RUNTIME
+    precision: str = DEFAULT_PRECISION
+    half_weights: bool = False
+    base_image: str | None = None
+    builder: str = "classic"
+
+    def problems(self) -> list[str]:
+        found = []
+        if self.runtime not in RUNTIMES:
+            found.append(f"RUNTIME must be one of {', '.join(RUNTIMES)}; got {self.runtime!r}")
+        elif self.precision not in RUNTIME_PRECISIONS[self.runtime]:
+            allowed = ", ".join(RUNTIME_PRECISIONS[self.runtime])
+            found.append(
+                f"PRECISION {self.precision!r} is not available with RUNTIME={self.runtime};"
+                f" allowed: {allowed}"
+            )
+        if self.builder not in BUILDERS:
+            found.append(f"BUILDER must be one of {', '.join(BUILDERS)}; got {self.builder!r}")
+        source = REPO_ROOT / self.model_source
+        if not source.is_dir():
+            found.append(f"MODEL_SOURCE {self.model_source!r} is not a directory under {REPO_ROOT}")
+        return found
+
+
+def build(options: ImageOptions) -> float:
+    """Build the image; returns the seconds it took."""
+    problems = options.problems()
+    if problems:
+        raise ValueError("; ".join(problems))
+    ensure_engine()
+    started = time.monotonic()
+    base = options.base_image or (base_image.AWS_BASE_IMAGE if base_image.aws_base_available() else None)
+    python_version = base_image.python_version(base) if base else "3.11"
+    packages = wheelhouse.download(python_version)
+    with wheelhouse.serve(packages) as index_url:
+        if base is None:
+            base = base_image.build_stand_in(index_url)
+        build_args = {
+            "BASE_IMAGE": base,
+            "PIP_INDEX_URL": index_url,
+            "TORCH_INDEX_URL": index_url,
+            "MODEL_ID": options.model_id,
+            "MODEL_SOURCE": options.model_source,
+            "RUNTIME": options.runtime,
+            "PRECISION": options.precision,
+            "HALF_WEIGHTS": "1" if options.half_weights else "0",
+        }
+        command = ["build", "--network", "host", "-f", "handler/Dockerfile", "-t", options.tag]
+        for name, value in build_args.items():
+            command += ["--build-arg", f"{name}={value}"]
+        environment = {**os.environ, "DOCKER_BUILDKIT": "1" if options.builder == "buildkit" else "0"}
+        print(
+            f"building {options.tag} (base {base}, runtime {options.runtime}, {options.builder} builder) ...",
+            file=sys.stderr,
+        )
+        docker(*command, ".", capture=False, cwd=REPO_ROOT, env=environment)
+    return time.monotonic() - started
+
+
+# --- what is in the built image -------------------------------------------------------------------------
+GROUPS = ("model", "libraries", "code")
+_GROUP_PATTERNS = {
+    "model": re.compile(r"COPY --from=model |COPY dir:.* in /opt/ml/model|/opt/ml/model "),
+    "libraries": re.compile(r"COPY --from=libraries |COPY dir:.* in /var/task/? *$"),
+    "code": re.compile(r"handler/?\s*$|compileall .*handler"),
+}
+
+
+@dataclass
+class Layer:
+    created_by: str
+    size: int
+
+
+def history(tag: str) -> list[Layer]:
+    """The image's layers, oldest first, as `docker history` shows them (including the base's)."""
+    result = docker("history", "--no-trunc", "--format", "{{.CreatedBy}}\t{{.Size}}", "--human=false", tag)
+    layers = []
+    for line in result.stdout.splitlines():
+        created_by, _, size = line.rpartition("\t")
+        layers.append(Layer(created_by, int(size)))
+    return list(reversed(layers))
+
+
+def layer_groups(tag: str, base: str | None = None) -> dict[str, int]:
+    """Bytes of the final stage's layer groups: model, libraries, code (in that order), and the base."""
+    layers = history(tag)
+    base_layers = len(history(base)) if base else _base_layer_count(layers)
+    groups = {"base": sum(layer.size for layer in layers[:base_layers])}
+    groups.update(dict.fromkeys(GROUPS, 0))
+    current = None
+    for layer in layers[base_layers:]:
+        for group in GROUPS[GROUPS.index(current) if current else 0 :]:
+            if _GROUP_PATTERNS[group].search(layer.created_by):
+                current = group
+                break
+        if current:
+            groups[current] += layer.size
+    return groups
+
+
+def _base_layer_count(layers: list[Layer]) -> int:
+    """Layers before the final stage's LAMBDA_TASK_ROOT check (its first instruction)."""
+    for position, layer in enumerate(layers):
+        if "LAMBDA_TASK_ROOT is not set" in layer.created_by:
+            return position
+    raise ValueError("not an image built from handler/Dockerfile: no LAMBDA_TASK_ROOT check in its history")
+
+
+def image_size(tag: str) -> int:
+    return int(docker("image", "inspect", "--format", "{{.Size}}", tag).stdout.strip())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m handler.build image", description=__doc__.split("\n")[0])
+    parser.add_argument("--tag", default=DEFAULT_TAG)
+    parser.add_argument("--model-id", default=DEFAULT_MODEL_ID)
+    parser.add_argument(
+        "--model-source",
+        default=DEMO_MODEL_SOURCE,
+        help="model directory in the repository; handler/hub_model downloads --model-id",
+    )
+    parser.add_argument("--runtime", default=DEFAULT_RUNTIME)
+    parser.add_argument("--precision", default=DEFAULT_PRECISION)
+    parser.add_argument("--half-weights", default="0", choices=["0", "1"])
+    parser.add_argument("--base-image", default=None, help="default: AWS's if pullable, else the stand-in")
+    parser.add_argument("--builder", default=os.environ.get("BUILDER", "classic"), help="classic or buildkit")
+    args = parser.parse_args(argv)
+    options = ImageOptions(
+        tag=args.tag,
+        model_id=args.model_id or DEFAULT_MODEL_ID,
+        model_source=args.model_source or (HUB_PLACEHOLDER if args.model_id else DEMO_MODEL_SOURCE),
+        runtime=args.runtime,
+        precision=args.precision,
+        half_weights=args.half_weights == "1",
+        base_image=args.base_image or None,
+        builder=args.builder,
+    )
+    problems = options.problems()
+    if problems:
+        for problem in problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 2
+    seconds = build(options)
+    groups = layer_groups(options.tag)
+    summary = ", ".join(f"{name} {size / 1e6:.0f} MB" for name, size in groups.items())
+    print(f"built {options.tag} in {seconds:.0f} s: {image_size(options.tag) / 1e6:.0f} MB ({summary})")
+    return 0
