@@ -10,8 +10,9 @@ import warnings
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from handler.constants import MAX_OBJECT_BYTES
+
 ALLOWED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "GIF", "WEBP", "TIFF", "BMP")
-MAX_OBJECT_BYTES = 50 * 1024 * 1024
 # The model input is 224x224; JPEG draft decoding never goes below this on either side.
 MODEL_INPUT_SIZE = 224
 _WHITE = (255, 255, 255)

@@ -27,13 +27,14 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from handler.constants import ItemStatus
 from models import shapes
 
 pytestmark = pytest.mark.slow
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SIZE_CAP_BYTES = 1_000_000
-CAPTIONED, FAILED, NO_ITEM = "captioned", "failed", "no item"
+CAPTIONED, FAILED, NO_ITEM = ItemStatus.CAPTIONED.value, ItemStatus.FAILED.value, "no item"
 MALFORMED_BODY = '{"Records": [{"s3": oops'
 LONG_KEY = "long/" + "very-" * 198 + "x.png"  # 1,000 bytes: S3 allows 1,024
 

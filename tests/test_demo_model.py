@@ -14,6 +14,7 @@ from transformers import AutoConfig, AutoImageProcessor, AutoTokenizer, Generati
 from handler.captioner import Captioner
 from handler.images import load_image
 from models import evaluate, shapes
+from models.demo_training import GENERATION_MAX_LENGTH, GENERATION_NUM_BEAMS
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 DEMO_MODEL_DIR = REPOSITORY_ROOT / "models" / "demo-shapes"
@@ -51,7 +52,7 @@ def test_model_directory_is_a_small_vit_gpt2_captioning_checkpoint() -> None:
     assert config.pad_token_id == tokenizer.pad_token_id
     assert config.eos_token_id == tokenizer.eos_token_id
     generation = GenerationConfig.from_pretrained(DEMO_MODEL_DIR)
-    assert (generation.max_length, generation.num_beams) == (16, 4)
+    assert (generation.max_length, generation.num_beams) == (GENERATION_MAX_LENGTH, GENERATION_NUM_BEAMS)
 
 
 def test_tokenizer_covers_the_caption_words_and_decodes_them_exactly() -> None:

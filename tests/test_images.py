@@ -9,7 +9,8 @@ import zlib
 import pytest
 from PIL import Image
 
-from handler.images import ALLOWED_FORMATS, MAX_OBJECT_BYTES, ImageRejected, check_object_size, load_image
+from handler.constants import MAX_OBJECT_BYTES
+from handler.images import ALLOWED_FORMATS, ImageRejected, check_object_size, load_image
 from tests.conftest import make_image_bytes
 
 
