@@ -157,21 +157,16 @@ def _drain(
             MessageAttributeNames=["All"],
         ).get("Messages", [])
         fresh = [m for m in messages if m["MessageId"] not in summary.left]
+        if len(fresh) < len(messages):
+            _show_again(sqs, locations, [m for m in messages if m["MessageId"] in summary.left])
         if not fresh:
             empty += 1
             continue
         empty = 0
         handled, left = move(fresh)
         summary.left.update(left)
-        if left:  # visible again at once, for whoever looks next (a person, or this loop: then skipped)
-            sqs.change_message_visibility_batch(
-                QueueUrl=locations.dead_letter_queue_url,
-                Entries=[
-                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
-                    for i, m in enumerate(fresh)
-                    if m["MessageId"] in left
-                ],
-            )
+        # Those staying are visible again at once, for whoever looks next (a person; this loop skips them).
+        _show_again(sqs, locations, [m for m in fresh if m["MessageId"] in left])
         if handled:
             response = sqs.delete_message_batch(
                 QueueUrl=locations.dead_letter_queue_url,
@@ -183,6 +178,17 @@ def _drain(
                 summary.left[message["MessageId"]] = f"moved, but not deleted: {failed.get('Message', '')}"
         summary.moved += len(handled)
         progress.advance(len(fresh))
+
+
+def _show_again(sqs: Any, locations: Locations, messages: list[dict[str, Any]]) -> None:
+    if messages:
+        sqs.change_message_visibility_batch(
+            QueueUrl=locations.dead_letter_queue_url,
+            Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+                for i, m in enumerate(messages)
+            ],
+        )
 
 
 def _to_upload_queue(locations: Locations) -> Mover:

@@ -83,6 +83,8 @@ def firing_alarms(locations: Locations) -> list[dict[str, str]]:
     firing = []
     for page in paginator.paginate(ActionPrefix=locations.alarm_topic_arn, StateValue="ALARM"):
         for alarm in page.get("MetricAlarms", []) + page.get("CompositeAlarms", []):
+            if alarm.get("StateValue") != "ALARM":  # asked for; some endpoints ignore it beside ActionPrefix
+                continue
             firing.append(
                 {
                     "name": alarm["AlarmName"],
