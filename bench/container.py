@@ -28,12 +28,16 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 MB_PER_FULL_VCPU = 1769
 LAMBDA_MEMORY_RANGE_MB = (128, 10240)
 DEFAULT_MEMORY_SIZES_MB = (1024, 1280, 1536, 1769, 2048, 2560, 3008, 3538)
-DEFAULT_IMAGES = {"onnx": "captioning-function:onnx", "torch": "captioning-function:torch"}
+# `make image` tags (handler/build): the default runtime's image is :local, the other runtime's by name.
+DEFAULT_IMAGES = {"onnx": "captioning-function:local", "torch": "captioning-function:torch"}
 INIT_MEMORY_MB = 3538
 MODEL_MOUNT = "/opt/bench/model"
 INPUTS_MOUNT = "/opt/bench/inputs"
 CODE_MOUNT = "/opt/bench/code"
-INIT_REPORT = re.compile(r"INIT REPORT.*?Init Duration:\s*([\d.]+)\s*ms")
+# The RIE writes `INIT REPORT(durationMs: 4066.62)`; Lambda's own log `INIT REPORT Init Duration: 4066.62 ms`.
+INIT_REPORT = re.compile(r"INIT REPORT\W*(?:durationMs:|Init Duration:)\s*([0-9.]+)")
+# Lambda's file system is read-only but for /tmp; so are the containers here (no .pyc written at init).
+READ_ONLY = ["--read-only", "--tmpfs", "/tmp:rw,exec"]  # noqa: S108
 PROBE_TIMEOUT_S = 900
 # Kept away from the network: no credentials lookup (instance metadata), no AWS endpoint reachable.
 OFFLINE_AWS = {
@@ -122,23 +126,44 @@ def image_layers(tag: str) -> list[dict]:
 
 
 def is_library_layer(created_by: str) -> bool:
-    """A layer the final stage made by installing handler/requirements-<runtime>.txt."""
-    return "pip" in created_by and "requirements" in created_by and "install" in created_by
+    """A layer that installed handler/requirements-<runtime>.txt (or copied the stage that did)."""
+    installs = "pip" in created_by and "requirements" in created_by and "install" in created_by
+    return installs or "COPY --from=libraries" in created_by
 
 
 def is_model_layer(created_by: str) -> bool:
     return "/opt/ml/model" in created_by and "COPY" in created_by.upper()
 
 
+def layer_group_bytes(tag: str, layers: list[dict]) -> dict[str, int]:
+    """Bytes of the base, model, libraries and code layers: handler/build's own reading of the image's
+    history where it is there (it knows handler/Dockerfile's stages), else by what created each layer."""
+    try:
+        from handler.build.function_image import layer_groups
+    except ImportError:
+        layer_groups = None
+    if layer_groups is not None:
+        try:
+            return dict(layer_groups(tag))
+        except (ValueError, RuntimeError):
+            pass
+    return {
+        "libraries": sum(layer["bytes"] for layer in layers if is_library_layer(layer["created_by"])),
+        "model": sum(layer["bytes"] for layer in layers if is_model_layer(layer["created_by"])),
+    }
+
+
 def image_facts(tag: str) -> dict:
     inspected = json.loads(_docker("image", "inspect", tag).stdout)[0]
     layers = image_layers(tag)
+    groups = layer_group_bytes(tag, layers)
     return {
         "tag": tag,
         "id": inspected["Id"],
         "bytes": int(inspected["Size"]),
-        "library_bytes": sum(layer["bytes"] for layer in layers if is_library_layer(layer["created_by"])),
-        "model_bytes": sum(layer["bytes"] for layer in layers if is_model_layer(layer["created_by"])),
+        "library_bytes": groups.get("libraries"),
+        "model_bytes": groups.get("model"),
+        "layer_groups": groups,
         "layers": layers,
         "env": dict(item.split("=", 1) for item in inspected["Config"].get("Env") or [] if "=" in item),
     }
@@ -175,6 +200,7 @@ def run_probe(image: dict, model_dir: Path, precision: str, memory_mb: int, inpu
         name,
         "--network",
         "none",
+        *READ_ONLY,
         *_limits(memory_mb),
         *_mounts(model_dir, inputs_dir),
         "-e",
@@ -228,7 +254,7 @@ def measure_init(image: dict, model_dir: Path, runtime: str, precision: str, mem
         "PRECISION": precision,
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb),
     }
-    command = ["run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:8080", *_limits(memory_mb)]
+    command = ["run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:8080", *READ_ONLY, *_limits(memory_mb)]
     command += ["-v", f"{model_dir}:{MODEL_MOUNT}:ro"]
     for key, value in environment.items():
         command += ["-e", f"{key}={value}"]
