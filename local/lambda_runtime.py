@@ -21,7 +21,7 @@ from types import ModuleType, TracebackType
 from typing import Any
 
 from handler.constants import OFFLINE_ENVIRONMENT, SERVICE_NAME
-from handler.events import s3_notification_event
+from handler.events import s3_notification_event, s3_notification_record
 from local.resources import ACCOUNT_ID, DUMMY_CREDENTIALS, EmulatedResources
 from local.settings import LocalSettings
 
@@ -214,20 +214,62 @@ class ContainerFunction:
         environment = function_environment(resources, settings, settings.log_level)
         self._container = FunctionContainer(settings.function_image, environment)
         self._lock = threading.Lock()  # the runtime emulator runs one invocation at a time
+        self._show_logs = settings.verbose
+        self._resources = resources
         self.retry_reasons: Mapping[str, str] = _ContainerRetryReasons(self._container.logs)
 
     def __enter__(self) -> ContainerFunction:
         self._container.__enter__()
         try:
             self._container.invoke(s3_notification_event([]))  # INIT, then an empty event
+            self._warm_up()
         except BaseException:
             self._container.__exit__(None, None, None)
             raise
         return self
 
+    def _warm_up(self) -> None:
+        """Caption calls before any upload, as in-process (see _warm_up): one image, then a few.
+
+        Direct S3 events for blank images in a bucket of their own (no notification); their items are
+        deleted afterwards, so the captions table starts empty.
+        """
+        import io
+
+        from PIL import Image
+
+        s3, dynamodb = self._resources.client("s3"), self._resources.client("dynamodb")
+        bucket = f"{self._resources.bucket}-warm-up"
+        buffer = io.BytesIO()
+        Image.new("RGB", (224, 224), (255, 255, 255)).save(buffer, format="PNG")
+        s3.create_bucket(Bucket=bucket)
+        keys = [f"warm-up/{index}.png" for index in range(1 + WARM_UP_BATCH)]
+        try:
+            for batch in (keys[:1], keys[1:]):
+                records = []
+                for key in batch:
+                    etag = s3.put_object(Bucket=bucket, Key=key, Body=buffer.getvalue())["ETag"]
+                    size = len(buffer.getvalue())
+                    records.append(
+                        s3_notification_record(
+                            bucket, key, size=size, etag=etag, region=self._resources.region
+                        )
+                    )
+                self._container.invoke(s3_notification_event(records))
+        finally:
+            for key in keys:
+                dynamodb.delete_item(TableName=self._resources.table, Key={"key": {"S": key}})
+                s3.delete_object(Bucket=bucket, Key=key)
+            s3.delete_bucket(Bucket=bucket)
+
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
     ) -> None:
+        if self._show_logs:  # --verbose: the function's log lines, as the in-process function shows them
+            try:
+                sys.stderr.write(self._container.logs())
+            except Exception as error:  # noqa: BLE001  the logs are a courtesy; stopping matters more
+                sys.stderr.write(f"(no container logs: {error})\n")
         self._container.__exit__(exc_type, exc, traceback)
 
     @property
