@@ -1,9 +1,20 @@
-"""The function image: an ECR repository and the image built from handler/ and pushed to it."""
+"""The function image: an ECR repository, the image built from handler/Dockerfile and pushed to it.
+
+Built with the bridged `docker.RemoteImage` (local build) + `docker.RegistryImage` (push), not the
+native `docker.Image`: only the bridged build exposes buildx's `provenance` and `sbom` switches. With
+them on (buildx's default) even a single-platform build is pushed as an OCI image *index*, which Lambda
+refuses ("The image manifest, config or layer media type ... is not supported"). `image_build_settings`
+turns both off and builds one platform, so the pushed reference is a single image manifest (what a
+registry gets from the engine is checked by tests/image/test_manifest.py). The bridged build needs an
+engine without the containerd image store (Docker 29's default: turn it off for `pulumi up`).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import pulumi
 import pulumi_aws as aws
@@ -12,27 +23,42 @@ import pulumi_docker as docker
 from components import policies
 from components.args import CaptioningPipelineArgs
 
+CONTEXT_PATTERNS = (
+    "handler/*.py",
+    "handler/prepare_model/**/*.py",
+    "handler/requirements-*.txt",
+    "handler/Dockerfile",
+)
+"""The build-context files the image is made from (besides the model directory): a change rebuilds it."""
+
 
 @dataclass
 class FunctionImage:
     repository: aws.ecr.Repository
     lifecycle_policy: aws.ecr.LifecyclePolicy
     pull_policy: aws.ecr.RepositoryPolicy
-    image: docker.Image
+    image: docker.RemoteImage
+    """The image built locally, tagged `repository:stack`."""
+    pushed: docker.RegistryImage
+    """That image pushed to the repository; its `sha256_digest` is the manifest's."""
 
     @property
     def uri(self) -> pulumi.Output[str]:
         """`repository@sha256:...`: a digest, never a mutable tag, so each rebuild rolls the function."""
-        return self.image.repo_digest
+        return pulumi.Output.all(self.repository.repository_url, self.pushed.sha256_digest).apply(
+            lambda values: f"{values[0]}@{values[1]}"
+        )
 
 
-def registry_credentials(repository: aws.ecr.Repository, parent: pulumi.Resource) -> docker.RegistryArgs:
+def registry_credentials(
+    repository: aws.ecr.Repository, parent: pulumi.Resource
+) -> docker.RegistryImageAuthConfigArgs:
     """Short-lived ECR push credentials; the password is marked secret so it never reaches state in clear."""
     token = aws.ecr.get_authorization_token_output(
         registry_id=repository.registry_id, opts=pulumi.InvokeOutputOptions(parent=parent)
     )
-    return docker.RegistryArgs(
-        server=token.proxy_endpoint,
+    return docker.RegistryImageAuthConfigArgs(
+        address=token.proxy_endpoint,
         username=token.user_name,
         password=pulumi.Output.secret(token.password),
     )
@@ -40,10 +66,39 @@ def registry_credentials(repository: aws.ecr.Repository, parent: pulumi.Resource
 
 def build_args(args: CaptioningPipelineArgs) -> dict[str, str]:
     """Docker build arguments of handler/Dockerfile (MODEL_SOURCE unset means: download MODEL_ID)."""
-    values = {"MODEL_ID": args.model_id, "HALF_WEIGHTS": "1" if args.half_precision_weights else "0"}
+    values = {
+        "MODEL_ID": args.model_id,
+        "RUNTIME": args.runtime,
+        "PRECISION": args.precision,
+        "HALF_WEIGHTS": "1" if args.half_precision_weights else "0",
+    }
     if args.model_dir is not None:
         values["MODEL_SOURCE"] = args.model_dir
     return values
+
+
+def image_build_settings(args: CaptioningPipelineArgs) -> docker.RemoteImageBuildArgs:
+    """One platform, no provenance or SBOM attestations: the pushed reference is a single image manifest."""
+    return docker.RemoteImageBuildArgs(
+        context=args.build_context,
+        dockerfile=args.dockerfile,
+        platform=args.platform,
+        build_args=build_args(args),
+        provenance="false",
+        sbom="false",
+    )
+
+
+def context_fingerprint(args: CaptioningPipelineArgs) -> str:
+    """A digest of the files the image is built from: the bridged build reruns only when an input changes."""
+    root = Path(args.build_context)
+    patterns = list(CONTEXT_PATTERNS) + ([f"{args.model_dir}/**/*"] if args.model_dir else [])
+    digest = hashlib.sha256()
+    for path in sorted({path for pattern in patterns for path in root.glob(pattern) if path.is_file()}):
+        if "__pycache__" in path.parts:
+            continue
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
 
 
 def create_function_image(
@@ -71,16 +126,20 @@ def create_function_image(
         ),
         opts=child,
     )
-    image = docker.Image(
+    image = docker.RemoteImage(
         f"{name}-image",
-        image_name=repository.repository_url.apply(lambda url: f"{url}:{pulumi.get_stack()}"),
-        build=docker.DockerBuildArgs(
-            context=args.build_context,
-            dockerfile=f"{args.build_context}/{args.dockerfile}",
-            platform=args.platform,
-            args=build_args(args),
-        ),
-        registry=registry_credentials(repository, parent),
+        name=repository.repository_url.apply(lambda url: f"{url}:{pulumi.get_stack()}"),
+        build=image_build_settings(args),
+        triggers={"context": context_fingerprint(args)},
+        keep_locally=True,
         opts=child,
     )
-    return FunctionImage(repository, lifecycle_policy, pull_policy, image)
+    pushed = docker.RegistryImage(
+        f"{name}-image-push",
+        name=image.name,
+        auth_config=registry_credentials(repository, parent),
+        triggers={"image_id": image.image_id},
+        keep_remotely=True,  # older digests stay until the lifecycle policy expires them (rollback)
+        opts=child,
+    )
+    return FunctionImage(repository, lifecycle_policy, pull_policy, image, pushed)

@@ -5,10 +5,10 @@
         function.init_duration_ms                # from the RIE's `INIT REPORT` line
 
 The container shares the host's network (so the function reaches a local moto server on 127.0.0.1) with the
-RIE bound to 127.0.0.1 on a free port; its file system is read-only but /tmp, like Lambda's. It is removed
-when the block ends, whatever happens. Works with AWS's Lambda base images and the stand-in
-(handler/build/base): both have the RIE at /usr/local/bin/aws-lambda-rie and the runtime at
-/var/runtime/bootstrap.
+RIE (and the Runtime API it serves the runtime) bound to 127.0.0.1 on free ports, so containers can run side
+by side; its file system is read-only but /tmp, like Lambda's. It is removed when the block ends, whatever
+happens. Works with AWS's Lambda base images and the stand-in (handler/build/base): both have the RIE at
+/usr/local/bin/aws-lambda-rie and the runtime at /var/runtime/bootstrap.
 """
 # ruff: noqa: S603  (runs the docker CLI with argument lists built here)
 
@@ -106,6 +106,7 @@ class FunctionContainer:
         self.memory_mb = memory_mb
         self.cpus = cpus
         self.port: int | None = None
+        self.runtime_api_port: int | None = None
         self.container_id: str | None = None
         self._final_logs: str | None = None
 
@@ -137,9 +138,12 @@ class FunctionContainer:
         for name, value in environment.items():
             arguments += ["--env", f"{name}={value}"]
         arguments += ["--entrypoint", RIE, self.image_tag]
+        # Both of the RIE's servers on free loopback ports: its Runtime API defaults to 127.0.0.1:9001,
+        # which a second container on the host network could not bind.
+        arguments += ["--runtime-interface-emulator-address", f"127.0.0.1:{self.port}"]
         arguments += [
-            "--runtime-interface-emulator-address",
-            f"127.0.0.1:{self.port}",
+            "--runtime-api-address",
+            f"127.0.0.1:{self.runtime_api_port}",
             RUNTIME_BOOTSTRAP,
             handler,
         ]
@@ -147,7 +151,7 @@ class FunctionContainer:
 
     def start(self) -> None:
         handler = image_handler(self.image_tag)
-        self.port = free_port()
+        self.port, self.runtime_api_port = free_port(), free_port()
         result = _docker(*self._run_arguments(handler))
         if result.returncode != 0:
             raise FunctionContainerError(f"docker run {self.image_tag} failed:{_tail(result.stderr)}")

@@ -73,6 +73,10 @@ def _computed_outputs(typ: str, name: str, inputs: dict[str, Any]) -> tuple[str,
         image_name = inputs["imageName"]
         repository = image_name.rsplit(":", 1)[0] if ":" in image_name.split("/")[-1] else image_name
         return image_name, {"imageName": image_name, "repoDigest": f"{repository}@{fake_digest(name)}"}
+    if typ == "docker:index/remoteImage:RemoteImage":
+        return inputs["name"], {"name": inputs["name"], "imageId": fake_digest(f"local:{name}")}
+    if typ == "docker:index/registryImage:RegistryImage":
+        return inputs["name"], {"name": inputs["name"], "sha256Digest": fake_digest(name)}
     if typ == "aws:lambda/function:Function":
         arn = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{physical}"
         version = "1" if inputs.get("publish") else "$LATEST"

@@ -389,7 +389,7 @@ def test_image_test_tags_and_summary() -> None:
 
 def test_container_runs_on_the_host_network_with_the_rie_on_loopback() -> None:
     container = FunctionContainer("captioning-function:local", {"TABLE_NAME": "t"}, memory_mb=2048)
-    container.port = 45678
+    container.port, container.runtime_api_port = 45678, 45679
     arguments = container._run_arguments("handler.main.handler")
     assert arguments[:4] == ["run", "--detach", "--network", "host"]
     assert "--read-only" in arguments and "/tmp:rw,exec" in arguments
@@ -399,6 +399,8 @@ def test_container_runs_on_the_host_network_with_the_rie_on_loopback() -> None:
         "captioning-function:local",
         "--runtime-interface-emulator-address",
         "127.0.0.1:45678",
+        "--runtime-api-address",
+        "127.0.0.1:45679",
         function_container.RUNTIME_BOOTSTRAP,
         "handler.main.handler",
     ]

@@ -1,4 +1,5 @@
-"""The function image: scanned, pruned, built for the function's architecture and pinned by digest."""
+"""The function image: scanned, pruned, built for the function's architecture as a single-platform image
+manifest (no provenance/SBOM attestations: Lambda refuses an index), pushed, and pinned by digest."""
 # ruff: noqa: S101  (pytest reports failures through plain assert statements)
 
 import json
@@ -8,6 +9,7 @@ import pulumi
 import pytest
 
 from components import CaptioningPipeline, CaptioningPipelineArgs
+from components.image import context_fingerprint
 from tests.pulumi_mocks import (
     ACCOUNT_ID,
     ECR_HOST,
@@ -19,6 +21,8 @@ from tests.pulumi_mocks import (
     use_mocks,
 )
 
+BUILT = "docker:index/remoteImage:RemoteImage"
+PUSHED = "docker:index/registryImage:RegistryImage"
 DIGEST_REFERENCE = re.compile(r"^(?P<repository>[^@:]+(?::\d+)?/[^@:]+)@sha256:[0-9a-f]{64}$")
 
 
@@ -52,42 +56,118 @@ def test_image_is_built_for_the_function_architecture(architecture, platform):
     def check(values):
         (architectures,) = values
         assert architectures == [architecture]
-        assert mocks.one_of_type("docker:index/image:Image").inputs["build"]["platform"] == platform
+        assert mocks.one_of_type(BUILT).inputs["build"]["platform"] == platform
 
     return pulumi.Output.all(pipeline.captioning_function.function.architectures).apply(check)
 
 
 @pulumi.runtime.test
-def test_image_is_built_from_handler_with_the_model_as_build_args():
+def test_build_makes_a_single_platform_image_manifest_without_attestations():
+    """buildx's default provenance (and an SBOM) would push an OCI index: Lambda refuses those."""
+    mocks = use_mocks()
+    pipeline = CaptioningPipeline("test", CaptioningPipelineArgs())
+
+    def check(_):
+        build = mocks.one_of_type(BUILT).inputs["build"]
+        assert build["provenance"] == "false"
+        assert build["sbom"] == "false"
+        assert build["platform"] == "linux/amd64"
+        assert "," not in build["platform"], "a multi-platform build always makes an index"
+        assert not mocks.of_type("docker:index/image:Image"), (
+            "the native docker.Image has no provenance switch"
+        )
+
+    return pipeline.function_image.uri.apply(check)
+
+
+@pulumi.runtime.test
+def test_image_is_built_from_handler_with_the_model_and_runtime_as_build_args():
     mocks = use_mocks()
     args = CaptioningPipelineArgs(
-        model_id="acme/tiny-captioner", model_dir="models/demo-shapes", half_precision_weights=True
+        model_id="acme/tiny-captioner",
+        model_dir="models/demo-shapes",
+        runtime="torch",
+        precision="bf16",
+        half_precision_weights=True,
     )
     pipeline = CaptioningPipeline("test", args)
 
     def check(values):
         (image_name,) = values
-        build = mocks.one_of_type("docker:index/image:Image").inputs["build"]
+        build = mocks.one_of_type(BUILT).inputs["build"]
         assert build["context"] == args.build_context
-        assert build["dockerfile"].endswith("handler/Dockerfile")
-        assert build["args"]["MODEL_ID"] == "acme/tiny-captioner"
-        assert build["args"]["MODEL_SOURCE"] == "models/demo-shapes"
-        assert build["args"]["HALF_WEIGHTS"] == "1"
+        assert build["dockerfile"] == "handler/Dockerfile"
+        assert build["buildArgs"] == {
+            "MODEL_ID": "acme/tiny-captioner",
+            "MODEL_SOURCE": "models/demo-shapes",
+            "RUNTIME": "torch",
+            "PRECISION": "bf16",
+            "HALF_WEIGHTS": "1",
+        }
         assert image_name.startswith(f"{ECR_HOST}/test-repository")
 
-    return pulumi.Output.all(pipeline.function_image.image.image_name).apply(check)
+    return pulumi.Output.all(pipeline.function_image.image.name).apply(check)
 
 
 @pulumi.runtime.test
-def test_by_default_the_build_downloads_model_id_with_float32_weights():
+def test_by_default_the_build_downloads_model_id_for_onnx_in_float32():
     mocks = use_mocks()
     pipeline = CaptioningPipeline("test", CaptioningPipelineArgs())
 
     def check(_):
-        build_args = mocks.one_of_type("docker:index/image:Image").inputs["build"]["args"]
-        assert build_args == {"MODEL_ID": "nlpconnect/vit-gpt2-image-captioning", "HALF_WEIGHTS": "0"}
+        build_args = mocks.one_of_type(BUILT).inputs["build"]["buildArgs"]
+        assert build_args == {
+            "MODEL_ID": "nlpconnect/vit-gpt2-image-captioning",
+            "RUNTIME": "onnx",
+            "PRECISION": "fp32",
+            "HALF_WEIGHTS": "0",
+        }
 
-    return pipeline.function_image.image.repo_digest.apply(check)
+    return pipeline.function_image.uri.apply(check)
+
+
+@pulumi.runtime.test
+def test_a_change_to_the_code_or_model_rebuilds_and_a_new_image_is_pushed():
+    mocks = use_mocks()
+    args = CaptioningPipelineArgs(model_dir="models/demo-shapes")
+    pipeline = CaptioningPipeline("test", args)
+
+    def check(values):
+        image_id, _ = values
+        built, pushed = mocks.one_of_type(BUILT), mocks.one_of_type(PUSHED)
+        assert built.inputs["triggers"] == {"context": context_fingerprint(args)}
+        assert pushed.inputs["name"] == built.inputs["name"]
+        assert pushed.inputs["triggers"] == {"image_id": image_id}
+        assert pushed.inputs["keepRemotely"] is True
+
+    image = pipeline.function_image
+    return pulumi.Output.all(image.image.image_id, image.pushed.sha256_digest).apply(check)
+
+
+def test_context_fingerprint_follows_code_and_model_files(tmp_path):
+    (tmp_path / "handler" / "prepare_model").mkdir(parents=True)
+    (tmp_path / "models" / "m").mkdir(parents=True)
+    for path in (
+        "handler/main.py",
+        "handler/prepare_model/export.py",
+        "handler/Dockerfile",
+        "models/m/w.bin",
+    ):
+        (tmp_path / path).write_text("1")
+    args = CaptioningPipelineArgs(build_context=str(tmp_path), model_dir="models/m")
+    before = context_fingerprint(args)
+    for path in (
+        "handler/main.py",
+        "handler/prepare_model/export.py",
+        "handler/Dockerfile",
+        "models/m/w.bin",
+    ):
+        (tmp_path / path).write_text("2")
+        after = context_fingerprint(args)
+        assert after != before, path
+        before = after
+    (tmp_path / "handler" / "notes.md").write_text("not in the image")
+    assert context_fingerprint(args) == before
 
 
 @pulumi.runtime.test
@@ -96,15 +176,15 @@ def test_function_references_the_image_by_digest_not_by_tag():
     pipeline = CaptioningPipeline("test", CaptioningPipelineArgs())
 
     def check(values):
-        image_uri, repo_digest, repository_url, exported = values
-        assert image_uri == repo_digest == exported
+        image_uri, pushed_digest, repository_url, exported = values
+        assert image_uri == exported == f"{repository_url}@{pushed_digest}"
         match = DIGEST_REFERENCE.match(image_uri)
         assert match, f"{image_uri} is not repository@sha256:<digest>"
         assert match["repository"] == repository_url
 
     return pulumi.Output.all(
         pipeline.captioning_function.function.image_uri,
-        pipeline.function_image.image.repo_digest,
+        pipeline.function_image.pushed.sha256_digest,
         pipeline.function_image.repository.repository_url,
         pipeline.image_uri,
     ).apply(check)
@@ -117,13 +197,13 @@ def test_registry_login_comes_from_ecr_with_the_password_kept_secret():
 
     def check(_):
         assert GET_ECR_TOKEN_CALL in mocks.calls
-        registry = mocks.one_of_type("docker:index/image:Image").inputs["registry"]
+        registry = mocks.one_of_type(PUSHED).inputs["authConfig"]
         assert is_secret_input(registry), "the registry credentials reached the engine in clear"
-        assert unwrap(registry)["server"] == f"https://{ECR_HOST}"
+        assert unwrap(registry)["address"] == f"https://{ECR_HOST}"
         assert unwrap(registry)["username"] == "AWS"
         assert unwrap(unwrap(registry)["password"]) == ECR_PASSWORD
 
-    return pulumi.Output.all(pipeline.function_image.image.repo_digest).apply(check)
+    return pulumi.Output.all(pipeline.function_image.uri).apply(check)
 
 
 @pulumi.runtime.test

@@ -39,7 +39,7 @@ QUEUE_POLICY = "aws:sqs/queuePolicy:QueuePolicy"
 ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 FUNCTION = "aws:lambda/function:Function"
-DOCKER_IMAGE = "docker:index/image:Image"
+DOCKER_IMAGE = "docker:index/registryImage:RegistryImage"  # the pushed image (components/image.py)
 ATTACHMENTS = (
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
     "aws:iam/policyAttachment:PolicyAttachment",
@@ -186,7 +186,10 @@ def queue_policy_findings(mocks: CaptioningMocks) -> list[str]:
 
 def image_reference_findings(mocks: CaptioningMocks) -> list[str]:
     """Functions whose image is a mutable tag rather than the pushed image's digest."""
-    digests = {image.outputs["repoDigest"] for image in mocks.of_type(DOCKER_IMAGE)}
+    digests = {
+        f"{image.outputs['name'].rsplit(':', 1)[0]}@{image.outputs['sha256Digest']}"
+        for image in mocks.of_type(DOCKER_IMAGE)
+    }
     findings = []
     for function in mocks.of_type(FUNCTION):
         uri = function.inputs.get("imageUri", "")
@@ -200,7 +203,7 @@ def secret_findings(mocks: CaptioningMocks) -> list[str]:
     findings = [
         f"{image.name}: registry credentials are not secret"
         for image in mocks.of_type(DOCKER_IMAGE)
-        if "registry" in image.inputs and not is_secret_input(image.inputs["registry"])
+        if "authConfig" in image.inputs and not is_secret_input(image.inputs["authConfig"])
     ]
     for registration in mocks.registrations:
         if ECR_PASSWORD in json.dumps(_without_secrets(registration.inputs), default=str):
@@ -428,7 +431,8 @@ def test_queue_policy_check_flags_other_sources(statement):
 
 def test_image_check_flags_a_tag_reference():
     digest = "123.dkr.ecr.us-east-1.amazonaws.com/repo@sha256:" + "a" * 64
-    image = Registration(DOCKER_IMAGE, "image", {}, {"repoDigest": digest})
+    pushed = {"name": "123.dkr.ecr.us-east-1.amazonaws.com/repo:dev", "sha256Digest": "sha256:" + "a" * 64}
+    image = Registration(DOCKER_IMAGE, "image", {}, pushed)
     tagged = Registration(FUNCTION, "fn", {"imageUri": "123.dkr.ecr.us-east-1.amazonaws.com/repo:latest"})
     assert image_reference_findings(_fake(image, tagged))
     pinned = Registration(FUNCTION, "fn", {"imageUri": digest})
@@ -436,6 +440,6 @@ def test_image_check_flags_a_tag_reference():
 
 
 def test_secret_check_flags_a_password_in_clear():
-    registry = {"server": "https://ecr", "username": "AWS", "password": ECR_PASSWORD}
-    image = Registration(DOCKER_IMAGE, "image", {"registry": registry}, {})
+    registry = {"address": "https://ecr", "username": "AWS", "password": ECR_PASSWORD}
+    image = Registration(DOCKER_IMAGE, "image", {"authConfig": registry}, {})
     assert len(secret_findings(_fake(image))) == 2
