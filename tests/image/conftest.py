@@ -80,8 +80,9 @@ def image_present(image_tag: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    """moto's server on 127.0.0.1 (the container shares the host's network and reaches it there)."""
+def moto_endpoint(image_tag: str) -> Iterator[str]:
+    """moto's server on 127.0.0.1 (the container shares the host's network and reaches it there); one per
+    image, so each image's tests start from an empty account."""
     from moto.server import ThreadedMotoServer
 
     port = free_port()
