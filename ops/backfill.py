@@ -177,7 +177,10 @@ def run_backfill(
             summary.interrupted = True
             break
         batch = pending[start : start + SQS_BATCH_LIMIT]
-        limit.wait(len(batch))
+        limit.wait(len(batch), stop)
+        if stop is not None and stop.requested:  # asked while waiting for the rate limit
+            summary.interrupted = True
+            break
         failures = send(batch)
         summary.sent += len(batch) - len(failures)
         summary.send_failures.update(failures)

@@ -13,9 +13,12 @@ from collections.abc import Callable
 from types import FrameType, TracebackType
 from typing import Any
 
+SLEEP_SLICE_S = 0.1
+"""A wait checks this often whether a stop was asked for."""
+
 
 class RateLimit:
-    """At most `per_second` units on average; `wait(n)` sleeps until n more may go."""
+    """At most `per_second` units on average; `wait(n)` sleeps until n more may go (or a stop is asked)."""
 
     def __init__(self, per_second: float, *, clock: Callable[[], float] = time.monotonic) -> None:
         if per_second <= 0:
@@ -24,11 +27,11 @@ class RateLimit:
         self._clock = clock
         self._next = clock()
 
-    def wait(self, units: int = 1) -> None:
-        now = self._clock()
-        if self._next > now:
-            time.sleep(self._next - now)
-            now = self._next
+    def wait(self, units: int = 1, stop: StopRequested | None = None) -> None:
+        while (now := self._clock()) < self._next:
+            if stop is not None and stop.requested:
+                return
+            time.sleep(min(SLEEP_SLICE_S, self._next - now))
         self._next = max(self._next, now) + units / self.per_second
 
 

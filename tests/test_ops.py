@@ -280,7 +280,7 @@ def test_rate_limit_paces_units() -> None:
         limit = RateLimit(10, clock=lambda: now[0])
         for _ in range(3):
             limit.wait(10)  # 10 units at 10 per second: one second apart
-    assert slept == [pytest.approx(1.0), pytest.approx(1.0)]
+    assert sum(slept) == pytest.approx(2.0) and max(slept) <= 0.1 + 1e-9  # in slices, to notice a stop
 
 
 # --- redrive ----------------------------------------------------------------------------------------------
