@@ -16,6 +16,7 @@ from typing import TextIO
 try:
     from components import limits
     from components.args import CaptioningPipelineArgs
+    from local.arguments import fraction, int_in_range, port, positive_int
     from local.emulator import EmulatorError, check_port_free
     from local.settings import (
         DEMO_MODEL_DIR,
@@ -35,44 +36,6 @@ except ModuleNotFoundError as missing:  # run with a Python that lacks the proje
     )
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _batch_size(text: str) -> int:
-    value = _positive_int(text)
-    low, high = limits.SQS_BATCH_SIZE
-    if not low <= value <= high:
-        raise argparse.ArgumentTypeError(f"the SQS event source mapping allows {low}-{high}, got {value}")
-    return value
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be 0-65535 (0: any free port), got {value}")
-    return value
-
-
-def _fault_rate(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
-    return value
-
-
 def _add_pipeline_options(parser: argparse.ArgumentParser, *, workers: int, batch_size: int = 10) -> None:
     parser.add_argument(
         "--model",
@@ -84,7 +47,7 @@ def _add_pipeline_options(parser: argparse.ArgumentParser, *, workers: int, batc
     )
     parser.add_argument(
         "--workers",
-        type=_positive_int,
+        type=positive_int,
         default=workers,
         metavar="N",
         help=f"concurrent function instances (default {workers})",
@@ -92,7 +55,7 @@ def _add_pipeline_options(parser: argparse.ArgumentParser, *, workers: int, batc
     low, high = limits.SQS_BATCH_SIZE
     parser.add_argument(
         "--batch-size",
-        type=_batch_size,
+        type=int_in_range(low, high, what=" (the SQS event source mapping's limit)"),
         default=batch_size,
         metavar="N",
         help=f"messages per invocation, {low}-{high} (default {batch_size})",
@@ -162,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_pipeline_options(serve, workers=1)
     _add_delivery_options(serve)
     serve.add_argument(
-        "--port", type=_port, default=0, help="port for the emulator endpoint (default: any free port)"
+        "--port", type=port, default=0, help="port for the emulator endpoint (default: any free port)"
     )
 
     soak = commands.add_parser(
@@ -173,11 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
         "object.",
     )
     soak.add_argument(
-        "--images", type=_positive_int, default=300, metavar="N", help="objects to upload (default 300)"
+        "--images", type=positive_int, default=300, metavar="N", help="objects to upload (default 300)"
     )
     soak.add_argument(
         "--fault-rate",
-        type=_fault_rate,
+        type=fraction,
         default=0.2,
         metavar="P",
         help="share of GetObject / DynamoDB writes that fail (default 0.2)",

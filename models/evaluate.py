@@ -16,6 +16,7 @@ from pathlib import Path
 from PIL import Image
 
 from handler.images import load_image
+from local.arguments import positive_int
 from models import shapes
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "demo-shapes"
@@ -93,16 +94,6 @@ def evaluate(
     return scores
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m models.evaluate", description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -111,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=DEFAULT_MODEL_DIR,
         help="captioning model directory (default: the demo model)",
     )
-    parser.add_argument("--count", type=_positive, default=500, help="images per set (default 500)")
+    parser.add_argument("--count", type=positive_int, default=500, help="images per set (default 500)")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="held-out draw seed")
     parser.add_argument(
         "--set",
@@ -121,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="evaluate only this set (repeatable; default all)",
     )
     parser.add_argument(
-        "--threads", type=_positive, default=None, help="inference threads, at least 1 (default: all CPUs)"
+        "--threads", type=positive_int, default=None, help="inference threads, at least 1 (default: all CPUs)"
     )
     parser.add_argument("--show-mistakes", action="store_true", help="print each wrong caption")
     arguments = parser.parse_args(argv)

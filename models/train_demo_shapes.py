@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from local.arguments import positive_int
+
 DEFAULT_OUTPUT_DIR = Path(__file__).resolve().parent / "demo-shapes"
 
 
@@ -33,16 +35,6 @@ class TrainingSettings:
     data_workers: int = 2
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     defaults = TrainingSettings()
     parser = argparse.ArgumentParser(
@@ -55,17 +47,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="model directory to write (default: %(default)s)",
     )
     parser.add_argument(
-        "--steps", type=_positive, default=defaults.steps, help="optimiser steps (default %(default)s)"
+        "--steps", type=positive_int, default=defaults.steps, help="optimiser steps (default %(default)s)"
     )
     parser.add_argument(
         "--examples",
-        type=_positive,
+        type=positive_int,
         default=defaults.examples,
         help="training images drawn (default %(default)s)",
     )
     parser.add_argument(
         "--data-workers",
-        type=_positive,
+        type=positive_int,
         default=defaults.data_workers,
         help="processes preparing the training images (default %(default)s)",
     )

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import io
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -12,6 +20,7 @@ from PIL import Image
 from tests.tiny_model import build_tiny_model
 
 AWS_TEST_REGION = "us-east-1"
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")
@@ -61,3 +70,76 @@ def mocked_aws(aws_credentials: None) -> Iterator[None]:
 
     with mock_aws():
         yield
+
+
+# --- `python -m local` in a child process, as a user runs it ---------------------------------------------
+
+
+def run_local(*args: str, timeout: float = 240, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess[str]:
+    """`python -m local ARGS` to its end: exit code, stdout, stderr."""
+    return subprocess.run(  # noqa: S603  our own CLI, fixed arguments
+        [sys.executable, "-m", "local", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def _read_lines(stream: Any, lines: queue.Queue[str]) -> None:
+    for line in stream:
+        lines.put(line)
+
+
+def wait_for_line(lines: queue.Queue[str], needle: str, timeout: float) -> str:
+    """The next line holding `needle` (lines before it are consumed); AssertionError after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+        except queue.Empty:
+            break
+        if needle in line:
+            return line
+    raise AssertionError(f"no line containing {needle!r} within {timeout} s")
+
+
+class ServeProcess:
+    """`python -m local serve ARGS` in a child process, its stdout and stderr read line by line."""
+
+    def __init__(self, state_file: Path, *args: str) -> None:
+        self.process = subprocess.Popen(  # noqa: S603  our own CLI
+            [sys.executable, "-m", "local", "serve", *args],
+            cwd=REPO_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "CAPTIONING_LOCAL_STATE": str(state_file)},
+        )
+        self.stdout: queue.Queue[str] = queue.Queue()
+        self.stderr: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=_read_lines, args=(self.process.stdout, self.stdout), daemon=True).start()
+        threading.Thread(target=_read_lines, args=(self.process.stderr, self.stderr), daemon=True).start()
+
+    @staticmethod
+    def client(service: str, endpoint: str) -> Any:
+        import boto3
+
+        return boto3.client(
+            service,
+            endpoint_url=endpoint,
+            region_name=AWS_TEST_REGION,
+            aws_access_key_id="x",
+            aws_secret_access_key="x",  # noqa: S106  moto ignores credentials
+        )
+
+    def stop(self) -> int:
+        """Ctrl-C, and its exit code."""
+        self.process.send_signal(signal.SIGINT)
+        return self.process.wait(timeout=60)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import io
-import struct
-import zlib
 
 import pytest
 from PIL import Image
 
 from handler.constants import MAX_OBJECT_BYTES
 from handler.images import ALLOWED_FORMATS, ImageRejected, check_object_size, load_image
+from local.soak_objects import png_claiming
 from tests.conftest import make_image_bytes
 
 
@@ -18,23 +17,6 @@ def _encode(image: Image.Image, image_format: str, **options: object) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format=image_format, **options)
     return buffer.getvalue()
-
-
-def _png_claiming(width: int, height: int) -> bytes:
-    """A PNG whose header declares width x height but carries almost no data (a decompression bomb)."""
-
-    def chunk(kind: bytes, payload: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
-        )
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(b"\0"))
-        + chunk(b"IEND", b"")
-    )
 
 
 @pytest.mark.parametrize("image_format", ["JPEG", "PNG", "GIF", "WEBP", "TIFF", "BMP"])
@@ -135,7 +117,7 @@ def test_rejections_say_what_is_wrong(data: bytes, message_start: str) -> None:
 
 def test_decompression_bomb_is_rejected_with_its_dimensions() -> None:
     with pytest.raises(ImageRejected) as rejected:
-        load_image(_png_claiming(40000, 40000))
+        load_image(png_claiming(40000, 40000))
     message = str(rejected.value)
     assert message.startswith("image too large: 40000×40000 pixels, limit ")
     assert str(Image.MAX_IMAGE_PIXELS) in message
@@ -145,7 +127,7 @@ def test_image_between_pillows_warning_and_error_limits_is_rejected_too() -> Non
     width = 10000
     height = Image.MAX_IMAGE_PIXELS // width + 10  # over the limit, under twice it
     with pytest.raises(ImageRejected, match=rf"^image too large: {width}×{height} pixels"):
-        load_image(_png_claiming(width, height))
+        load_image(png_claiming(width, height))
 
 
 def test_object_size_cap() -> None:

@@ -8,22 +8,16 @@ import, which must not leak into this test process. (Its parts: tests/test_local
 from __future__ import annotations
 
 import json
-import os
-import queue
 import random
-import signal
-import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from local import serve_state
 from models.shapes import demo_images, draw, encode, random_spec
+from tests.conftest import ServeProcess, run_local, wait_for_line
 
 pytestmark = pytest.mark.slow
 
@@ -35,17 +29,6 @@ HELD_OUT_COUNT = 50
 
 
 SKIPPED_NAMES = ["scan.bmp", "holiday.Jpg", "no-suffix"]  # the deployed keySuffixes never deliver these
-
-
-def run_local(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603  our own CLI, fixed arguments
-        [sys.executable, "-m", "local", *args],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 # --- the main job: caption --json with the demo model -----------------------------------------------
@@ -188,73 +171,20 @@ def test_the_table_has_a_row_per_file_with_its_caption_and_nothing_else_on_stdou
 # --- serve: starts, captions what arrives, stops on Ctrl-C -------------------------------------------
 
 
-def _read_lines(stream: Any, lines: queue.Queue[str]) -> None:
-    for line in stream:
-        lines.put(line)
-
-
-def _wait_for_line(lines: queue.Queue[str], needle: str, timeout: float) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
-        except queue.Empty:
-            break
-        if needle in line:
-            return line
-    raise AssertionError(f"no line containing {needle!r} within {timeout} s")
-
-
-class Serve:
-    """`python -m local serve` in a child process, its stdout and stderr read line by line."""
-
-    def __init__(self, state_file: Path) -> None:
-        self.process = subprocess.Popen(  # noqa: S603  our own CLI
-            [sys.executable, "-m", "local", "serve"],
-            cwd=REPO_ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "CAPTIONING_LOCAL_STATE": str(state_file)},
-        )
-        self.stdout: queue.Queue[str] = queue.Queue()
-        self.stderr: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=_read_lines, args=(self.process.stdout, self.stdout), daemon=True).start()
-        threading.Thread(target=_read_lines, args=(self.process.stderr, self.stderr), daemon=True).start()
-
-    def client(self, service: str, endpoint: str) -> Any:
-        return boto3.client(
-            service,
-            endpoint_url=endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="x",
-            aws_secret_access_key="x",  # noqa: S106
-        )
-
-    def stop(self) -> int:
-        self.process.send_signal(signal.SIGINT)
-        return self.process.wait(timeout=30)
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-
-
 def test_serve_prints_how_to_use_it_captions_uploads_shows_dead_letters_and_stops_on_ctrl_c(
     tmp_path: Path,
 ) -> None:
     state_file = tmp_path / "serve.json"
-    serve = Serve(state_file)
+    serve = ServeProcess(state_file)
     try:
-        endpoint = _wait_for_line(serve.stdout, "endpoint", 180).split()[-1]
-        bucket = _wait_for_line(serve.stdout, "bucket", 5).split()[-1]
-        table = _wait_for_line(serve.stdout, "table", 5).split()[-1]
-        dead_letter_queue = _wait_for_line(serve.stdout, "dead-letter queue", 5).split()[-1]
-        copy_line = _wait_for_line(serve.stdout, " s3 cp ", 5)
+        endpoint = wait_for_line(serve.stdout, "endpoint", 180).split()[-1]
+        bucket = wait_for_line(serve.stdout, "bucket", 5).split()[-1]
+        table = wait_for_line(serve.stdout, "table", 5).split()[-1]
+        dead_letter_queue = wait_for_line(serve.stdout, "dead-letter queue", 5).split()[-1]
+        copy_line = wait_for_line(serve.stdout, " s3 cp ", 5)
         assert f"aws --endpoint-url {endpoint} s3 cp" in copy_line and f"s3://{bucket}/" in copy_line
-        assert f"--table-name {table}" in _wait_for_line(serve.stdout, "dynamodb get-item", 5)
-        read_dead_letters = _wait_for_line(serve.stdout, "sqs receive-message", 5)
+        assert f"--table-name {table}" in wait_for_line(serve.stdout, "dynamodb get-item", 5)
+        read_dead_letters = wait_for_line(serve.stdout, "sqs receive-message", 5)
         assert (
             f"aws --endpoint-url {endpoint} sqs receive-message --queue-url {dead_letter_queue}"
             in read_dead_letters
@@ -276,13 +206,13 @@ def test_serve_prints_how_to_use_it_captions_uploads_shows_dead_letters_and_stop
 
         image = next(demo_images(7, 1))
         serve.client("s3", endpoint).put_object(Bucket=bucket, Key="dropped in.png", Body=image.data)
-        captioned = _wait_for_line(serve.stdout, "dropped in.png", 60)
+        captioned = wait_for_line(serve.stdout, "dropped in.png", 60)
         assert captioned.startswith("captioned") and image.caption in captioned
 
         # A parked event gets a line, and stays in the dead-letter queue for anyone to read.
         sqs = serve.client("sqs", endpoint)
         sqs.send_message(QueueUrl=dead_letter_queue, MessageBody="{not json")
-        parked = _wait_for_line(serve.stdout, "dead-lettered", 30)
+        parked = wait_for_line(serve.stdout, "dead-lettered", 30)
         assert parked.startswith("dead-lettered message ") and "message body is not JSON" in parked
         time.sleep(2.5)  # two more watch rounds
         received = sqs.receive_message(QueueUrl=dead_letter_queue, WaitTimeSeconds=1).get("Messages", [])
@@ -295,12 +225,12 @@ def test_serve_prints_how_to_use_it_captions_uploads_shows_dead_letters_and_stop
 
 
 def test_serve_survives_its_table_being_deleted_and_says_so(tmp_path: Path) -> None:
-    serve = Serve(tmp_path / "serve.json")
+    serve = ServeProcess(tmp_path / "serve.json")
     try:
-        endpoint = _wait_for_line(serve.stdout, "endpoint", 180).split()[-1]
-        table = _wait_for_line(serve.stdout, "table", 5).split()[-1]
+        endpoint = wait_for_line(serve.stdout, "endpoint", 180).split()[-1]
+        table = wait_for_line(serve.stdout, "table", 5).split()[-1]
         serve.client("dynamodb", endpoint).delete_table(TableName=table)
-        message = _wait_for_line(serve.stderr, "no longer exists", 30)
+        message = wait_for_line(serve.stderr, "no longer exists", 30)
         assert f"the captions table {table} no longer exists" in message
         time.sleep(2.5)
         assert serve.process.poll() is None  # still serving

@@ -10,17 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-import queue
-import signal
 import subprocess
-import sys
-import threading
-import time
 from pathlib import Path
-from typing import Any
 
-import boto3
 import pytest
+
+from tests.conftest import ServeProcess, run_local, wait_for_line
 
 pytestmark = [pytest.mark.image, pytest.mark.slow]
 
@@ -30,14 +25,7 @@ TAG = (os.environ.get("CAPTIONING_IMAGE_TAGS") or "captioning-function:local").s
 
 
 def caption(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603  our own CLI, fixed arguments
-        [sys.executable, "-m", "local", "caption", *args, "--json"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    return run_local("caption", *args, "--json", timeout=600)
 
 
 @pytest.fixture(scope="module")
@@ -72,55 +60,20 @@ def test_an_unknown_image_is_a_clear_error(uploads: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-def _read_lines(stream: Any, lines: queue.Queue[str]) -> None:
-    for line in stream:
-        lines.put(line)
-
-
-def _wait_for_line(lines: queue.Queue[str], needle: str, timeout: float) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
-        except queue.Empty:
-            break
-        if needle in line:
-            return line
-    raise AssertionError(f"no line containing {needle!r} within {timeout} s")
-
-
 def test_serve_through_the_image_captions_an_upload(tmp_path: Path) -> None:
-    process = subprocess.Popen(  # noqa: S603  our own CLI
-        [sys.executable, "-m", "local", "serve", "--function-image", TAG],
-        cwd=REPO_ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env={**os.environ, "CAPTIONING_LOCAL_STATE": str(tmp_path / "serve.json")},
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=_read_lines, args=(process.stdout, lines), daemon=True).start()
+    serve = ServeProcess(tmp_path / "serve.json", "--function-image", TAG)
     try:
-        endpoint = _wait_for_line(lines, "endpoint", 300).split()[-1]
-        bucket = _wait_for_line(lines, "bucket", 5).split()[-1]
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="x",
-            aws_secret_access_key="x",  # noqa: S106
-        )
-        s3.put_object(Bucket=bucket, Key="dropped in.png", Body=(SAMPLES_DIR / "red circle.png").read_bytes())
-        captioned = _wait_for_line(lines, "dropped in.png", 60)
+        endpoint = wait_for_line(serve.stdout, "endpoint", 300).split()[-1]
+        bucket = wait_for_line(serve.stdout, "bucket", 5).split()[-1]
+        image = (SAMPLES_DIR / "red circle.png").read_bytes()
+        serve.client("s3", endpoint).put_object(Bucket=bucket, Key="dropped in.png", Body=image)
+        captioned = wait_for_line(serve.stdout, "dropped in.png", 60)
         assert captioned.split() == [
             "captioned",
             "dropped",
             "in.png",
             *"a red circle on a white background".split(),
         ]
-        process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=60) == 0
+        assert serve.stop() == 0
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        serve.kill()

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -28,19 +26,9 @@ from local.resources import EmulatedResources, create_resources
 from local.settings import LocalSettings, SettingsError, check_model_directory
 from local.tracking import SKIPPED, KeyResult, ResultTracker
 from local.uploader import UploadError, collect_uploads, upload_all
+from tests.conftest import run_local
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-def run_local(*args: str, timeout: float = 60, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603  our own CLI, fixed arguments
-        [sys.executable, "-m", "local", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def keys_of(body: str) -> list[str]:
@@ -60,7 +48,7 @@ def keys_of(body: str) -> list[str]:
         (["serve", "--model", "{empty}"], "no model in"),
         (["soak", "--fault-rate", "1.5"], "must be between 0 and 1"),
         (["caption", "{readme}", "--workers", "0"], "must be at least 1"),
-        (["caption", "{readme}", "--batch-size", "10001"], "allows 1-10000"),
+        (["caption", "{readme}", "--batch-size", "10001"], "must be 1-10000"),
         (["caption", "{readme}", "--model", "{empty}", "--function-image", "x:y"], "exclude each other"),
         (["caption", "{readme}", "--key-suffix", ".jpg", "--key-suffix", "jpg"], "do not overlap"),
     ],
