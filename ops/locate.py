@@ -69,9 +69,10 @@ class Locations:
         missing = [name for name in names if not getattr(self, name)]
         if missing:
             flags = ", ".join("--" + name.replace("_", "-") for name in missing)
+            pronoun = "it" if len(missing) == 1 else "them"
             raise LocateError(
-                f"this command needs {flags}: pass them, or --local for a running `python -m local serve`, "
-                "or run inside the Pulumi project with the Pulumi CLI installed"
+                f"this command needs {flags}: pass {pronoun}, or --local for a running "
+                "`python -m local serve`, or run inside the Pulumi project with the Pulumi CLI installed"
             )
 
     def client(self, service: str, *, max_attempts: int | None = None) -> BaseClient:

@@ -134,7 +134,7 @@ def render_status(report: StatusReport, console: Console) -> None:
         failures.add_column("key")
         failures.add_column("reason")
         for failure in report.failures:
-            failures.add_row(failure["created_at"], failure["key"], failure["error"])
+            failures.add_row(failure["created_at"][:19], failure["key"], failure["error"])
         console.print(failures)
     if report.alarms is None:
         console.print(f"alarms: {report.alarms_note}")
