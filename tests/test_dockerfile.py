@@ -352,6 +352,32 @@ def test_layer_groups_from_docker_history(monkeypatch: pytest.MonkeyPatch) -> No
     }
 
 
+BUILDKIT_HISTORY = [
+    Layer("/bin/sh -c #(nop) ADD file:rootfs in /", 150_000_000),
+    Layer(
+        'RUN /bin/sh -c test -n "${LAMBDA_TASK_ROOT}" || { echo "LAMBDA_TASK_ROOT is not set"; } # buildkit',
+        0,
+    ),
+    Layer("COPY /opt/ml/model /opt/ml/model # buildkit", 1_000_000),
+    Layer("COPY /opt/libraries /var/task/ # buildkit", 200_000_000),
+    Layer("ENV MODEL_DIR=/opt/ml/model RUNTIME=onnx PRECISION=fp32", 0),
+    Layer("COPY handler/*.py /var/task/handler/ # buildkit", 200_000),
+    Layer(
+        'RUN |2 RUNTIME=onnx /bin/sh -c python -m compileall "${LAMBDA_TASK_ROOT}/handler" # buildkit', 70_000
+    ),
+]
+
+
+def test_layer_groups_read_buildkit_history_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(function_image, "history", lambda tag: BUILDKIT_HISTORY)
+    assert function_image.layer_groups("any") == {
+        "base": 150_000_000,
+        "model": 1_000_000,
+        "libraries": 200_000_000,
+        "code": 270_000,
+    }
+
+
 def test_layer_groups_refuse_an_image_not_built_from_the_dockerfile(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(function_image, "history", lambda tag: HISTORY[:2])
     with pytest.raises(ValueError, match="LAMBDA_TASK_ROOT"):

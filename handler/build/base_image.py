@@ -18,7 +18,7 @@ import zipfile
 from pathlib import Path
 
 from handler.build import wheelhouse
-from handler.build.docker_engine import docker, docker_cli, image_exists, image_label
+from handler.build.docker_engine import apt_install, docker, docker_cli, image_exists, image_label
 
 AWS_BASE_IMAGE = "public.ecr.aws/lambda/python:3.12"
 STAND_IN_BASE_IMAGE = "captioning-lambda-base:python3.11"
@@ -46,9 +46,7 @@ def _rootfs_tarball() -> Path:
     if tarball.exists():
         return tarball
     if not shutil.which("debootstrap"):
-        subprocess.run(
-            ["apt-get", "install", "-y", "-q", "--no-install-recommends", "debootstrap"], check=True
-        )
+        apt_install("debootstrap")
     tarball.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="rootfs-", dir=tarball.parent) as root:
         print(f"debootstrap {SUITE} (minbase + {', '.join(ROOTFS_PACKAGES)}) ...", file=sys.stderr)

@@ -49,18 +49,25 @@ def engine_running() -> bool:
         return False
 
 
-def _install_engine() -> None:
+def apt_install(*packages: str) -> None:
+    """Install Debian packages (as root): what `make image-test` needs on a fresh machine."""
     if os.geteuid() != 0:
-        raise EngineError("the Docker engine is not installed; as root: apt-get install docker.io iptables")
-    print("installing Debian's docker.io and iptables (apt-get) ...", file=sys.stderr)
+        raise EngineError(
+            f"{', '.join(packages)} not installed; as root: apt-get install {' '.join(packages)}"
+        )
+    print(f"installing {', '.join(packages)} (apt-get) ...", file=sys.stderr)
     environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for command in (
         ["apt-get", "update", "-q"],
-        ["apt-get", "install", "-y", "-q", "--no-install-recommends", "docker.io", "iptables"],
+        ["apt-get", "install", "-y", "-q", "--no-install-recommends", *packages],
     ):
         result = subprocess.run(command, capture_output=True, text=True, env=environment, check=False)
         if result.returncode != 0:
             raise EngineError(f"{' '.join(command)} failed: {result.stderr.strip()[-1500:]}")
+
+
+def _install_engine() -> None:
+    apt_install("docker.io", "iptables")
 
 
 def ensure_engine() -> None:

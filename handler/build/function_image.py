@@ -17,6 +17,7 @@ from handler.constants import (
     DEFAULT_MODEL_ID,
     DEFAULT_PRECISION,
     DEFAULT_RUNTIME,
+    MODEL_DIR_IN_IMAGE,
     RUNTIME_PRECISIONS,
     RUNTIMES,
 )
@@ -95,10 +96,11 @@ def build(options: ImageOptions) -> float:
 
 # --- what is in the built image -------------------------------------------------------------------------
 GROUPS = ("model", "libraries", "code")
+# The classic builder writes `COPY dir:<hash> in DEST`, BuildKit `COPY SRC DEST # buildkit`.
 _GROUP_PATTERNS = {
-    "model": re.compile(r"COPY --from=model |COPY dir:.* in /opt/ml/model|/opt/ml/model "),
-    "libraries": re.compile(r"COPY --from=libraries |COPY dir:.* in /var/task/? *$"),
-    "code": re.compile(r"handler/?\s*$|compileall .*handler"),
+    "model": re.compile(rf"COPY .*{re.escape(MODEL_DIR_IN_IMAGE)}/?$"),
+    "libraries": re.compile(r"COPY .*/var/task/?$"),
+    "code": re.compile(r"COPY .*/var/task/handler/?$|compileall .*handler"),
 }
 
 
@@ -126,8 +128,9 @@ def layer_groups(tag: str, base: str | None = None) -> dict[str, int]:
     groups.update(dict.fromkeys(GROUPS, 0))
     current = None
     for layer in layers[base_layers:]:
+        step = layer.created_by.removesuffix("# buildkit").strip()
         for group in GROUPS[GROUPS.index(current) if current else 0 :]:
-            if _GROUP_PATTERNS[group].search(layer.created_by):
+            if _GROUP_PATTERNS[group].search(step):
                 current = group
                 break
         if current:

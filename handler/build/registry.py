@@ -5,7 +5,6 @@ registry (ECR, for Lambda) would get: Lambda accepts a single-platform image man
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -17,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from handler.build.docker_engine import docker
+from handler.build.docker_engine import apt_install, docker
 
 IMAGE_MANIFEST_TYPES = (
     "application/vnd.docker.distribution.manifest.v2+json",
@@ -41,15 +40,7 @@ def _registry_binary() -> str:
     found = shutil.which("docker-registry")
     if found:
         return found
-    if os.geteuid() != 0:
-        raise RuntimeError("docker-registry is not installed: apt-get install docker-registry (as root)")
-    environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(
-        ["apt-get", "install", "-y", "-q", "--no-install-recommends", "docker-registry"],
-        check=True,
-        capture_output=True,
-        env=environment,
-    )
+    apt_install("docker-registry")
     return shutil.which("docker-registry") or "/usr/bin/docker-registry"
 
 
