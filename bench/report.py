@@ -292,6 +292,61 @@ def markdown_results(summary: dict[str, Any]) -> str:
     return "\n".join([header, rule, *rows])
 
 
+IMAGE_CONFIGURATIONS = {
+    "torch": ("torch", "fp32"),
+    "torch_int8": ("torch", "int8"),
+    "onnx": ("onnx", "fp32"),
+    "onnx_int8": ("onnx", "int8"),
+}
+
+
+def markdown_images(summary: dict[str, Any]) -> str:
+    """The function images side by side: sizes, layers, INIT, smallest memory, per-image times."""
+    images = summary["raw"].get("images") or {}
+    if not images.get("available"):
+        return f"Function images not measured: {images.get('note', 'no image figures in this run')}."
+    facts = images.get("images", {})
+    lines = [
+        "| image | size | base | libraries | model (as built) | code |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for runtime, image in facts.items():
+        groups = image.get("layer_groups") or {}
+        lines.append(
+            f"| `{image['tag']}` (runtime {runtime}) | {_fmt_bytes(image['bytes'])} "
+            f"| {_fmt_bytes(groups.get('base'))} | {_fmt_bytes(groups.get('libraries'))} "
+            f"| {_fmt_bytes(groups.get('model'))} | {_fmt_bytes(groups.get('code'))} |"
+        )
+    lines += [
+        "",
+        "| runtime, precision | INIT (s) | smallest memory that does not run out | "
+        "s/image batch 10 at 1,769 MB | at 3,538 MB | 12 MP latency at 1,769 MB | at 3,538 MB |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, (runtime, precision) in IMAGE_CONFIGURATIONS.items():
+        if name not in images.get("lambda_sizes", {}):
+            continue
+        init = (images.get("init", {}).get(name) or {}).get("init_s")
+        smallest = images.get("smallest_memory_mb", {}).get(name)
+        runs = {run["memory_mb"]: run for run in images["lambda_sizes"][name]}
+
+        def cell(memory_mb: int, figure: str, runs: dict = runs) -> str:
+            run = runs.get(memory_mb)
+            if run is None:
+                return "not run"
+            if figure not in run:
+                return "OOM" if run.get("oom_killed") else "failed"
+            return f"{run[figure]:.2f}"
+
+        lines.append(
+            f"| {runtime}, {precision} | {_fmt(init)} "
+            f"| {'none measured' if smallest is None else f'{smallest:,} MB'} "
+            f"| {cell(1769, 'seconds_per_image_batch10')} | {cell(3538, 'seconds_per_image_batch10')} "
+            f"| {cell(1769, 'latency_s')} | {cell(3538, 'latency_s')} |"
+        )
+    return "\n".join(lines)
+
+
 DEFAULT_RESULTS = Path(__file__).resolve().parent / "results.json"
 
 
@@ -328,7 +383,10 @@ def main(argv: list[str] | None = None) -> None:
         "python -m bench.report", "Print a benchmark run's table as markdown (for docs/performance.md)."
     )
     args = parser.parse_args(argv)
-    print(markdown_results(read_results(parser, args.results)))
+    summary = read_results(parser, args.results)
+    print(markdown_results(summary))
+    print()
+    print(markdown_images(summary))
 
 
 if __name__ == "__main__":

@@ -471,3 +471,29 @@ def test_sizing_rows_say_which_are_measured_out_of_memory_or_extrapolated() -> N
     assert rows[10240]["source"] == "extrapolated" and rows[10240]["seconds_batch1"] == 1.0
     table = sizing.markdown_table("onnx", 1.0, 0.5, measured, smallest_mb=1769)
     assert "| 1,024 | 2 | 0.58 | OOM | — |" in table and "does not run out: 1,769 MB" in table
+
+
+def test_images_table_shows_sizes_init_and_smallest_memory() -> None:
+    raw = _raw()
+    raw["images"] = {
+        "available": True,
+        "library_bytes": {"onnx": 2e8, "torch": 1.2e9},
+        "images": {
+            "onnx": {"tag": "f:local", "bytes": 4e8, "layer_groups": {"base": 1.9e8, "libraries": 2e8}},
+        },
+        "init": {"onnx": {"init_s": 3.25}},
+        "smallest_memory_mb": {"onnx": 1536},
+        "lambda_sizes": {
+            "onnx": [
+                {"memory_mb": 1024, "oom_killed": True},
+                {"memory_mb": 1769, "latency_s": 1.5, "seconds_per_image_batch10": 0.9, "batch_s": 9.0},
+            ]
+        },
+    }
+    text = report.markdown_images(report.build_summary(raw))
+
+    assert "| `f:local` (runtime onnx) | 0.400 GB | 0.190 GB | 0.200 GB |" in text
+    assert "| onnx, fp32 | 3.250 | 1,536 MB | 0.90 | not run | 1.50 | not run |" in text
+    assert report.markdown_images(report.build_summary(_raw(onnx=False))).startswith(
+        "Function images not measured: no Docker engine answers"
+    )
