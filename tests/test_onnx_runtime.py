@@ -227,6 +227,11 @@ def test_int8_quantises_every_weight_matmul_vocabulary_projection_included(onnx_
         ]
         assert float_weight_matmuls == [], name
         assert integer_matmuls, name
+    # The tied embedding's lookup reads the int8 vocabulary matrix: no float32 copy is left behind.
+    decoder_weights = {
+        tensor.name for tensor in onnx.load(str(onnx_int8_dir / DECODER_FILE)).graph.initializer
+    }
+    assert "vocabulary_t_quantized" in decoder_weights and "vocabulary_t" not in decoder_weights
     manifest = json.loads((onnx_int8_dir / ONNX_MANIFEST).read_text())
     assert manifest["precision"] == "int8"
     captioner = Captioner.load(onnx_int8_dir, precision="int8", num_beams=3, max_length=MAX_LENGTH)

@@ -100,8 +100,11 @@ def _clean_up_setting(tokenizer: object) -> bool:
 def export_onnx(source: Path, output: Path, *, precision: str, check_images: int = 4) -> None:
     """Export, verify (float32 captions equal the torch model's) and, for int8, quantise into `output`."""
     import torch
+    import transformers
     from transformers import AutoConfig, AutoImageProcessor, AutoTokenizer, VisionEncoderDecoderModel
 
+    transformers.utils.logging.set_verbosity_error()  # generate()'s per-call attention-mask advice
+    transformers.utils.logging.disable_progress_bar()
     problems = config_problems(AutoConfig.from_pretrained(source, local_files_only=True))
     if problems:
         raise refuse_onnx("; ".join(problems))
