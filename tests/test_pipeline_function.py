@@ -175,8 +175,11 @@ def test_role_grants_only_what_the_handler_needs_on_its_own_resources(trigger):
         expected = {
             "ReadUploadedImages": (["s3:GetObject"], [f"{bucket_arn}/uploads/*"]),
             "WriteCaptions": (["dynamodb:PutItem", "dynamodb:UpdateItem"], [table_arn]),
+            "RecogniseDuplicates": (["dynamodb:BatchGetItem"], [table_arn]),
             "WriteOwnLogs": (["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group_arn}:*"]),
             "ParkFailedEvents": (["sqs:SendMessage"], [dlq_arn]),
+            # Tracing is on by default; X-Ray has no resource-level permissions.
+            "SendTraces": (["xray:PutTelemetryRecords", "xray:PutTraceSegments"], ["*"]),
         }
         if trigger == "queue":
             expected["ConsumeUploadQueue"] = (
