@@ -580,8 +580,13 @@ def test_sqs_event_returns_only_the_affected_messages(
     }
     assert aws.item("m0.png")["status"] == aws.item("m3.png")["status"] == "captioned"
     assert aws.item("m1.png") is None
-    # (m2's item may exist: botocore sends "before-send" to every hook, so moto stores the write even
-    # though the client got the injected throttling error. Its redelivery is then a duplicate.)
+    # m2's item exists: botocore sends "before-send" to every hook, so moto stores the write even though
+    # the client got the injected throttling error (as a real write can succeed and its answer be lost).
+    # Its redelivery is then a duplicate, recognised before the object is fetched again.
+    assert aws.item("m2.png")["status"] == "captioned"
+    with mock.patch.object(function.s3_client, "get_object") as get_object:
+        assert function.handler(aws.sqs_event(messages[2]), FakeContext()) == {"batchItemFailures": []}
+    get_object.assert_not_called()
 
 
 def test_access_denied_on_a_deleted_object_is_permanent(
