@@ -84,3 +84,13 @@ def test_onnx_image_holds_no_torch(image_present: str) -> None:
         image_present, 'ls -d "$LAMBDA_TASK_ROOT"/torch "$LAMBDA_TASK_ROOT"/transformers 2>/dev/null; true'
     )
     assert found.strip() == ""
+
+
+def test_everything_the_function_imports_with_tracing_and_metrics_on_is_there(image_present: str) -> None:
+    """Deployed, tracing is on by default: Powertools' Tracer then imports the X-Ray SDK."""
+    found = run_in_image(
+        image_present,
+        'cd "$LAMBDA_TASK_ROOT" && python -c "import aws_xray_sdk.core, boto3, aws_lambda_powertools.metrics;'
+        " from aws_lambda_powertools import Tracer; Tracer(service='check', disabled=False); print('ok')\"",
+    )
+    assert found.strip() == "ok"
