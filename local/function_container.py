@@ -130,6 +130,8 @@ class FunctionContainer:
             **self.environment,
             "_HANDLER": handler,
         }
+        if "AWS_REGION" in environment:  # the RIE does not hand AWS_REGION on to the function; this it does
+            environment.setdefault("AWS_DEFAULT_REGION", environment["AWS_REGION"])
         arguments = ["run", "--detach", "--network", "host", "--read-only", "--tmpfs", "/tmp:rw,exec"]  # noqa: S108
         if self.memory_mb:
             arguments += ["--memory", f"{self.memory_mb}m", "--memory-swap", f"{self.memory_mb}m"]

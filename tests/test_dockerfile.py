@@ -414,7 +414,9 @@ def test_image_test_tags_and_summary() -> None:
 
 
 def test_container_runs_on_the_host_network_with_the_rie_on_loopback() -> None:
-    container = FunctionContainer("captioning-function:local", {"TABLE_NAME": "t"}, memory_mb=2048)
+    container = FunctionContainer(
+        "captioning-function:local", {"TABLE_NAME": "t", "AWS_REGION": "eu-west-1"}, memory_mb=2048
+    )
     container.port, container.runtime_api_port = 45678, 45679
     arguments = container._run_arguments("handler.main.handler")
     assert arguments[:4] == ["run", "--detach", "--network", "host"]
@@ -433,6 +435,7 @@ def test_container_runs_on_the_host_network_with_the_rie_on_loopback() -> None:
     environment = [arguments[i + 1] for i, value in enumerate(arguments) if value == "--env"]
     assert "TABLE_NAME=t" in environment and "_HANDLER=handler.main.handler" in environment
     assert "AWS_LAMBDA_FUNCTION_MEMORY_SIZE=2048" in environment
+    assert "AWS_DEFAULT_REGION=eu-west-1" in environment  # the RIE passes this one on, not AWS_REGION
 
 
 @pytest.mark.parametrize(
