@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 
 COMMANDS = ("image", "image-test", "engine")
@@ -20,7 +21,7 @@ def main(argv: list[str]) -> int:
         else:
             from handler.build.docker_engine import main as run
         return run(rest)
-    except (RuntimeError, ValueError) as error:
+    except (RuntimeError, ValueError, OSError, subprocess.SubprocessError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
 
