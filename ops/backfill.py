@@ -114,10 +114,15 @@ def list_objects(locations: Locations, prefix: str) -> Iterator[list[ListedObjec
 
 
 def plan(
-    locations: Locations, summary: BackfillSummary, *, include_done: bool, progress: Progress
+    locations: Locations,
+    summary: BackfillSummary,
+    *,
+    include_done: bool,
+    progress: Progress,
+    stop: StopRequested | None = None,
 ) -> list[ListedObject]:
     """The objects to send: listed, filtered as S3 would, without those already captioned (or failed)
-    for the same version unless `include_done`."""
+    for the same version unless `include_done`. A stop asked for while listing ends it after the page."""
     dynamodb = locations.client("dynamodb")
     pending: list[ListedObject] = []
     for page in list_objects(locations, summary.prefix):
@@ -132,6 +137,9 @@ def plan(
             done_keys = {obj.key for obj in done}
             candidates = [obj for obj in candidates if obj.key not in done_keys]
         pending.extend(candidates)
+        if stop is not None and stop.requested:
+            summary.interrupted = True
+            break
     summary.to_send = len(pending)
     return pending
 
@@ -166,8 +174,8 @@ def run_backfill(
     summary = BackfillSummary(
         mode=locations.mode, prefix=effective_prefix(locations, prefix), dry_run=dry_run
     )
-    pending = plan(locations, summary, include_done=include_done, progress=progress)
-    if dry_run or not pending:
+    pending = plan(locations, summary, include_done=include_done, progress=progress, stop=stop)
+    if dry_run or not pending or summary.interrupted:
         return summary
     send = _queue_sender(locations) if locations.mode == "queue" else _function_invoker(locations)
     limit = RateLimit(rate)

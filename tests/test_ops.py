@@ -256,6 +256,24 @@ def test_backfill_stops_between_batches_and_a_rerun_sends_the_rest(aws: dict[str
     assert sorted(keys) == [f"{index:02}.png" for index in range(25)]  # each exactly once
 
 
+def test_backfill_stopped_while_listing_sends_nothing(aws: dict[str, Any]) -> None:
+    for index in range(1001):
+        aws["s3"].put_object(Bucket=BUCKET, Key=f"{index:04}.png", Body=b"x")
+
+    class Stop:
+        requested = False
+
+    stop = Stop()
+
+    class StopOnFirstPage(backfill.Progress):
+        def listing(self, listed: int) -> None:
+            stop.requested = True
+
+    summary = backfill.run_backfill(queue_locations(aws), progress=StopOnFirstPage(), stop=stop)  # type: ignore[arg-type]
+    assert (summary.interrupted, summary.listed, summary.sent) == (True, 1000, 0)  # one page, then stopped
+    assert drain(aws["sqs"], aws["queue_url"]) == []
+
+
 def test_backfill_in_direct_mode_invokes_the_function_asynchronously(aws: dict[str, Any]) -> None:
     aws["s3"].put_object(Bucket=BUCKET, Key="a b.png", Body=b"x")
     located = Locations(bucket=BUCKET, table=TABLE, function_name="fn:live", region=AWS_TEST_REGION)
