@@ -376,6 +376,28 @@ def test_redrive_deletes_only_what_was_sent(aws: dict[str, Any]) -> None:
     assert [m["Body"] for m in drain(sqs, aws["dead_letter_queue_url"])] == ["two"]  # kept, and visible
 
 
+def test_redrive_stopped_and_run_again_moves_each_message_once(aws: dict[str, Any]) -> None:
+    bodies = [f"message {index}" for index in range(25)]
+    park(aws, bodies)
+
+    class Stop:
+        requested = False
+
+    stop = Stop()
+
+    class StopAfterOneBatch(backfill.Progress):
+        def advance(self, count: int) -> None:
+            stop.requested = True
+
+    located = queue_locations(aws, local=True)
+    first = redrive.run_redrive(located, progress=StopAfterOneBatch(), stop=stop)  # type: ignore[arg-type]
+    assert first.interrupted and 0 < first.moved < 25
+    second = redrive.run_redrive(located)
+    assert (second.waiting, second.moved, second.interrupted) == (25 - first.moved, 25 - first.moved, False)
+    assert sorted(m["Body"] for m in drain(aws["sqs"], aws["queue_url"])) == sorted(bodies)  # each once
+    assert drain(aws["sqs"], aws["dead_letter_queue_url"]) == []
+
+
 def on_failure_record(event: dict[str, Any]) -> str:
     """A Lambda on-failure destination record (asynchronous invocation), as AWS documents it."""
     return json.dumps(
