@@ -32,7 +32,7 @@ except ModuleNotFoundError as missing:  # run with a Python that lacks the proje
     sys.exit(
         f"python -m local: the package {missing.name!r} is missing from {sys.executable}. Use the project's "
         f"environment, from the repository root: cd {REPO_ROOT} && .venv/bin/python -m local ... "
-        "(`make demo` creates .venv; the install is about 1.8 GB)"
+        "(`make demo` creates .venv; the install is about 1.9 GB)"
     )
 
 
