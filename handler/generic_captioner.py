@@ -19,9 +19,11 @@ What each family needs to give one plain caption per image (checked against tran
 All images of a call go through one `generate` (the prompt is the same for every image).
 
 Generation settings: `num_beams` and `max_length` given to `load` win; otherwise the model's
-generation_config.json; otherwise FALLBACK_NUM_BEAMS and the fallback length. `max_length` is
-transformers' own: it counts the decoder's start/prompt tokens, except for chat-style models, where it
-counts only the new tokens (their prompt holds hundreds of image tokens). Never touches the network.
+generation_config.json; otherwise FALLBACK_NUM_BEAMS (chat models: greedy) and the fallback length.
+`max_length` is transformers' own: it counts the decoder's start/prompt tokens, except for chat-style
+models, where it counts only the new tokens (their prompt holds hundreds of image tokens).
+GIT and chat models run their vision tower once per beam (generate repeats the whole input per beam).
+Never touches the network.
 """
 
 from __future__ import annotations
@@ -49,9 +51,12 @@ from transformers import (  # noqa: E402
     AutoModelForImageTextToText,
     AutoProcessor,
     AutoTokenizer,
-    GenerationConfig,
 )
 from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES  # noqa: E402
+
+from handler.cpus import available_cpus  # noqa: E402
+from handler.generation import read_generation_config  # noqa: E402
+from handler.torch_captioner import cpu_supports_bf16  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +75,10 @@ DEFAULT_PROMPTS: dict[str, str | None] = {
 LONG_FALLBACK_MAX_LENGTH = 2 * FALLBACK_MAX_LENGTH
 """Fallback length for families whose captions are sentences (Florence-2 counts 2 start tokens;
 chat models start with "The image shows ..."): 16 tokens would cut most of them short."""
+
+CHAT_FALLBACK_NUM_BEAMS = 1
+"""Chat models decode greedily unless told otherwise (transformers' default, and their model cards'):
+their `generate` repeats the whole prompt, vision tower included, for every beam."""
 
 _LONG_CAPTION_FAMILIES = ("florence2", CHAT_STYLE)
 _PROMPTLESS_FAMILIES = ("vision-encoder-decoder",)
@@ -148,7 +157,7 @@ class GenericCaptioner:
         family = family_of(model_path, config)
         prompt = _resolved_prompt(family, prompt, config.model_type)
 
-        torch.set_num_threads(num_threads or len(os.sched_getaffinity(0)))
+        torch.set_num_threads(num_threads or available_cpus())
         transformers.utils.logging.disable_progress_bar()
         transformers.utils.logging.set_verbosity_error()
         processor = _load_processor(model_path, family)
@@ -319,11 +328,9 @@ def generation_settings(
 ) -> tuple[int, dict[str, int]]:
     """(num_beams, {"max_length" or "max_new_tokens": n}) for `generate`: the caller's values, else the
     model's generation_config.json, else the fallbacks."""
-    saved: dict = {}
-    path = model_path / "generation_config.json"
-    if path.is_file():
-        saved = GenerationConfig.from_pretrained(model_path, local_files_only=True).to_diff_dict()
-    beams = num_beams or saved.get("num_beams") or FALLBACK_NUM_BEAMS
+    saved = read_generation_config(model_path)  # as written: an explicit num_beams 1 counts
+    fallback_beams = CHAT_FALLBACK_NUM_BEAMS if family == CHAT_STYLE else FALLBACK_NUM_BEAMS
+    beams = num_beams or saved.get("num_beams") or fallback_beams
     length_key = "max_new_tokens" if family == CHAT_STYLE else "max_length"
     if max_length is not None:
         return beams, {length_key: max_length}
@@ -332,19 +339,6 @@ def generation_settings(
             return beams, {key: int(saved[key])}
     fallback = LONG_FALLBACK_MAX_LENGTH if family in _LONG_CAPTION_FAMILIES else FALLBACK_MAX_LENGTH
     return beams, {length_key: fallback}
-
-
-def cpu_supports_bf16() -> bool:
-    """Whether this CPU computes bfloat16 natively (AVX512-BF16 / AMX on x86, BF16 on Arm); without it
-    bfloat16 is emulated and slower than float32."""
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith(("flags", "Features")):
-                    return bool(set(line.split(":", 1)[1].split()) & {"avx512_bf16", "amx_bf16", "bf16"})
-    except OSError:
-        pass
-    return False
 
 
 def _apply_precision(model: nn.Module, precision: str) -> str:

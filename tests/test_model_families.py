@@ -7,6 +7,7 @@ prompts per family; generation settings from generation_config.json; refusals wi
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import shutil
@@ -52,17 +53,29 @@ def family_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {name: build(root / name) for name, build in tiny_families.BUILDERS.items()}
 
 
+@functools.cache
+def _plain_model(model_dir: Path):
+    return AutoModelForImageTextToText.from_pretrained(model_dir).eval()
+
+
+@functools.cache
+def _plain_processor(model_dir: Path, family: str):
+    if family == "vit-bert":
+        return AutoImageProcessor.from_pretrained(model_dir), AutoTokenizer.from_pretrained(model_dir)
+    return AutoProcessor.from_pretrained(model_dir)
+
+
 def _own_generate(model_dir: Path, family: str, image: Image.Image, prompt: str | None, **generate) -> str:
     """One image through the model's own generate and its processor's decode, as each model card does."""
-    model = AutoModelForImageTextToText.from_pretrained(model_dir).eval()
+    model = _plain_model(model_dir)
     with torch.no_grad():
         if family == "vit-bert":
-            pixel_values = AutoImageProcessor.from_pretrained(model_dir)(images=image, return_tensors="pt")
-            output = model.generate(pixel_values.pixel_values, **generate)
-            return (
-                AutoTokenizer.from_pretrained(model_dir).decode(output[0], skip_special_tokens=True).strip()
+            image_processor, tokenizer = _plain_processor(model_dir, family)
+            output = model.generate(
+                image_processor(images=image, return_tensors="pt").pixel_values, **generate
             )
-        processor = AutoProcessor.from_pretrained(model_dir)
+            return tokenizer.decode(output[0], skip_special_tokens=True).strip()
+        processor = _plain_processor(model_dir, family)
         if family == "idefics3":
             messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
             text = processor.apply_chat_template(messages, add_generation_prompt=True)
@@ -187,10 +200,18 @@ def test_generation_settings_come_from_generation_config_unless_given(tmp_path: 
     ]
 
 
+def test_an_explicit_setting_in_generation_config_counts_even_at_transformers_default(tmp_path: Path) -> None:
+    model_dir = tiny_families.build_git(tmp_path / "git")
+    path = model_dir / "generation_config.json"
+    path.write_text(json.dumps(json.loads(path.read_text()) | {"num_beams": 1}))
+    assert load(model_dir).num_beams == 1, "num_beams 1 written by the model's authors is not 'unset'"
+
+
 def test_fallback_generation_settings_when_the_model_sets_none(family_dirs: dict[str, Path]) -> None:
     captioner = load(family_dirs["blip"])
     assert captioner.num_beams == FALLBACK_NUM_BEAMS
     chat = load(family_dirs["idefics3"])
+    assert chat.num_beams == generic_captioner.CHAT_FALLBACK_NUM_BEAMS == 1
     assert chat.length_settings == {"max_new_tokens": generic_captioner.LONG_FALLBACK_MAX_LENGTH}
 
 

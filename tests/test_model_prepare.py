@@ -1,0 +1,227 @@
+"""Build-time preparation of any family (handler/prepare_model/fetch.py, save_torch.py), Hub faked.
+
+The Hub is unreachable here: a fake HfApi lists a local "repository" directory and a fake
+snapshot_download copies the files its allow_patterns select, recording what was asked for.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from safetensors import safe_open
+
+from handler.generic_captioner import GenericCaptioner
+from handler.prepare_model.__main__ import main as prepare_main
+from handler.prepare_model.errors import PreparationRefused
+from handler.prepare_model.fetch import ModelRefused, check_loadable, fetch_from_hub, files_to_download
+from handler.prepare_model.save_torch import save_torch_model
+from tests import tiny_families
+
+EXTRAS = {
+    "README.md": "# a model card",
+    "pytorch_model.bin": "old checkpoint",
+    "tf_model.h5": "tensorflow weights",
+    "flax_model.msgpack": "flax weights",
+    "onnx/encoder_model.onnx": "an onnx copy",
+    "onnx/config.json": "{}",
+    "images/example.jpg": "jpeg",
+    "training_args.bin": "pickle",
+    "modeling_custom.py": "print('remote code')",
+}
+
+
+class FakeHub:
+    """`HfApi().list_repo_files` and `snapshot_download` over local repository directories."""
+
+    def __init__(self, repos: dict[str, Path]) -> None:
+        self.repos = repos
+        self.downloads: list[tuple[str, list[str]]] = []
+
+    def list_repo_files(self, model_id: str) -> list[str]:
+        root = self.repos[model_id]
+        return sorted(str(path.relative_to(root)) for path in root.rglob("*") if path.is_file())
+
+    def snapshot_download(self, model_id: str, *, local_dir: Path, allow_patterns: list[str]) -> str:
+        self.downloads.append((model_id, list(allow_patterns)))
+        root = self.repos[model_id]
+        for name in self.list_repo_files(model_id):
+            if any(fnmatch.fnmatch(name, pattern) for pattern in allow_patterns):
+                target = Path(local_dir) / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(root / name, target)
+        return str(local_dir)
+
+
+def _repo(tmp_path: Path, family: str, **config_changes) -> Path:
+    """A Hub-like repository: a tiny model of `family` plus the files loading does not need."""
+    repo = tiny_families.BUILDERS[family](tmp_path / "repos" / family)
+    for name, text in EXTRAS.items():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text(text)
+    if config_changes:
+        config = json.loads((repo / "config.json").read_text())
+        (repo / "config.json").write_text(json.dumps(config | config_changes))
+    return repo
+
+
+def _images() -> list[Image.Image]:
+    rng = np.random.default_rng(3)
+    return [Image.fromarray(rng.integers(0, 256, (30, 40 + 9 * i, 3), dtype=np.uint8)) for i in range(3)]
+
+
+def test_only_what_loading_needs_is_selected() -> None:
+    listing = [
+        "config.json",
+        "generation_config.json",
+        "preprocessor_config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "vocab.txt",
+        "special_tokens_map.json",
+        "chat_template.json",
+        "model.safetensors",
+        "pytorch_model.bin",
+        "tf_model.h5",
+        "onnx/config.json",
+        "onnx/decoder_model.onnx",
+        "README.md",
+        ".gitattributes",
+        "images/cat.jpg",
+    ]
+    assert files_to_download(listing) == [
+        "chat_template.json",
+        "config.json",
+        "generation_config.json",
+        "preprocessor_config.json",
+        "special_tokens_map.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "vocab.txt",
+        "model.safetensors",
+    ]
+    sharded = ["config.json", "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"]
+    sharded += ["model.safetensors.index.json", "pytorch_model.bin"]
+    assert files_to_download(sharded)[1:] == sharded[1:4]
+    assert files_to_download(["config.json", "pytorch_model.bin", "spiece.model"]) == [
+        "config.json",
+        "spiece.model",
+        "pytorch_model.bin",
+    ], "the PyTorch checkpoint only when there is no safetensors"
+
+
+@pytest.mark.parametrize("family", ["blip", "florence2", "idefics3"])
+def test_a_hub_model_is_downloaded_selectively_and_prepared_for_the_torch_runtime(
+    family: str, tmp_path: Path
+) -> None:
+    repo = _repo(tmp_path, family)
+    hub = FakeHub({f"org/{family}": repo})
+    source = fetch_from_hub(f"org/{family}", tmp_path / "download", api=hub, download=hub.snapshot_download)
+    downloaded = sorted(str(path.relative_to(source)) for path in source.rglob("*") if path.is_file())
+    assert not set(downloaded) & set(EXTRAS), "nothing loading does not need"
+    assert "model.safetensors" in downloaded
+    first_call = hub.downloads[0][1]
+    assert not any(name.endswith((".safetensors", ".bin")) for name in first_call), "configs checked first"
+
+    output = tmp_path / "prepared"
+    save_torch_model(source, output)
+    assert not list(output.glob("*.bin")) and (output / "model.safetensors").is_file()
+    images = _images()
+    expected = GenericCaptioner.load(repo, num_beams=2, max_length=8).caption(images)
+    assert GenericCaptioner.load(output, num_beams=2, max_length=8).caption(images) == expected
+
+
+def test_half_stores_float16_safetensors(tmp_path: Path) -> None:
+    source = tiny_families.build_git(tmp_path / "git")
+    save_torch_model(source, tmp_path / "half", half=True)
+    with safe_open(tmp_path / "half" / "model.safetensors", framework="pt") as weights:
+        dtypes = {str(weights.get_slice(name).get_dtype()) for name in weights.keys()}  # noqa: SIM118
+    assert dtypes == {"F16"}
+    assert len(GenericCaptioner.load(tmp_path / "half").caption(_images()[:1])) == 1
+
+
+def test_remote_code_is_refused_before_any_weights_are_downloaded(tmp_path: Path) -> None:
+    auto_map = {"AutoModelForCausalLM": "modeling_florence2.Florence2ForConditionalGeneration"}
+    repo = _repo(tmp_path, "florence2", auto_map=auto_map)
+    hub = FakeHub({"microsoft/Florence-2-base": repo})
+    with pytest.raises(ModelRefused) as refused:
+        fetch_from_hub(
+            "microsoft/Florence-2-base", tmp_path / "download", api=hub, download=hub.snapshot_download
+        )
+    message = str(refused.value)
+    assert "microsoft/Florence-2-base needs trust_remote_code" in message
+    assert "use florence-community/Florence-2-base" in message
+    assert isinstance(refused.value, PreparationRefused), "the CLI reports it as a refusal, not a traceback"
+    assert len(hub.downloads) == 1 and all(
+        not name.endswith((".safetensors", ".bin", ".py")) for name in hub.downloads[0][1]
+    )
+
+
+def test_an_auto_map_in_processor_files_is_refused_too(tmp_path: Path) -> None:
+    repo = _repo(tmp_path, "blip")
+    tokenizer_config = json.loads((repo / "tokenizer_config.json").read_text())
+    tokenizer_config["auto_map"] = {"AutoTokenizer": ["tokenization_custom.CustomTokenizer", None]}
+    (repo / "tokenizer_config.json").write_text(json.dumps(tokenizer_config))
+    with pytest.raises(ModelRefused, match="tokenizer_config.json has auto_map"):
+        check_loadable(repo, "org/blip")
+
+
+@pytest.mark.parametrize(
+    ("model_type", "message"),
+    [
+        ("my_captioner", "needs trust_remote_code \\(model_type 'my_captioner' is not in transformers\\)"),
+        ("bert", "is a 'bert' model, not an image captioning"),
+    ],
+)
+def test_models_transformers_cannot_caption_natively_are_refused(
+    model_type: str, message: str, tmp_path: Path
+) -> None:
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": model_type}))
+    with pytest.raises(ModelRefused, match=message):
+        check_loadable(tmp_path, "org/model")
+
+
+def test_a_local_source_with_remote_code_is_refused_by_save_torch(tmp_path: Path) -> None:
+    repo = _repo(tmp_path, "git", auto_map={"AutoModel": "modeling_git.Custom"})
+    with pytest.raises(ModelRefused, match="trust_remote_code"):
+        save_torch_model(repo, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_cli_reports_a_refusal_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import huggingface_hub
+
+    repo = _repo(tmp_path, "florence2", auto_map={"AutoConfig": "configuration_florence2.Florence2Config"})
+    hub = FakeHub({"microsoft/Florence-2-large": repo})
+    monkeypatch.setattr(huggingface_hub, "HfApi", lambda: hub)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", hub.snapshot_download)
+    argv = [
+        "--model-id",
+        "microsoft/Florence-2-large",
+        "--output",
+        str(tmp_path / "out"),
+        "--runtime",
+        "torch",
+    ]
+    assert prepare_main(argv) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("prepare_model: microsoft/Florence-2-large needs trust_remote_code")
+    assert "florence-community/Florence-2-large" in error and "Traceback" not in error
+
+
+def test_an_unreachable_hub_is_a_clear_refusal(tmp_path: Path) -> None:
+    class OfflineApi:
+        def list_repo_files(self, model_id: str) -> list[str]:
+            raise OSError("[Errno -2] Name or service not known")
+
+    with pytest.raises(
+        ModelRefused, match="could not download org/model from the Hugging Face Hub.*--source"
+    ):
+        fetch_from_hub("org/model", tmp_path, api=OfflineApi(), download=None)
