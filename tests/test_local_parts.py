@@ -449,3 +449,40 @@ def test_retry_reasons_are_read_from_the_functions_log_fields() -> None:
     assert retry_reason({"key": "k", "status": "retry", "error": "SlowDown"}) == ("k", "SlowDown")
     assert retry_reason({"key": "k", "status": "captioned"}) is None
     assert retry_reason({"status": "retry"}) is None
+
+
+def test_retry_reasons_of_the_image_are_read_from_its_json_log_lines() -> None:
+    from local.lambda_runtime import _ContainerRetryReasons
+
+    log = "\n".join(
+        [
+            "START RequestId: 1 Version: $LATEST",
+            json.dumps(
+                {"message": "object will be retried", "key": "a.jpg", "status": "retry", "error": "SlowDown"}
+            ),
+            json.dumps({"message": "object processed", "key": "b.jpg", "status": "captioned"}),
+            json.dumps(
+                {"message": "object will be retried", "key": "a.jpg", "status": "retry", "error": "Throttled"}
+            ),
+            "not json {",
+        ]
+    )
+    reasons = _ContainerRetryReasons(lambda: log)
+    assert dict(reasons) == {"a.jpg": "Throttled"}  # the last reason wins
+    assert reasons.get("b.jpg") is None
+
+
+def test_the_image_gets_the_deployed_environment_but_keeps_its_own_model() -> None:
+    from local.lambda_runtime import function_environment
+
+    resources = EmulatedResources(
+        "http://127.0.0.1:1", "us-east-1", "b", "t", "q", "arn:aws:sqs:us-east-1:1:q", "d", 5, 3
+    )
+    in_process = function_environment(resources, LocalSettings(), "WARNING")
+    in_image = function_environment(resources, LocalSettings(function_image="x:y"), "WARNING")
+    assert in_process["MODEL_DIR"].endswith("models/demo-shapes") and in_process["MODEL_ID"] == "demo-shapes"
+    assert "MODEL_DIR" not in in_image and "MODEL_ID" not in in_image
+    for environment in (in_process, in_image):
+        assert environment["TABLE_NAME"] == "t" and environment["AWS_ENDPOINT_URL"] == "http://127.0.0.1:1"
+        assert environment["POWERTOOLS_SERVICE_NAME"] == "captioning" and environment["HF_HUB_OFFLINE"] == "1"
+        assert environment["AWS_LAMBDA_FUNCTION_TIMEOUT"] == "30"
