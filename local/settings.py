@@ -15,8 +15,8 @@ from components.args import DEFAULT_IMAGE_SUFFIXES, CaptioningPipelineArgs
 from components.triggers import key_filters
 from components.validation import InvalidSettingError
 from handler.constants import DEFAULT_MODEL_ID
+from models import DEMO_MODEL_DIR
 
-DEMO_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "demo-shapes"
 DEMO_MODEL_HINT = (
     "note: the demo model only knows the shapes spec (one coloured circle, square or triangle on a plain "
     "background; models/shapes.py) and gives any other picture such a caption too. For real captions: "

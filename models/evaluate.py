@@ -17,9 +17,9 @@ from PIL import Image
 
 from handler.images import load_image
 from local.arguments import positive_int
-from models import shapes
+from models import DEMO_MODEL_DIR, shapes
 
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "demo-shapes"
+DEFAULT_MODEL_DIR = DEMO_MODEL_DIR
 # Far from the training seed; any seed the training script never used is a fresh draw.
 DEFAULT_SEED = 987_654_321
 PLAIN = "png-or-jpeg"

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from handler.images import load_image
-from models import shapes
+from models import DEMO_MODEL_DIR, shapes
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SAMPLES_DIR = REPOSITORY_ROOT / "samples"
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "demo-shapes"
+DEFAULT_MODEL_DIR = DEMO_MODEL_DIR
 
 
 @dataclass(frozen=True)

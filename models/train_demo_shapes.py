@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from local.arguments import positive_int
+from models import DEMO_MODEL_DIR
 
-DEFAULT_OUTPUT_DIR = Path(__file__).resolve().parent / "demo-shapes"
+DEFAULT_OUTPUT_DIR = DEMO_MODEL_DIR
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,10 @@ from transformers import AutoConfig, AutoImageProcessor, AutoTokenizer, Generati
 
 from handler.captioner import Captioner
 from handler.images import load_image
-from models import evaluate, shapes
+from models import DEMO_MODEL_DIR, evaluate, shapes
 from models.demo_training import GENERATION_MAX_LENGTH, GENERATION_NUM_BEAMS
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
-DEMO_MODEL_DIR = REPOSITORY_ROOT / "models" / "demo-shapes"
 SAMPLES_DIR = REPOSITORY_ROOT / "samples"
 # A seed neither the training script (TrainingSettings.seed) nor the README figure (evaluate's default) uses.
 HELD_OUT_SEED = 4_242_000
