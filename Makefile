@@ -31,11 +31,13 @@ train-demo: $(VENV)/.installed
 	$(PY) -m models.train_demo_shapes
 
 # The function image, offline (docs/container-image.md). Build args: MODEL_ID, MODEL_SOURCE, RUNTIME,
-# PRECISION, HALF_WEIGHTS, BASE_IMAGE, BUILDER (classic|buildkit), TAG; e.g. `make image RUNTIME=torch`.
+# PRECISION, HALF_WEIGHTS, BASE_IMAGE, BUILDER (classic|buildkit), TAG, NO_CACHE=1.
+# E.g. `make image RUNTIME=torch`.
 IMAGE_OPTIONS = $(if $(TAG),--tag "$(TAG)") $(if $(MODEL_ID),--model-id "$(MODEL_ID)") \
 	$(if $(MODEL_SOURCE),--model-source "$(MODEL_SOURCE)") $(if $(RUNTIME),--runtime "$(RUNTIME)") \
 	$(if $(PRECISION),--precision "$(PRECISION)") $(if $(HALF_WEIGHTS),--half-weights "$(HALF_WEIGHTS)") \
-	$(if $(BASE_IMAGE),--base-image "$(BASE_IMAGE)") $(if $(BUILDER),--builder "$(BUILDER)")
+	$(if $(BASE_IMAGE),--base-image "$(BASE_IMAGE)") $(if $(BUILDER),--builder "$(BUILDER)") \
+	$(if $(filter 1,$(NO_CACHE)),--no-cache)
 
 image: $(VENV)/.installed
 	$(PY) -m handler.build image $(IMAGE_OPTIONS)

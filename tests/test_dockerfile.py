@@ -401,7 +401,8 @@ def test_image_test_tags_and_summary() -> None:
     text = image_test.summary(report, {"onnx": "captioning-function:local"}, "AMD EPYC")
     for expected in (
         "image 400 MB",
-        "model 2 MB",
+        "model 2.00 MB",
+        "code 0.30 MB",
         "libraries 200 MB",
         "INIT 1,234 ms",
         "first invocation 2.50 s",

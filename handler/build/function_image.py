@@ -40,6 +40,7 @@ class ImageOptions:
     half_weights: bool = False
     base_image: str | None = None
     builder: str = "classic"
+    no_cache: bool = False
 
     def problems(self) -> list[str]:
         found = []
@@ -83,6 +84,7 @@ def build(options: ImageOptions) -> float:
             "HALF_WEIGHTS": "1" if options.half_weights else "0",
         }
         command = ["build", "--network", "host", "-f", "handler/Dockerfile", "-t", options.tag]
+        command += ["--no-cache"] if options.no_cache else []
         for name, value in build_args.items():
             command += ["--build-arg", f"{name}={value}"]
         environment = {**os.environ, "DOCKER_BUILDKIT": "1" if options.builder == "buildkit" else "0"}
@@ -164,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--half-weights", default="0", choices=["0", "1"])
     parser.add_argument("--base-image", default=None, help="default: AWS's if pullable, else the stand-in")
     parser.add_argument("--builder", default=os.environ.get("BUILDER", "classic"), help="classic or buildkit")
+    parser.add_argument("--no-cache", action="store_true", help="rebuild every layer (the base is reused)")
     args = parser.parse_args(argv)
     options = ImageOptions(
         tag=args.tag,
@@ -174,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         half_weights=args.half_weights == "1",
         base_image=args.base_image or None,
         builder=args.builder,
+        no_cache=args.no_cache,
     )
     problems = options.problems()
     if problems:

@@ -25,7 +25,9 @@ def tag_for(runtime: str) -> str:
 
 
 def _megabytes(value: Any) -> str:
-    return f"{value / 1e6:,.0f} MB" if isinstance(value, int | float) else "n/a"
+    if not isinstance(value, int | float):
+        return "n/a"
+    return f"{value / 1e6:,.0f} MB" if value >= 10e6 else f"{value / 1e6:.2f} MB"
 
 
 def summary(report: dict[str, dict[str, Any]], runtimes: dict[str, str], cpu: str) -> str:
