@@ -17,6 +17,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ONNX_PRECISIONS = ("fp32", "int8")
 MARKER = ".bench-exported"
+NOT_USED_BY_THE_EXPORT = ("fetch.py", "save_torch.py")
 
 
 @dataclass(frozen=True)
@@ -28,9 +29,14 @@ class OnnxModels:
 
 
 def exporter_digest(repo_root: Path = REPO_ROOT) -> str:
-    """A digest of the code that writes and checks the export (handler/prepare_model)."""
+    """A digest of the code that writes and checks the export: handler/prepare_model without the Hub
+    download and the torch runtime's saving, which an export from a local directory does not use."""
     digest = hashlib.sha256()
-    sources = sorted((repo_root / "handler" / "prepare_model").rglob("*.py"))
+    sources = sorted(
+        path
+        for path in (repo_root / "handler" / "prepare_model").rglob("*.py")
+        if path.name not in NOT_USED_BY_THE_EXPORT
+    )
     for path in sources:
         digest.update(str(path.relative_to(repo_root)).encode())
         digest.update(path.read_bytes())
