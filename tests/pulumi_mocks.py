@@ -225,6 +225,7 @@ PIPELINE_PARTS = (
     "function_image",
     "captioning_function",
     "trigger",
+    "monitoring",
 )
 
 
@@ -234,5 +235,11 @@ def child_urns(pipeline: Any) -> list[pulumi.Output[str]]:
     for part_name in PIPELINE_PARTS:
         part = getattr(pipeline, part_name)
         members = [getattr(part, f.name) for f in fields(part)] if is_dataclass(part) else [part]
-        resources.extend(member for member in members if isinstance(member, pulumi.Resource))
+        for member in members:
+            if isinstance(member, dict):
+                resources.extend(member.values())
+            elif isinstance(member, list):
+                resources.extend(member)
+            elif isinstance(member, pulumi.Resource):
+                resources.append(member)
     return [resource.urn for resource in resources]
