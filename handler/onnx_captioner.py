@@ -7,6 +7,7 @@ holds:
 - decoder_step.onnx: input_ids (rows,), position (1,), past (layers, 2, rows, heads, past, head_dim),
   cross_kv -> logits (rows, vocab), log_probs (rows, vocab), present (past + 1 positions);
   rows = images x beams, each image's beams attending together to its cross keys/values;
+  (each graph's weights are in `<graph>.data` beside it, ONNX external data);
 - onnx_model.json (this module's manifest: shapes, precision, pixel settings, text decoding),
   generation_config.json (generation settings), tokenizer.json, config.json (for reference).
 """

@@ -242,6 +242,8 @@ def test_int8_quantises_every_weight_matmul_vocabulary_projection_included(onnx_
 def test_the_exporter_writes_only_what_the_runtime_reads(onnx_dir: Path) -> None:
     names = {path.name for path in onnx_dir.iterdir()}
     assert {ENCODER_FILE, DECODER_FILE, ONNX_MANIFEST, "tokenizer.json", "generation_config.json"} <= names
+    assert {f"{ENCODER_FILE}.data", f"{DECODER_FILE}.data"} <= names  # weights beside the graphs
+    assert all(path.stat().st_mode & 0o444 == 0o444 for path in onnx_dir.iterdir())
     assert not any(name.endswith(".safetensors") for name in names)
 
 

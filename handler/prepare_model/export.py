@@ -24,7 +24,7 @@ from pathlib import Path
 
 from handler.captioner import FAST_PATH_DECODERS, ONNX_MANIFEST
 from handler.generation import UnsupportedGeneration, generation_from_config, unsupported_settings
-from handler.onnx_captioner import MANIFEST_FORMAT, TOKENIZER_FILE
+from handler.onnx_captioner import DECODER_FILE, ENCODER_FILE, MANIFEST_FORMAT, TOKENIZER_FILE
 from handler.pixels import Pixels, UnsupportedProcessor
 from handler.prepare_model.errors import refuse_onnx
 
@@ -97,6 +97,23 @@ def _clean_up_setting(tokenizer: object) -> bool:
     raise refuse_onnx(f"the tokenizer's decoding post-processing ({raw!r} decodes to {expected!r})")
 
 
+def store_weights_beside_graphs(directory: Path) -> None:
+    """Move each graph's weights into `<graph>.data` beside it (ONNX external data). ONNX Runtime then
+    reads them straight into its tensors instead of first parsing a protobuf as large as the weights:
+    measured on the GPT-2-size graphs, 1.16 GB instead of 1.39 GB resident after loading, and about half
+    the load time. Files are made world-readable (Lambda runs the function as a non-root user)."""
+    import onnx
+
+    for name in (ENCODER_FILE, DECODER_FILE):
+        graph = directory / name
+        data = graph.with_name(graph.name + ".data")
+        model = onnx.load(str(graph))  # with any external data it already had
+        data.unlink(missing_ok=True)  # onnx appends to an existing data file
+        onnx.save(model, str(graph), save_as_external_data=True, location=data.name, size_threshold=1024)
+        for path in (graph, data):
+            path.chmod(0o644)
+
+
 def export_onnx(source: Path, output: Path, *, precision: str, check_images: int = 4) -> None:
     """Export, verify (float32 captions equal the torch model's) and, for int8, quantise into `output`."""
     import torch
@@ -147,6 +164,7 @@ def export_onnx(source: Path, output: Path, *, precision: str, check_images: int
         from handler.prepare_model.graphs import export_graphs
 
         export_graphs(model, staging, opset=OPSET)
+        store_weights_beside_graphs(staging)
         tokenizer.save_pretrained(staging)
         processor.save_pretrained(staging)
         model.config.save_pretrained(staging)
@@ -163,7 +181,12 @@ def export_onnx(source: Path, output: Path, *, precision: str, check_images: int
             from handler.prepare_model.quantise import quantise_graphs
 
             quantise_graphs(staging)
+            store_weights_beside_graphs(staging)
             manifest["precision"] = "int8"
             (staging / ONNX_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+            from handler.onnx_captioner import OnnxCaptioner
+            from handler.prepare_model.verify import verification_images
+
+            OnnxCaptioner.load(staging).caption(verification_images(2))  # the shipped int8 graphs run
         for path in staging.iterdir():
             shutil.move(str(path), output / path.name)
