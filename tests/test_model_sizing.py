@@ -38,11 +38,16 @@ def _args(**settings) -> CaptioningPipelineArgs:
 
 
 def _smallest(**settings) -> int:
-    """The smallest memory memory_errors accepts, found by asking it (64 MB steps)."""
-    for memory in range(128, 10241, 64):
-        if not list(memory_errors(_args(memory_size=memory, **settings))):
-            return memory
-    raise AssertionError("nothing fits")
+    """The smallest memory memory_errors accepts, found by asking it (bisection over Lambda's range)."""
+    low, high = 128, 10240
+    assert not list(memory_errors(_args(memory_size=high, **settings))), "nothing fits"
+    while low < high:
+        middle = (low + high) // 2
+        if list(memory_errors(_args(memory_size=middle, **settings))):
+            low = middle + 1
+        else:
+            high = middle
+    return low
 
 
 def test_a_memory_the_model_cannot_fit_is_refused_naming_weights_and_the_smallest_that_fits() -> None:
@@ -180,3 +185,7 @@ def test_the_tables_parameter_counts_are_the_architectures(model_id: str) -> Non
     known = KNOWN_MODELS[model_id.lower()]
     assert known.parameters == real_architectures.parameter_count(model_id)
     assert known.family == real_architectures.ARCHITECTURES[model_id].family
+
+
+def test_the_demo_model_fits_lambdas_smallest_memory_with_onnx() -> None:
+    assert not list(memory_errors(_args(model_dir="models/demo-shapes", memory_size=128, runtime="onnx")))
