@@ -8,8 +8,9 @@ speed / memory measured on this machine.
 `measure` builds the model in float32 with random weights, captions N generated images in one
 `generate` with the settings the generic captioner uses by default (num_beams 4 and max_length 16, or
 32 for Florence-2; greedy and 32 new tokens for chat models), and prints one JSON line: build and
-caption seconds, the resident memory before the caption call and its peak (VmHWM) during it. Random weights
-never emit the end token, so every caption runs to the length limit: the slowest case for real ones.
+caption seconds (wall clock, and the process's CPU time: less sensitive to other load), the resident
+memory before the caption call and its peak (VmHWM) during it. Random weights never emit the end
+token, so every caption runs to the length limit: the slowest case for real ones.
 
 The configs are the published config.json values of each Hub repository (sizes only; token ids where
 the architecture needs them), transcribed here because the Hub is unreachable from this machine.
@@ -292,10 +293,11 @@ def measure(model_id: str, images: int, threads: int) -> dict:
     gc.collect()
     _reset_peak()
     before_caption = _status_bytes("VmRSS")
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     with torch.inference_mode():
         model.generate(**inputs, **architecture.generation)
     caption_seconds = time.perf_counter() - started
+    cpu_seconds = time.process_time() - cpu_started
     return {
         "model_id": model_id,
         "parameters": sum(parameter.numel() for parameter in model.parameters()),
@@ -303,6 +305,7 @@ def measure(model_id: str, images: int, threads: int) -> dict:
         "threads": threads,
         "build_seconds": round(build_seconds, 2),
         "caption_seconds": round(caption_seconds, 2),
+        "caption_cpu_seconds": round(cpu_seconds, 2),
         "peak_rss_building_mb": round(peak_building / 2**20),
         "rss_before_caption_mb": round(before_caption / 2**20),
         "peak_rss_captioning_mb": round(_status_bytes("VmHWM") / 2**20),
