@@ -6,11 +6,6 @@ the local pipeline set the environment first, then import (or `importlib.reload`
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -22,7 +17,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from PIL import Image
 
-from handler.captioner import Captioner
+from handler.captioner import Captioner, backend_for
 from handler.captions_table import CAPTIONED, FAILED, caption_item, captioned_etags, put_item_once
 from handler.events import Delivery, ObjectRef, parse_event
 from handler.images import ImageRejected, check_object_size, load_image
@@ -52,7 +47,14 @@ captioner = Captioner.load(
     max_length=settings.max_length,
     precision=settings.precision,
     model_id=settings.model_id,
+    prompt=settings.prompt,
 )
+_model_runtime = "onnx" if backend_for(settings.model_dir) == "onnx" else "torch"
+if _model_runtime != settings.runtime:
+    logger.warning(
+        "the model directory and RUNTIME disagree: captioning with the directory's runtime",
+        extra={"model_runtime": _model_runtime, "configured_runtime": settings.runtime},
+    )
 caption_time = CaptionTimeEstimate()
 
 
