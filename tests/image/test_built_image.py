@@ -5,7 +5,9 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +16,8 @@ from local.function_container import docker_cli
 from tests.image.conftest import record
 
 pytestmark = pytest.mark.image
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_in_image(tag: str, script: str) -> str:
@@ -94,3 +98,38 @@ def test_everything_the_function_imports_with_tracing_and_metrics_on_is_there(im
         " from aws_lambda_powertools import Tracer; Tracer(service='check', disabled=False); print('ok')\"",
     )
     assert found.strip() == "ok"
+
+
+def test_a_base_without_lambda_task_root_fails_the_build_clearly(image_present: str, tmp_path) -> None:
+    """Not silently copying the code elsewhere: the final stage's first step names the problem.
+
+    BuildKit runs the stages side by side, so the check fails within a second (the classic builder would
+    first run the model stage); the base is the built image with LAMBDA_TASK_ROOT emptied.
+    """
+    base = f"captioning-test-not-lambda:{image_present.replace(':', '-').replace('/', '-')}"
+    (tmp_path / "Dockerfile").write_text(f"FROM {image_present}\nENV LAMBDA_TASK_ROOT=\n")
+    subprocess.run(
+        [docker_cli(), "build", "-q", "-t", base, str(tmp_path)],
+        capture_output=True,
+        check=True,
+        env={**os.environ, "DOCKER_BUILDKIT": "0"},
+    )
+    try:
+        unreachable = "http://127.0.0.1:9/simple/"  # nothing may be installed before the check fails
+        result = subprocess.run(
+            [docker_cli(), "build", "--network", "none", "--progress", "plain", "-f", "handler/Dockerfile"]
+            + ["--build-arg", f"BASE_IMAGE={base}", "--build-arg", f"PIP_INDEX_URL={unreachable}"]
+            + ["--build-arg", f"TORCH_INDEX_URL={unreachable}", "."],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=REPO_ROOT,
+            env={**os.environ, "DOCKER_BUILDKIT": "1"},
+            check=False,
+        )
+        if "buildx component is missing" in result.stderr:
+            pytest.skip("this docker client has no BuildKit")
+        assert result.returncode != 0
+        assert "BASE_IMAGE must be a Lambda Python base image: LAMBDA_TASK_ROOT is not set" in result.stderr
+    finally:
+        subprocess.run([docker_cli(), "rmi", "-f", base], capture_output=True, check=False)
