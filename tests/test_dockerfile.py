@@ -489,3 +489,52 @@ def test_invoke_returns_the_result_or_raises_the_function_error(answer: bytes, o
     finally:
         server.shutdown()
         server.server_close()
+
+
+# --- handler/build/registry.py: reading a manifest's media type ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("served", "single_image"),
+    [
+        ({"mediaType": "application/vnd.docker.distribution.manifest.v2+json", "layers": []}, True),
+        ({"mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [{}, {}]}, False),
+        ({"schemaVersion": 2, "manifests": [{}]}, False),  # an index without mediaType: from Content-Type
+    ],
+)
+def test_manifest_media_type_tells_an_image_from_an_index(served: dict, single_image: bool) -> None:
+    from handler.build.registry import IMAGE_MANIFEST_TYPES, INDEX_TYPES, manifest
+
+    seen_accept = []
+
+    class Registry(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            seen_accept.append(self.headers["Accept"])
+            self.send_response(200)
+            media_type = served.get("mediaType", "application/vnd.oci.image.index.v1+json")
+            self.send_header("Content-Type", media_type)
+            self.end_headers()
+            self.wfile.write(json.dumps(served).encode())
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Registry)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        found = manifest(f"127.0.0.1:{server.server_port}/captioning-function:local")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (found["mediaType"] in IMAGE_MANIFEST_TYPES) is single_image
+    assert all(kind in seen_accept[0] for kind in INDEX_TYPES + IMAGE_MANIFEST_TYPES)
+
+
+def test_wheelhouse_for_another_python_asks_for_linux_wheels_of_that_version() -> None:
+    import sys
+
+    own = f"{sys.version_info.major}.{sys.version_info.minor}"
+    assert wheelhouse._platform_options(own) == ["--only-binary=:all:"]
+    other = wheelhouse._platform_options("3.12" if own != "3.12" else "3.13")
+    assert "--python-version" in other and "manylinux_2_28_x86_64" in other
+    assert other[other.index("--extra-index-url") + 1] == CPU_WHEEL_INDEX
