@@ -27,7 +27,7 @@ from bench.coldstart import can_drop_page_cache, drop_page_cache
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MB_PER_FULL_VCPU = 1769
 LAMBDA_MEMORY_RANGE_MB = (128, 10240)
-DEFAULT_MEMORY_SIZES_MB = (1024, 1280, 1536, 1769, 2048, 2560, 3008, 3538)
+DEFAULT_MEMORY_SIZES_MB = (1024, 1536, 1769, 2048, 2560, 3008, 3538)
 # `make image` tags (handler/build): the default runtime's image is :local, the other runtime's by name.
 DEFAULT_IMAGES = {"onnx": "captioning-function:local", "torch": "captioning-function:torch"}
 INIT_MEMORY_MB = 3538
