@@ -325,10 +325,18 @@ def measure_images(args, models, onnx, inputs, log=print) -> dict:
     for runtime in DEFAULT_IMAGES:
         tag = getattr(args, f"{runtime}_image")
         if _docker("image", "inspect", tag, check=False).returncode != 0:
-            notes[runtime] = f"image {tag} not found (build it with `make image`, runtime {runtime})"
+            notes[runtime] = (
+                f"image {tag} not found (build it: make image RUNTIME={runtime} TAG={tag}, or make image-test)"
+            )
             log(f"[yellow]{notes[runtime]}[/yellow]")
             continue
-        images[runtime] = image_facts(tag)
+        facts = image_facts(tag)
+        built_for = facts["env"].get("RUNTIME")
+        if built_for not in (None, runtime):
+            notes[runtime] = f"image {tag} was built for runtime {built_for}, not {runtime}: not measured"
+            log(f"[yellow]{notes[runtime]}[/yellow]")
+            continue
+        images[runtime] = facts
     result: dict = {
         "available": bool(images),
         "notes": notes,
