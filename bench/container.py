@@ -326,7 +326,8 @@ def measure_images(args, models, onnx, inputs, log=print) -> dict:
         tag = getattr(args, f"{runtime}_image")
         if _docker("image", "inspect", tag, check=False).returncode != 0:
             notes[runtime] = (
-                f"image {tag} not found (build it: make image RUNTIME={runtime} TAG={tag}, or make image-test)"
+                f"image {tag} not found "
+                f"(build it: make image RUNTIME={runtime} TAG={tag}; or make image-test)"
             )
             log(f"[yellow]{notes[runtime]}[/yellow]")
             continue
