@@ -138,3 +138,26 @@ def test_clean_up_is_transformers_clean_up() -> None:
 
     text = "a dog , isn't it ? they 're here ! it 's one . we 've I 'm"
     assert clean_up_tokenization(text) == PreTrainedTokenizerBase.clean_up_tokenization(None, text)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--runtime", "tflite"], "--runtime must be one of onnx, torch; got 'tflite'"),
+        (
+            ["--precision", "bf16"],
+            "--precision 'bf16' is not available with --runtime onnx; allowed: fp32, int8",
+        ),
+        (["--half"], "--half (float16-stored weights) works only with --runtime torch"),
+        (["--source", "nowhere"], "--source nowhere: no config.json there, and no --model-id given"),
+    ],
+)
+def test_prepare_model_refuses_bad_options_in_one_line(
+    arguments: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from handler.prepare_model.__main__ import main
+
+    assert main(["--output", str(tmp_path / "out"), *arguments]) == 2
+    error = capsys.readouterr().err
+    assert message in error and error.count("\n") == 1
+    assert not (tmp_path / "out").exists()
