@@ -102,7 +102,7 @@ class OnnxCaptioner:
         self.num_beams, self.max_length = self.generation.num_beams, self.generation.max_length
         self.pixels = Pixels.from_settings(manifest["pixels"])
         self.clean_up_tokenization_spaces = bool(manifest["clean_up_tokenization_spaces"])
-        self._empty_past_shape = (manifest["layers"], 2, 0, manifest["heads"], 0, manifest["head_dim"])
+        self.empty_past_shape = (manifest["layers"], 2, 0, manifest["heads"], 0, manifest["head_dim"])
 
     @classmethod
     def load(
@@ -157,12 +157,15 @@ class OnnxCaptioner:
         """Cross-attention keys/values (layers, 2, images, heads, positions, head_dim), one image at a time
         into one array: the encoder's transient buffers then stay one image's size (a batch at once
         held ~3x the result in flight)."""
-        pixel_values = self.pixels(images)
+        return self.encode_pixels(self.pixels(images))
+
+    def encode_pixels(self, pixel_values: np.ndarray) -> np.ndarray:
         cross_kv: np.ndarray | None = None
-        for index in range(len(images)):
+        for index in range(len(pixel_values)):
             (part,) = self.encoder.run(None, {"pixel_values": pixel_values[index : index + 1]})
             if cross_kv is None:
-                cross_kv = np.empty((*part.shape[:2], len(images), *part.shape[3:]), dtype=np.float32)
+                shape = (*part.shape[:2], len(pixel_values), *part.shape[3:])
+                cross_kv = np.empty(shape, dtype=np.float32)
             cross_kv[:, :, index] = part[:, :, 0]
         return cross_kv
 
@@ -173,7 +176,7 @@ class OnnxCaptioner:
         def step(tokens: np.ndarray, parents: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
             past = cache.get("past")
             if past is None:
-                shape = list(self._empty_past_shape)
+                shape = list(self.empty_past_shape)
                 shape[2] = len(tokens)
                 past = np.zeros(shape, dtype=np.float32)
             elif parents is not None:

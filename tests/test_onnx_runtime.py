@@ -351,3 +351,49 @@ def test_an_onnx_caption_never_imports_torch_or_transformers(onnx_dir: Path) -> 
         [sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO_ROOT, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+# --- the exporter's own check ---------------------------------------------------------------------------
+
+
+def test_verification_fails_graphs_that_compute_another_function(
+    onnx_dir: Path, reference, tmp_path: Path
+) -> None:
+    from handler.prepare_model import verify
+    from handler.prepare_model.errors import PreparationRefused
+
+    processor, tokenizer, model = reference
+    other = VisionEncoderDecoderModel.from_pretrained(build_tiny_model(tmp_path / "other", seed=1)).eval()
+
+    verify.verify_against_torch(model, processor, tokenizer, onnx_dir)  # the right model passes
+    with pytest.raises(PreparationRefused, match="caption differently from the torch model") as refused:
+        verify.verify_against_torch(other, processor, tokenizer, onnx_dir)
+    assert "Set runtime to torch" in str(refused.value)
+
+
+def test_graph_log_probabilities_match_torch_to_float_noise(onnx_dir: Path, reference) -> None:
+    from handler.prepare_model import verify
+
+    processor, _, model = reference
+    images = mixed_images(4, seed=3)
+    pixel_values = processor(images=images, return_tensors="np").pixel_values
+    captioner = OnnxCaptioner.load(onnx_dir, num_beams=1)
+    rows = captioner.token_ids(images)
+
+    assert verify._teacher_forced_gap(model, captioner, pixel_values, rows) < verify.NEAR_TIE_TOLERANCE / 10
+
+
+def test_near_ties_take_a_fresh_image_set_and_never_pass_alone(
+    onnx_dir: Path, reference, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from handler.prepare_model import verify
+    from handler.prepare_model.errors import PreparationRefused
+
+    processor, tokenizer, model = reference
+    outcomes = iter([(3, ["a"], ["b"], 1e-6), None])
+    monkeypatch.setattr(verify, "_compare", lambda *args: next(outcomes))
+    verify.verify_against_torch(model, processor, tokenizer, onnx_dir)  # second set matched exactly
+
+    monkeypatch.setattr(verify, "_compare", lambda *args: (3, ["a"], ["b"], 1e-6))
+    with pytest.raises(PreparationRefused, match="all hit near-ties"):
+        verify.verify_against_torch(model, processor, tokenizer, onnx_dir)
