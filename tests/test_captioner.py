@@ -175,3 +175,14 @@ def test_threads_follow_the_cpus_the_process_may_use(
 
 def test_precisions_are_the_documented_three() -> None:
     assert PRECISIONS == ("fp32", "bf16", "int8")
+
+
+def test_the_vit_gpt2_fast_path_refuses_a_prompt_naming_it(tiny_model_dir: Path) -> None:
+    with pytest.raises(ValueError, match="prompt 'a photo of' is not supported.*caption without a prompt"):
+        Captioner.load(tiny_model_dir, prompt="a photo of")
+    assert Captioner.load(tiny_model_dir, prompt="").runtime == "torch"  # empty = unset
+
+
+def test_generation_settings_default_to_the_models_generation_config(tiny_model_dir: Path) -> None:
+    captioner = Captioner.load(tiny_model_dir)
+    assert (captioner.runtime, captioner.num_beams, captioner.max_length) == ("torch", 3, 12)
