@@ -72,8 +72,8 @@ KNOWN_MODELS: dict[str, KnownModel] = {
     "microsoft/git-large-coco": KnownModel("git", 394_196_026, 208, 176),  # more: est. from git-base
     "florence-community/florence-2-base": KnownModel("florence2", 231_414_784, 304, 192),
     "florence-community/florence-2-base-ft": KnownModel("florence2", 231_414_784, 304, 192),
-    "florence-community/florence-2-large": KnownModel("florence2", 770_174_976, 464, 304),  # more: est.
-    "florence-community/florence-2-large-ft": KnownModel("florence2", 770_174_976, 464, 304),  # more: est.
+    "florence-community/florence-2-large": KnownModel("florence2", 770_174_976, 560, 304),  # more: est.
+    "florence-community/florence-2-large-ft": KnownModel("florence2", 770_174_976, 560, 304),  # more: est.
     "huggingfacetb/smolvlm-256m-instruct": KnownModel("idefics3", 256_484_928, 544, 512),
     "huggingfacetb/smolvlm-500m-instruct": KnownModel("idefics3", 507_482_304, 544, 544),  # more: est.
 }
