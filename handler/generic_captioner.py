@@ -82,6 +82,8 @@ their `generate` repeats the whole prompt, vision tower included, for every beam
 
 _LONG_CAPTION_FAMILIES = ("florence2", CHAT_STYLE)
 _PROMPTLESS_FAMILIES = ("vision-encoder-decoder",)
+_CHAT_MODEL_TYPES = ("idefics2", "idefics3", "smolvlm")
+"""Chat-style even when a directory lacks its chat template (the image token then leads the prompt)."""
 
 
 class UnsupportedModelError(ValueError):
@@ -217,10 +219,14 @@ class GenericCaptioner:
             echoed = tensors["input_ids"].shape[1]
         elif family == "git":
             tensors = {"pixel_values": processor(images=list(images), return_tensors="pt")["pixel_values"]}
-            start = [self.tokenizer.cls_token_id]
-            prompt_ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"] if prompt else []
-            tensors["input_ids"] = torch.tensor([start + prompt_ids] * count, dtype=torch.long)
-            echoed = tensors["input_ids"].shape[1]
+            echoed = 1  # without a prompt generate starts from the model's bos ([CLS]) and returns it
+            if prompt:
+                start = self.tokenizer.cls_token_id
+                if start is None:
+                    start = self.model.generation_config.bos_token_id
+                prompt_ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+                tensors["input_ids"] = torch.tensor([[start, *prompt_ids]] * count, dtype=torch.long)
+                echoed = tensors["input_ids"].shape[1]
         elif family == "blip":
             if prompt:
                 tensors = dict(processor(images=list(images), text=[prompt] * count, return_tensors="pt"))
@@ -253,7 +259,7 @@ def family_of(model_path: Path, config: transformers.PretrainedConfig) -> str:
     model_type = config.model_type
     if model_type in DEFAULT_PROMPTS:
         return model_type
-    if _has_chat_template(model_path):
+    if model_type in _CHAT_MODEL_TYPES or _has_chat_template(model_path):
         return CHAT_STYLE
     return model_type
 
@@ -319,6 +325,9 @@ class _ImageAndText:
 
 
 def _chat_text(processor: object, prompt: str) -> str:
+    """The user turn with the image and `prompt`, and the start of the assistant's turn."""
+    if not getattr(processor, "chat_template", None):
+        return f"{processor.image_token}{prompt}"
     messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
     return processor.apply_chat_template(messages, add_generation_prompt=True)
 

@@ -236,3 +236,15 @@ def test_an_unknown_model_type_is_refused_naming_it(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "my_own_captioner"}))
     with pytest.raises(UnsupportedModelError, match="'my_own_captioner'.*blip, git, florence2"):
         GenericCaptioner.load(tmp_path)
+
+
+def test_a_chat_model_without_its_chat_template_still_gets_the_image_and_the_instruction(
+    tmp_path: Path, family_dirs: dict[str, Path]
+) -> None:
+    model_dir = tmp_path / "no-template"
+    shutil.copytree(family_dirs["idefics3"], model_dir)
+    (model_dir / "chat_template.jinja").unlink()
+    captioner = load(model_dir, num_beams=1, max_length=4)
+    assert captioner.family == "chat"
+    assert captioner._chat_text == "<image>" + generic_captioner.DEFAULT_PROMPTS["chat"]
+    assert len(captioner.caption(_images()[:2])) == 2
