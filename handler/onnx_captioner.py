@@ -36,6 +36,9 @@ ENCODER_FILE = "encoder.onnx"
 DECODER_FILE = "decoder_step.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 MANIFEST_FORMAT = 1
+ENCODER_CHUNK = 2
+"""Images per encoder run. GPT-2 size, 10 images: encoder 5.6 s in runs of 2, 5.2 s all at once, 6.3 s one
+by one; peak RSS 1.81 GB, 1.95 GB, 1.75 GB (a whole batch holds about three times its result in flight)."""
 
 logger = logging.getLogger(__name__)
 
@@ -148,25 +151,24 @@ class OnnxCaptioner:
         )
 
     def caption(self, images: Sequence[Image.Image]) -> list[str]:
-        """One caption per image, in order: the encoder per image, then one decoder pass per token for all."""
+        """One caption per image, in order: the encoder in chunks, then one decoder pass per token for all."""
         if not images:
             return []
         return self.decode(self.token_ids(images))
 
     def encode(self, images: Sequence[Image.Image]) -> np.ndarray:
-        """Cross-attention keys/values (layers, 2, images, heads, positions, head_dim), one image at a time
-        into one array: the encoder's transient buffers then stay one image's size (a batch at once
-        held ~3x the result in flight)."""
+        """Cross-attention keys/values (layers, 2, images, heads, positions, head_dim)."""
         return self.encode_pixels(self.pixels(images))
 
     def encode_pixels(self, pixel_values: np.ndarray) -> np.ndarray:
+        """The encoder over ENCODER_CHUNK images at a time, into one array."""
         cross_kv: np.ndarray | None = None
-        for index in range(len(pixel_values)):
-            (part,) = self.encoder.run(None, {"pixel_values": pixel_values[index : index + 1]})
+        for start in range(0, len(pixel_values), ENCODER_CHUNK):
+            (part,) = self.encoder.run(None, {"pixel_values": pixel_values[start : start + ENCODER_CHUNK]})
             if cross_kv is None:
                 shape = (*part.shape[:2], len(pixel_values), *part.shape[3:])
                 cross_kv = np.empty(shape, dtype=np.float32)
-            cross_kv[:, :, index] = part[:, :, 0]
+            cross_kv[:, :, start : start + part.shape[2]] = part
         return cross_kv
 
     def token_ids(self, images: Sequence[Image.Image]) -> list[list[int]]:
