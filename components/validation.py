@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from components import limits
+from components import limits, model_sizing
 from handler import constants
 
 if TYPE_CHECKING:
@@ -50,6 +50,7 @@ def _errors(args: CaptioningPipelineArgs) -> Iterator[InvalidSettingError]:
     yield from _one_of("architecture", args.architecture, limits.ARCHITECTURES)
     yield from _one_of("trigger", args.trigger, TRIGGERS)
     yield from _model_settings(args)
+    yield from model_sizing.memory_errors(args)
     yield from _concurrency(args)
     yield from _queue_settings(args)
     yield from _integer_in_range(

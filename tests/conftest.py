@@ -19,6 +19,9 @@ from PIL import Image
 
 from tests.tiny_model import build_tiny_model
 
+# No test reaches the Hub (the sizing check would otherwise try it for made-up model ids).
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
 AWS_TEST_REGION = "us-east-1"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

@@ -211,6 +211,7 @@ def test_event_source_mapping_batches_reports_partial_failures_and_caps_concurre
     mocks = use_mocks()
     args = CaptioningPipelineArgs(
         trigger="queue",
+        memory_size=10240,  # 50 images per call: the sizing check asks about 6.7 GB for the default model
         batch_size=50,
         batching_window=3,
         reserved_concurrency=reserved,

@@ -47,6 +47,16 @@ INVALID = [
     ({"queue_age_alarm_seconds": 59}, "queue_age_alarm_seconds", ">= 60"),
     ({"batch_size": 0}, "batch_size", "from 1 to 10000"),
     ({"batch_size": 10001, "batching_window": 5}, "batch_size", "from 1 to 10000"),
+    (
+        {"trigger": "queue", "batch_size": 10000, "batching_window": 300, "memory_size": 10240},
+        "memory_size",
+        "none fits nlpconnect/vit-gpt2-image-captioning",
+    ),
+    (
+        {"memory_size": 1024},
+        "memory_size",
+        "the smallest memory that fits nlpconnect/vit-gpt2-image-captioning",
+    ),
     ({"batch_size": 11, "batching_window": 0}, "batch_size", "batching_window is at least 1 second"),
     ({"batching_window": 301}, "batching_window", "from 0 to 300"),
     ({"trigger": "queue", "reserved_concurrency": 1}, "max_concurrency", "at least 2"),
@@ -90,9 +100,8 @@ def test_invalid_setting_is_refused_with_a_clear_error(overrides, setting, allow
 @pytest.mark.parametrize(
     "overrides",
     [
-        {"memory_size": 128, "timeout": 1, "ephemeral_storage": 512},
+        {"memory_size": 128, "timeout": 1, "ephemeral_storage": 512, "model_dir": "models/demo-shapes"},
         {"memory_size": 10240, "timeout": 900, "ephemeral_storage": 10240},
-        {"trigger": "queue", "batch_size": 10000, "batching_window": 300, "max_concurrency": 1000},
         {"trigger": "queue", "batch_size": 10, "batching_window": 0, "reserved_concurrency": 2},
         {"reserved_concurrency": 1},
         {"runtime": "torch", "precision": "bf16", "half_precision_weights": True},
