@@ -101,6 +101,13 @@ def _model_settings(args: CaptioningPipelineArgs) -> Iterator[InvalidSettingErro
             yield from _at_least(setting, getattr(args, setting), 1, "(or unset for the model's own)")
     if args.prompt is not None and (not isinstance(args.prompt, str) or not args.prompt.strip()):
         yield InvalidSettingError("prompt", args.prompt, "non-empty text, or unset for the model's default")
+    elif args.prompt is not None and args.runtime == "onnx":
+        yield InvalidSettingError(
+            "prompt",
+            args.prompt,
+            "unset with runtime 'onnx' (its ViT + GPT-2 models caption without a prompt); "
+            "set runtime to 'torch' for a prompt-conditioned model",
+        )
 
 
 def _monitoring(args: CaptioningPipelineArgs) -> Iterator[InvalidSettingError]:
