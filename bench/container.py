@@ -38,7 +38,9 @@ CODE_MOUNT = "/opt/bench/code"
 INIT_REPORT = re.compile(r"INIT REPORT\W*(?:durationMs:|Init Duration:)\s*([0-9.]+)")
 # Lambda's file system is read-only but for /tmp; so are the containers here (no .pyc written at init).
 READ_ONLY = ["--read-only", "--tmpfs", "/tmp:rw,exec"]  # noqa: S108
-PROBE_TIMEOUT_S = 900
+PROBE_TIMEOUT_S = 300
+"""A probe still running after this is stopped and recorded as timed out: at a memory size just above
+what the weights need, the container pages its model files in and out and never finishes usefully."""
 # Kept away from the network: no credentials lookup (instance metadata), no AWS endpoint reachable.
 OFFLINE_AWS = {
     "AWS_ACCESS_KEY_ID": "bench",
@@ -222,10 +224,15 @@ def run_probe(image: dict, model_dir: Path, precision: str, memory_mb: int, inpu
     try:
         completed = _docker(*command, timeout=PROBE_TIMEOUT_S, check=False)
         state = json.loads(_docker("inspect", "--format", "{{json .State}}", name).stdout)
+    except subprocess.TimeoutExpired:
+        completed, state = None, {"OOMKilled": False}
     finally:
         _docker("rm", "-f", name, check=False)
     result = {"memory_mb": memory_mb, "cpus": cpus_for(memory_mb), "oom_killed": bool(state["OOMKilled"])}
-    if completed.returncode == 0:
+    if completed is None:
+        result["timed_out"] = True
+        result["error"] = f"still running after {PROBE_TIMEOUT_S} s (stopped): memory too tight to work in"
+    elif completed.returncode == 0:
         result.update(json.loads(completed.stdout.strip().splitlines()[-1]))
         result["seconds_per_image_batch10"] = result["batch_s"] / result["batch_size"]
     elif not result["oom_killed"]:
@@ -372,3 +379,53 @@ def measure_images(args, models, onnx, inputs, log=print) -> dict:
             )
         )
     return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m bench.container [results.json]`: measure the images alone and put them into a run's
+    results (when the run itself had no Docker); the summary, table and chart are rebuilt."""
+    import time as clock
+    from types import SimpleNamespace
+
+    from bench.__main__ import DEFAULT_CACHE
+    from bench.inputs import ensure_inputs
+    from bench.machine import load_average
+    from bench.model import BenchModels
+    from bench.onnx_models import ONNX_PRECISIONS, OnnxModels
+    from bench.report import build_summary, draw_chart, read_results, results_argument_parser
+
+    parser = results_argument_parser(
+        "python -m bench.container", "Measure the function images and add them to a benchmark run's results."
+    )
+    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
+    add_container_arguments(parser)
+    args = parser.parse_args(argv)
+    summary = read_results(parser, args.results)
+    models_dir = args.cache_dir.expanduser() / "models"
+    models = BenchModels(models_dir / "baseline", models_dir / "fp32", models_dir / "fp16")
+    onnx = OnnxModels(
+        dirs={p: models_dir / f"onnx-{p}" for p in ONNX_PRECISIONS if (models_dir / f"onnx-{p}").is_dir()}
+    )
+    started, load_at_start = clock.strftime("%Y-%m-%d %H:%M UTC", clock.gmtime()), load_average()
+    images = measure_images(
+        SimpleNamespace(**{**vars(args), "no_images": False}),
+        models,
+        onnx,
+        ensure_inputs(args.cache_dir.expanduser()),
+    )
+    images["measured_separately"] = {
+        "started": started,
+        "load_average_at_start": load_at_start,
+        "load_average_at_end": load_average(),
+        "note": "measured by python -m bench.container after the run (the run had no Docker engine)",
+    }
+    raw = summary["raw"]
+    raw["images"] = images
+    summary = build_summary(raw)
+    args.results.write_text(json.dumps(summary, indent=2) + "\n")
+    draw_chart(summary, args.results.with_name("results.png"))
+    print(json.dumps({key: summary[key] for key in ("image_libraries_bytes_ratio",)}))
+
+
+if __name__ == "__main__":
+    main()

@@ -335,7 +335,7 @@ def markdown_images(summary: dict[str, Any]) -> str:
             if run is None:
                 return "not run"
             if figure not in run:
-                return "OOM" if run.get("oom_killed") else "failed"
+                return "OOM" if run.get("oom_killed") else "timed out" if run.get("timed_out") else "failed"
             return f"{run[figure]:.2f}"
 
         lines.append(

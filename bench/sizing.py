@@ -80,7 +80,7 @@ def sizing_rows(
         if run is not None and "batch_s" in run:
             rows.append(_row(memory_mb, run["latency_s"], run["seconds_per_image_batch10"], "measured"))
         elif run is not None:
-            source = "OOM" if run.get("oom_killed") else "failed"
+            source = "OOM" if run.get("oom_killed") else "timed out" if run.get("timed_out") else "failed"
             rows.append(_row(memory_mb, None, None, source))
         else:
             one = seconds_at(memory_mb, batch1_seconds)
