@@ -8,6 +8,8 @@ PY := $(VENV)/bin/python
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -r requirements.txt
+	# The repository on the venv's path: `.venv/bin/python -m local` (or `-m ops`) works from any directory.
+	$(PY) -c "import pathlib, sysconfig; pathlib.Path(sysconfig.get_paths()['purelib'], 'captioning.pth').write_text('$(CURDIR)\n')"
 	touch $@
 
 demo: $(VENV)/.installed

@@ -53,6 +53,13 @@ OFFLINE_ENVIRONMENT: dict[str, str] = {
 """Set wherever a model is loaded at run time: never reach the Hub, no progress bars in logs."""
 
 
+DUPLICATE_STATUS = "duplicate"
+"""Log-line status of an object whose item already exists for its ETag: nothing new is written."""
+
+RETRY_STATUS = "retry"
+"""Log-line status of an object handed back for a later delivery (transient error, or no time left)."""
+
+
 class ItemStatus(StrEnum):
     """The `status` attribute of a captions-table item."""
 

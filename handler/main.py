@@ -19,6 +19,7 @@ from PIL import Image
 
 from handler.captioner import Captioner, backend_for
 from handler.captions_table import CAPTIONED, FAILED, caption_item, captioned_etags, put_item_once
+from handler.constants import DUPLICATE_STATUS, RETRY_STATUS
 from handler.events import Delivery, ObjectRef, parse_event
 from handler.images import ImageRejected, check_object_size, load_image
 from handler.s3_objects import ObjectUnavailable, fetch_object
@@ -26,8 +27,6 @@ from handler.settings import Settings
 from handler.telemetry import Telemetry
 from handler.time_budget import CaptionTimeEstimate, TimeGuard, no_deadline
 
-DUPLICATE = "duplicate"
-RETRY = "retry"
 # Problems no retry can fix: recorded as `failed` items, the invocation succeeds.
 PERMANENT_ERRORS = (ImageRejected, ObjectUnavailable)
 # Throttling, 5xx, connection errors, after the clients' own retries: the event must be retried.
@@ -98,12 +97,12 @@ def _handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     _record_metrics(len(objects), outcomes.values())
     if delivery.from_queue:
         return batch_item_failures(delivery, outcomes)
-    retries = {ref.key: outcome.error for ref, outcome in outcomes.items() if outcome.status == RETRY}
+    retries = {ref.key: outcome.error for ref, outcome in outcomes.items() if outcome.status == RETRY_STATUS}
     if retries:
         raise RetryableFailure(f"{len(retries)} of {len(outcomes)} objects must be retried: {retries}")
     return {
         status: sum(o.status == status for o in outcomes.values())
-        for status in (CAPTIONED, FAILED, DUPLICATE)
+        for status in (CAPTIONED, FAILED, DUPLICATE_STATUS)
     }
 
 
@@ -120,10 +119,10 @@ def process(objects: list[ObjectRef], guard: TimeGuard, started: float) -> dict[
         duplicates = already_captioned(objects)
         for ref in objects:
             if ref in duplicates:
-                outcomes[ref] = Outcome(DUPLICATE)
+                outcomes[ref] = Outcome(DUPLICATE_STATUS)
                 continue
             if not guard.fits(len(fetched) + 1):
-                outcomes[ref] = Outcome(RETRY, "not started: too little time left in this invocation")
+                outcomes[ref] = Outcome(RETRY_STATUS, "not started: too little time left in this invocation")
                 continue
             result = fetch_image(ref)
             if isinstance(result, Outcome):
@@ -135,7 +134,7 @@ def process(objects: list[ObjectRef], guard: TimeGuard, started: float) -> dict[
 
     fitting = guard.images_that_fit(len(fetched))
     for item in fetched[fitting:]:
-        outcomes[item.ref] = Outcome(RETRY, "not captioned: too little time left in this invocation")
+        outcomes[item.ref] = Outcome(RETRY_STATUS, "not captioned: too little time left in this invocation")
     to_caption = fetched[:fitting]
     with telemetry.step("caption", images=len(to_caption)):
         captions, inference_ms = caption_all([item.image for item in to_caption])
@@ -185,7 +184,7 @@ def fetch_image(ref: ObjectRef) -> FetchedImage | Rejected | Outcome:
     except PERMANENT_ERRORS as reason:
         return Rejected(ref, ref.etag, ref.size, str(reason))
     except TRANSIENT_ERRORS as error:
-        return Outcome(RETRY, _describe(error))
+        return Outcome(RETRY_STATUS, _describe(error))
     try:
         return FetchedImage(ref, fetched.etag, fetched.size, load_image(fetched.data))
     except ImageRejected as reason:
@@ -240,9 +239,9 @@ def persist(
     try:
         written = put_item_once(dynamodb_client, settings.table_name, item)
     except TRANSIENT_ERRORS as write_error:
-        return Outcome(RETRY, f"could not write the item: {_describe(write_error)}")
+        return Outcome(RETRY_STATUS, f"could not write the item: {_describe(write_error)}")
     if not written:
-        return Outcome(DUPLICATE)
+        return Outcome(DUPLICATE_STATUS)
     return Outcome(item["status"], error, inference_ms)
 
 
@@ -252,7 +251,7 @@ def batch_item_failures(delivery: Delivery, outcomes: dict[ObjectRef, Outcome]) 
     Built here rather than with Powertools' BatchProcessor, which calls a handler per record: that would
     mean one caption call per message, and the point of a batch is one call for all its images.
     """
-    to_retry = {(ref.bucket, ref.key) for ref, outcome in outcomes.items() if outcome.status == RETRY}
+    to_retry = {(ref.bucket, ref.key) for ref, outcome in outcomes.items() if outcome.status == RETRY_STATUS}
     failed_ids = list(delivery.malformed_messages)
     for message in delivery.messages:
         if any((ref.bucket, ref.key) in to_retry for ref in message.objects):
@@ -266,8 +265,8 @@ def _record_metrics(batch_size: int, outcomes: Iterable[Outcome]) -> None:
         batch_size=batch_size,
         captioned=sum(o.status == CAPTIONED for o in done),
         failed=sum(o.status == FAILED for o in done),
-        duplicates=sum(o.status == DUPLICATE for o in done),
-        retries=sum(o.status == RETRY for o in done),
+        duplicates=sum(o.status == DUPLICATE_STATUS for o in done),
+        retries=sum(o.status == RETRY_STATUS for o in done),
         latencies_ms=[o.inference_ms for o in done if o.status == CAPTIONED],
     )
 
@@ -281,7 +280,7 @@ def _log_outcome(ref: ObjectRef, outcome: Outcome, started: float) -> None:
         "inference_ms": outcome.inference_ms,
         "error": outcome.error,
     }
-    if outcome.status == RETRY:
+    if outcome.status == RETRY_STATUS:
         logger.warning("object will be retried", extra=fields)
     else:
         logger.info("object processed", extra=fields)

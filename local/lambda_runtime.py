@@ -20,14 +20,13 @@ from dataclasses import dataclass, field
 from types import ModuleType, TracebackType
 from typing import Any
 
-from handler.constants import OFFLINE_ENVIRONMENT, SERVICE_NAME
+from handler.constants import OFFLINE_ENVIRONMENT, RETRY_STATUS, SERVICE_NAME
 from handler.events import s3_notification_event, s3_notification_record
 from local.resources import ACCOUNT_ID, DUMMY_CREDENTIALS, EmulatedResources
 from local.settings import LocalSettings
 
 FUNCTION_NAME = "captioning-local"
 WARM_UP_BATCH = 4
-RETRY_STATUS = "retry"  # handler.main.RETRY (importing handler.main runs the function's init)
 RETRY_MESSAGE = "object will be retried"
 
 LambdaHandler = Callable[[dict[str, Any], Any], Any]

@@ -8,7 +8,10 @@ import, which must not leak into this test process. (Its parts: tests/test_local
 from __future__ import annotations
 
 import json
+import os
 import random
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -240,3 +243,21 @@ def test_serve_survives_its_table_being_deleted_and_says_so(tmp_path: Path) -> N
         assert "Traceback" not in stderr and stderr.count("no longer exists") == 0  # reported once
     finally:
         serve.kill()
+
+
+def test_the_venv_runs_the_commands_from_any_directory(tmp_path: Path) -> None:
+    # make's venv puts the repository on its path (captioning.pth), so `.venv/bin/python -m local` and
+    # `-m ops` work outside the repository root; without it Python answers "No module named local".
+    environment = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
+    for package in ("local", "ops"):
+        result = subprocess.run(  # noqa: S603 (our own interpreter and module names)
+            [sys.executable, "-m", package, "--help"],
+            cwd=tmp_path,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        assert f"python -m {package}" in result.stdout
