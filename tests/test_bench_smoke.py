@@ -447,7 +447,10 @@ def test_a_tiny_end_to_end_run_prints_every_key_on_its_last_line(tmp_path, monke
     cold = summary["raw"]["cold_start"]
     assert cold["baseline"]["peak_rss_bytes"] != cold["project"]["peak_rss_bytes"]
     if summary["raw"]["onnx"]["exported"]:  # the exporter has landed: the ONNX figures are measured
-        assert all(line[key] is not None for key in ONNX_KEYS - {"image_libraries_bytes_ratio"})
+        # Bytes read can be 0 here (the page cache is not dropped in a test): those ratios may be None.
+        timed = {key for key in ONNX_KEYS if "bytes" not in key}
+        unmeasured = [key for key in timed if line[key] is None]
+        assert not unmeasured, summary["raw"]["onnx"]
         assert "torch" not in cold["onnx"]["imported"] and "onnxruntime" in cold["onnx"]["imported"]
     else:
         assert all(line[key] is None for key in ONNX_KEYS)
