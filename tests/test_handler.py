@@ -32,7 +32,9 @@ from botocore.exceptions import EndpointConnectionError
 from PIL import Image
 
 from handler.constants import MODEL_DIR_IN_IMAGE as DEFAULT_MODEL_DIR
+from handler.events import s3_notification_event, sqs_record
 from handler.settings import Settings, SettingsError
+from local.faults import error_responder
 from tests.conftest import AWS_TEST_REGION, make_image_bytes
 
 BUCKET = "images"
@@ -92,22 +94,17 @@ class Deployment:
 
     def sqs_event(self, *messages: dict[str, Any]) -> dict[str, Any]:
         """What the SQS event source mapping hands the function for these messages."""
-        return {
-            "Records": [
-                {
-                    "messageId": message["MessageId"],
-                    "receiptHandle": message["ReceiptHandle"],
-                    "body": message["Body"],
-                    "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1700000000000"},
-                    "messageAttributes": {},
-                    "md5OfBody": message["MD5OfBody"],
-                    "eventSource": "aws:sqs",
-                    "eventSourceARN": self.queue_arn,
-                    "awsRegion": AWS_TEST_REGION,
-                }
-                for message in messages
-            ]
-        }
+        return s3_notification_event(
+            sqs_record(
+                message["Body"],
+                message_id=message["MessageId"],
+                receipt_handle=message["ReceiptHandle"],
+                queue_arn=self.queue_arn,
+                attributes={"SentTimestamp": "1700000000000"},
+                md5_of_body=message["MD5OfBody"],
+            )
+            for message in messages
+        )
 
     def item(self, key: str) -> dict[str, Any] | None:
         response = self.dynamodb.Table(TABLE).get_item(Key={"key": key}, ConsistentRead=True)
@@ -190,6 +187,7 @@ class FaultInjector:
         """Answer `operation` (GetObject or PutItem) with an HTTP error, for `keys` only if given;
         return the keys of the failed attempts, so a test can count boto3's retries."""
         attempts: list[str] = []
+        answer = error_responder("s3" if operation == "GetObject" else "dynamodb", code, status)
 
         def respond(request: Any, **kwargs: Any) -> AWSResponse | None:
             if operation == "PutItem":
@@ -200,16 +198,7 @@ class FaultInjector:
             if keys is not None and target not in keys:
                 return None
             attempts.append(target)
-            if operation == "GetObject":
-                payload = f"<Error><Code>{code}</Code><Message>injected</Message></Error>".encode()
-                headers = {"Content-Type": "application/xml"}
-            else:
-                payload = json.dumps(
-                    {"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": "injected"}
-                )
-                payload = payload.encode()
-                headers = {"Content-Type": "application/x-amz-json-1.0"}
-            return AWSResponse(request.url, status, headers, _RawBody(payload))
+            return answer(request)
 
         self.hook(client, f"before-send.{client.meta.service_model.endpoint_prefix}.{operation}", respond)
         return attempts
@@ -226,11 +215,6 @@ def faults(no_retry_backoff: None) -> Iterator[FaultInjector]:
     yield injector
     for client, event_name, unique_id in injector.registered:
         client.meta.events.unregister(event_name, unique_id=unique_id)
-
-
-class _RawBody(io.BytesIO):
-    def stream(self, **kwargs: Any) -> Iterator[bytes]:
-        yield self.getvalue()
 
 
 # --- settings -------------------------------------------------------------------------------------------
