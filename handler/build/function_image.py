@@ -155,11 +155,14 @@ def image_size(tag: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m handler.build image", description=__doc__.split("\n")[0])
     parser.add_argument("--tag", default=DEFAULT_TAG)
-    parser.add_argument("--model-id", default=DEFAULT_MODEL_ID)
+    parser.add_argument(
+        "--model-id", default=None, help=f"Hub model to download (default {DEFAULT_MODEL_ID})"
+    )
     parser.add_argument(
         "--model-source",
-        default=DEMO_MODEL_SOURCE,
-        help="model directory in the repository; handler/hub_model downloads --model-id",
+        default=None,
+        help="model directory in the repository (default: the demo model, or none when --model-id is given,"
+        " which downloads it)",
     )
     parser.add_argument("--runtime", default=DEFAULT_RUNTIME)
     parser.add_argument("--precision", default=DEFAULT_PRECISION)
