@@ -56,7 +56,7 @@ from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_
 
 from handler.cpus import available_cpus  # noqa: E402
 from handler.generation import read_generation_config  # noqa: E402
-from handler.torch_captioner import cpu_supports_bf16  # noqa: E402
+from handler.torch_captioner import apply_precision  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -167,7 +167,7 @@ class GenericCaptioner:
             model_path, local_files_only=True, dtype=torch.float32
         )
         model.eval()
-        effective_precision = _apply_precision(model, precision)
+        effective_precision = apply_precision(model, precision)
         beams, length_settings = generation_settings(
             model_path, family, num_beams=num_beams, max_length=max_length
         )
@@ -348,25 +348,3 @@ def generation_settings(
             return beams, {key: int(saved[key])}
     fallback = LONG_FALLBACK_MAX_LENGTH if family in _LONG_CAPTION_FAMILIES else FALLBACK_MAX_LENGTH
     return beams, {length_key: fallback}
-
-
-def _apply_precision(model: nn.Module, precision: str) -> str:
-    """Convert `model` in place for `precision`; return the precision actually in effect."""
-    if precision == "bf16":
-        if not cpu_supports_bf16():
-            logger.warning("precision bf16 requested but this CPU has no native bfloat16; using fp32")
-            return "fp32"
-        model.to(torch.bfloat16)
-    elif precision == "int8":
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            warnings.filterwarnings(
-                "ignore", message=".*quantize_per_(tensor|channel).*", category=UserWarning
-            )
-            torch.ao.quantization.quantize_dynamic(
-                model,
-                {nn.Linear: torch.ao.quantization.per_channel_dynamic_qconfig},
-                dtype=torch.qint8,
-                inplace=True,
-            )
-    return precision

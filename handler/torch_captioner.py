@@ -126,7 +126,7 @@ class TorchCaptioner:
             model_path, local_files_only=True, dtype=torch.float32
         )
         model.eval()
-        effective_precision = _apply_precision(model, precision)
+        effective_precision = apply_precision(model, precision)
         return cls(
             model,
             image_processor,
@@ -319,8 +319,12 @@ def cpu_supports_bf16() -> bool:
     return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
 
 
-def _apply_precision(model: VisionEncoderDecoderModel, precision: str) -> str:
-    """Convert `model` in place for `precision`; return the precision actually in effect."""
+def apply_precision(model: nn.Module, precision: str) -> str:
+    """Convert `model` in place for `precision`; return the precision actually in effect.
+
+    int8 quantises every nn.Linear, GPT-2's Conv1D layers included (converted to nn.Linear first); the
+    generic path (handler/generic_captioner.py) uses this too.
+    """
     if precision == "bf16":
         if not cpu_supports_bf16():
             logger.warning("precision bf16 requested but this CPU has no native bfloat16; using fp32")
