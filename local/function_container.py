@@ -15,17 +15,16 @@ happens. Works with AWS's Lambda base images and the stand-in (handler/build/bas
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import socket
 import subprocess
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+from handler.build.docker_engine import EngineError, docker_cli
 
 RIE = "/usr/local/bin/aws-lambda-rie"
 RUNTIME_BOOTSTRAP = "/var/runtime/bootstrap"
@@ -48,20 +47,12 @@ class FunctionError(RuntimeError):
         self.error = error
 
 
-def docker_cli() -> str:
-    """$DOCKER, else Debian's /usr/bin/docker, else `docker` on PATH."""
-    if os.environ.get("DOCKER"):
-        return os.environ["DOCKER"]
-    if Path("/usr/bin/docker").exists():
-        return "/usr/bin/docker"
-    found = shutil.which("docker")
-    if not found:
-        raise FunctionContainerError("no docker client: install Docker (make image-test does, as root)")
-    return found
-
-
 def _docker(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([docker_cli(), *args], capture_output=True, text=True, check=False, timeout=timeout)
+    try:
+        client = docker_cli()
+    except EngineError as missing:
+        raise FunctionContainerError(str(missing)) from missing
+    return subprocess.run([client, *args], capture_output=True, text=True, check=False, timeout=timeout)
 
 
 def free_port() -> int:
