@@ -11,8 +11,6 @@ from botocore.exceptions import ClientError
 
 from handler.constants import ItemStatus
 
-CAPTIONED = ItemStatus.CAPTIONED.value
-FAILED = ItemStatus.FAILED.value
 BATCH_GET_LIMIT = 100
 """Most keys one BatchGetItem call may name."""
 
@@ -34,7 +32,7 @@ def caption_item(
         raise ValueError("an item holds either a caption or an error")
     item: dict[str, Any] = {
         "key": key,
-        "status": CAPTIONED if caption is not None else FAILED,
+        "status": ItemStatus.CAPTIONED.value if caption is not None else ItemStatus.FAILED.value,
         "model": model,
         "etag": etag,
         "size": size if size is not None else 0,
@@ -58,7 +56,10 @@ def put_item_once(dynamodb_client: Any, table_name: str, item: dict[str, Any]) -
             Item={name: _serializer.serialize(value) for name, value in item.items()},
             ConditionExpression="attribute_not_exists(#key) OR #etag <> :etag OR #status = :failed",
             ExpressionAttributeNames={"#key": "key", "#etag": "etag", "#status": "status"},
-            ExpressionAttributeValues={":etag": {"S": item["etag"]}, ":failed": {"S": FAILED}},
+            ExpressionAttributeValues={
+                ":etag": {"S": item["etag"]},
+                ":failed": {"S": ItemStatus.FAILED.value},
+            },
         )
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
@@ -106,5 +107,5 @@ def captioned_etags(dynamodb_client: Any, table_name: str, keys: Iterable[str]) 
     return {
         key: etag
         for key, (status, etag) in item_versions(dynamodb_client, table_name, keys).items()
-        if status == CAPTIONED
+        if status == ItemStatus.CAPTIONED.value
     }

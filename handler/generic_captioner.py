@@ -100,6 +100,8 @@ class _Inputs:
 class GenericCaptioner:
     """A loaded image-text-to-text model; `caption` runs all images of a call through one `generate`."""
 
+    runtime = "torch"
+
     def __init__(
         self,
         model: nn.Module,

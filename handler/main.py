@@ -17,9 +17,9 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from PIL import Image
 
-from handler.captioner import Captioner, backend_for
-from handler.captions_table import CAPTIONED, FAILED, caption_item, captioned_etags, put_item_once
-from handler.constants import DUPLICATE_STATUS, RETRY_STATUS
+from handler.captioner import Captioner
+from handler.captions_table import caption_item, captioned_etags, put_item_once
+from handler.constants import DUPLICATE_STATUS, RETRY_STATUS, ItemStatus
 from handler.events import Delivery, ObjectRef, parse_event
 from handler.images import ImageRejected, check_object_size, load_image
 from handler.s3_objects import ObjectUnavailable, fetch_object
@@ -48,11 +48,10 @@ captioner = Captioner.load(
     model_id=settings.model_id,
     prompt=settings.prompt,
 )
-_model_runtime = "onnx" if backend_for(settings.model_dir) == "onnx" else "torch"
-if _model_runtime != settings.runtime:
+if captioner.runtime != settings.runtime:
     logger.warning(
         "the model directory and RUNTIME disagree: captioning with the directory's runtime",
-        extra={"model_runtime": _model_runtime, "configured_runtime": settings.runtime},
+        extra={"model_runtime": captioner.runtime, "configured_runtime": settings.runtime},
     )
 caption_time = CaptionTimeEstimate()
 
@@ -102,7 +101,7 @@ def _handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
         raise RetryableFailure(f"{len(retries)} of {len(outcomes)} objects must be retried: {retries}")
     return {
         status: sum(o.status == status for o in outcomes.values())
-        for status in (CAPTIONED, FAILED, DUPLICATE_STATUS)
+        for status in (ItemStatus.CAPTIONED.value, ItemStatus.FAILED.value, DUPLICATE_STATUS)
     }
 
 
@@ -263,11 +262,11 @@ def _record_metrics(batch_size: int, outcomes: Iterable[Outcome]) -> None:
     done = list(outcomes)
     telemetry.record_invocation(
         batch_size=batch_size,
-        captioned=sum(o.status == CAPTIONED for o in done),
-        failed=sum(o.status == FAILED for o in done),
+        captioned=sum(o.status == ItemStatus.CAPTIONED for o in done),
+        failed=sum(o.status == ItemStatus.FAILED for o in done),
         duplicates=sum(o.status == DUPLICATE_STATUS for o in done),
         retries=sum(o.status == RETRY_STATUS for o in done),
-        latencies_ms=[o.inference_ms for o in done if o.status == CAPTIONED],
+        latencies_ms=[o.inference_ms for o in done if o.status == ItemStatus.CAPTIONED],
     )
 
 

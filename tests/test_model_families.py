@@ -119,6 +119,7 @@ def test_caption_equals_the_models_own_generate_batched_and_one_at_a_time(
     assert batched == expected
     assert [captioner.caption([image])[0] for image in images] == expected
     assert len(set(expected)) > 1, "the tiny model must caption different images differently"
+    assert captioner.runtime == "torch", "the handler compares it with the RUNTIME it was deployed with"
 
 
 def test_gpt2_vision_encoder_decoder_also_captions_on_the_generic_path(tmp_path: Path) -> None:
