@@ -5,9 +5,10 @@ PY := $(VENV)/bin/python
 
 .PHONY: demo test test-fast lint bench train-demo clean image image-test
 
-$(VENV)/.installed: requirements.txt
+# requirements-dev.txt includes requirements.txt: the component package itself, editable (`captioning`).
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
 	# The repository on the venv's path: `.venv/bin/python -m local` (or `-m ops`) works from any directory.
 	$(PY) -c "import pathlib, sysconfig; pathlib.Path(sysconfig.get_paths()['purelib'], 'captioning.pth').write_text('$(CURDIR)\n')"
 	touch $@

@@ -1,7 +1,12 @@
-"""Pulumi components of the captioning service."""
+"""The captioning pipeline as a Pulumi component: `from captioning import CaptioningPipeline`.
 
-from components.args import CaptioningPipelineArgs
-from components.pipeline import CaptioningPipeline
-from components.validation import InvalidSettingError
+Installed with pip (Python programs) or added with `pulumi package add` (any Pulumi language: the package
+serves CaptioningPipeline through its component provider, `python -m captioning`).
+"""
 
-__all__ = ["CaptioningPipeline", "CaptioningPipelineArgs", "InvalidSettingError"]
+from captioning.args import CaptioningPipelineArgs
+from captioning.pipeline import CaptioningPipeline
+from captioning.settings import PipelineSettings
+from captioning.validation import InvalidSettingError
+
+__all__ = ["CaptioningPipeline", "CaptioningPipelineArgs", "InvalidSettingError", "PipelineSettings"]

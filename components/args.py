@@ -1,167 +1,130 @@
-"""CaptioningPipelineArgs: every setting of the pipeline, with a default, checked on creation."""
+"""CaptioningPipelineArgs: the component's inputs, in every Pulumi language.
 
-from __future__ import annotations
+A TypedDict because it is the schema's source: `pulumi package add` infers each input, its type and its
+description from these annotations and docstrings, and every key is optional. In Python it is built the
+usual way, `CaptioningPipelineArgs(memory_size=2048)`. The defaults live in `captioning.settings`, which
+fills them in and checks every value when the component is created; the docstrings name them for the
+readers of the schema (tests/test_package.py keeps the two in step). No `from __future__ import
+annotations` here: the schema inference reads the annotations as types.
+"""
 
-from dataclasses import dataclass, field
-from pathlib import Path
-
-from components import validation
-from handler import constants
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
-DEFAULT_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".JPG", ".JPEG", ".PNG", ".WEBP")
-DEFAULT_QUEUE_MAX_CONCURRENCY = 10
-PLATFORMS = {"x86_64": "linux/amd64", "arm64": "linux/arm64"}
+from collections.abc import Sequence
+from typing import TypedDict
 
 
-@dataclass
-class CaptioningPipelineArgs:
-    """Settings of one captioning pipeline. Invalid values raise InvalidSettingError on creation."""
+class CaptioningPipelineArgs(TypedDict, total=False):
+    """Settings of one captioning pipeline; every key is optional."""
 
-    memory_size: int = 4096
-    """Function memory in MB (128-10240). CPU grows with it: 1,769 MB is one vCPU, 10240 MB six."""
+    memory_size: int
+    """Function memory in MB (128-10240). CPU grows with it: 1,769 MB is one vCPU, 10240 MB six. Default: 4096."""
 
-    reserved_concurrency: int | None = None
-    """Concurrent executions reserved for (and capping) the function; None reserves nothing."""
+    reserved_concurrency: int | None
+    """Concurrent executions reserved for (and capping) the function, at least 1; unset reserves nothing. Default: unset."""
 
-    provisioned_concurrency: int = 0
-    """Pre-initialised instances kept warm on the `live` alias; 0 turns it off."""
+    provisioned_concurrency: int
+    """Pre-initialised instances kept warm on the `live` alias; 0 turns it off. Default: 0."""
 
-    timeout: int = 120
-    """Function timeout in seconds (1-900)."""
+    timeout: int
+    """Function timeout in seconds (1-900). Default: 120."""
 
-    architecture: str = "x86_64"
-    """Instruction set of the function and its image: "x86_64" or "arm64"."""
+    architecture: str
+    """Instruction set of the function and its image: "x86_64" or "arm64". Default: "x86_64"."""
 
-    ephemeral_storage: int = 512
-    """Size of the function's /tmp in MB (512-10240)."""
+    ephemeral_storage: int
+    """Size of the function's /tmp in MB (512-10240). Default: 512."""
 
-    trigger: str = "direct"
-    """How uploads reach the function: "direct" (S3 invokes it) or "queue" (S3 -> SQS -> batches)."""
+    trigger: str
+    """How uploads reach the function: "direct" (S3 invokes it) or "queue" (S3 -> SQS -> batches). Default: "direct"."""
 
-    batch_size: int = 10
-    """Queue mode: most messages per invocation (1-10000; above 10 needs batching_window >= 1)."""
+    batch_size: int
+    """Queue mode: most messages per invocation (1-10000; above 10 needs batching_window >= 1). Default: 10."""
 
-    batching_window: int = 0
-    """Queue mode: seconds Lambda may wait to fill a batch (0-300)."""
+    batching_window: int
+    """Queue mode: seconds Lambda may wait to fill a batch (0-300). Default: 0."""
 
-    max_concurrency: int | None = None
-    """Queue mode: most concurrent invocations by the queue (2-1000); None means the reserved
-    concurrency, or 10 when nothing is reserved."""
+    max_concurrency: int | None
+    """Queue mode: most concurrent invocations by the queue (2-1000); unset means the reserved concurrency, or 10 when nothing is reserved. Default: unset."""
 
-    max_receive_count: int = 5
-    """Queue mode: deliveries of a message before it moves to the dead-letter queue (1-1000)."""
+    max_receive_count: int
+    """Queue mode: deliveries of a message before it moves to the dead-letter queue (1-1000). Default: 5."""
 
-    retry_attempts: int = 2
-    """Direct mode: retries of a failed asynchronous invocation (0-2) before the dead-letter queue."""
+    retry_attempts: int
+    """Direct mode: retries of a failed asynchronous invocation (0-2) before the dead-letter queue. Default: 2."""
 
-    max_event_age: int = 21600
-    """Direct mode: seconds an event may wait (e.g. throttled) before the dead-letter queue (60-21600)."""
+    max_event_age: int
+    """Direct mode: seconds an event may wait (e.g. throttled) before the dead-letter queue (60-21600). Default: 21600."""
 
-    model_id: str = constants.DEFAULT_MODEL_ID
-    """Model baked into the image (build arg MODEL_ID) and written to each caption item."""
+    model_id: str
+    """Hugging Face model baked into the image at build time and written to each caption item. Default: "nlpconnect/vit-gpt2-image-captioning"."""
 
-    model_dir: str | None = None
-    """Local model directory, relative to the build context, copied into the image instead of
-    downloading `model_id` (e.g. "models/demo-shapes"); None downloads `model_id`."""
+    model_dir: str | None
+    """A local model directory copied into the image instead of downloading `model_id` (e.g. "models/demo-shapes"); a relative path is resolved against the program's directory. Default: unset."""
 
-    half_precision_weights: bool = False
-    """Store the weights in float16 in the image (build arg HALF_WEIGHTS): half the bytes read at
-    cold start, upcast at load; captions may differ slightly from the float32 weights."""
+    half_precision_weights: bool
+    """Store the weights in float16 in the image (runtime "torch"): half the bytes read at cold start, upcast at load; captions may differ slightly. Default: false."""
 
-    runtime: str = constants.DEFAULT_RUNTIME
-    """How the function runs the model: "onnx" (exported at image build, no torch in the image) or
-    "torch" (PyTorch + transformers; any captioning family transformers loads)."""
+    runtime: str
+    """How the function runs the model: "onnx" (exported at image build, no torch in the image) or "torch" (PyTorch + transformers; any captioning family transformers loads). Default: "onnx"."""
 
-    num_beams: int | None = None
-    """Beam-search width; None takes the model's generation_config.json."""
+    num_beams: int | None
+    """Beam-search width; unset takes the model's generation_config.json. Default: unset."""
 
-    max_length: int | None = None
-    """Most tokens in a caption; None takes the model's generation_config.json."""
+    max_length: int | None
+    """Most tokens in a caption; unset takes the model's generation_config.json. Default: unset."""
 
-    prompt: str | None = None
-    """Text a prompt-conditioned model starts from (BLIP's conditional text, Florence-2's task token,
-    a chat model's instruction); None takes the model family's default."""
+    prompt: str | None
+    """Text a prompt-conditioned model starts from (BLIP's conditional text, Florence-2's task token, a chat model's instruction; runtime "torch"); unset takes the model family's default. Default: unset."""
 
-    precision: str = constants.DEFAULT_PRECISION
-    """Inference precision: "fp32", "bf16" (torch) or "int8" (onnx quantises at build, torch at load)."""
+    precision: str
+    """Inference precision: "fp32", "bf16" (runtime "torch") or "int8" (onnx quantises at build, torch at load). Default: "fp32"."""
 
-    max_object_bytes: int = constants.MAX_OBJECT_BYTES
-    """Objects larger than this are recorded as failed without being downloaded."""
+    max_object_bytes: int
+    """Objects larger than this are recorded as failed without being downloaded. Default: 52428800."""
 
-    key_prefix: str = ""
-    """Only keys starting with this trigger the function ("" for the whole bucket)."""
+    key_prefix: str
+    """Only keys starting with this trigger the function ("" for the whole bucket). Default: ""."""
 
-    key_suffixes: tuple[str, ...] = DEFAULT_IMAGE_SUFFIXES
-    """Only keys ending with one of these trigger the function (S3 matches case-sensitively);
-    an empty tuple lets every key through."""
+    key_suffixes: Sequence[str]
+    """Only keys ending with one of these trigger the function (S3 matches case-sensitively); an empty list lets every key through. Default: [".jpg", ".jpeg", ".png", ".webp", ".JPG", ".JPEG", ".PNG", ".WEBP"]."""
 
-    log_retention_days: int = 30
-    """Days the function's log group keeps events (one of CloudWatch's allowed periods)."""
+    log_retention_days: int
+    """Days the function's log group keeps events (one of CloudWatch's allowed periods). Default: 30."""
 
-    force_destroy: bool = False
-    """Let `pulumi destroy` delete the bucket and the image repository while they hold objects."""
+    force_destroy: bool
+    """Let `pulumi destroy` delete the bucket and the image repository while they hold objects. Default: false."""
 
-    images_to_keep: int = 5
-    """Function images kept in the ECR repository; older ones expire."""
+    images_to_keep: int
+    """Function images kept in the ECR repository; older ones expire. Default: 5."""
 
-    build_context: str = str(REPO_ROOT)
-    """Docker build context of the function image."""
+    tracing: bool
+    """X-Ray active tracing of the function, with a subsegment per step (fetch, caption, persist). Default: true."""
 
-    dockerfile: str = "handler/Dockerfile"
-    """Dockerfile of the function image, relative to `build_context`."""
+    metrics: bool
+    """The function's own CloudWatch metrics (Embedded Metric Format) and the dashboard built on them. Default: true."""
 
-    tracing: bool = True
-    """X-Ray active tracing of the function, with a subsegment per step (fetch, caption, persist)."""
+    metrics_namespace: str
+    """CloudWatch namespace of the function's metrics. Default: "Captioning"."""
 
-    metrics: bool = True
-    """The function's own CloudWatch metrics (Embedded Metric Format) and the dashboard built on them."""
+    alarm_emails: Sequence[str]
+    """E-mail addresses subscribed to the alarm topic (each confirms by e-mail). Default: []."""
 
-    metrics_namespace: str = constants.DEFAULT_METRICS_NAMESPACE
-    """CloudWatch namespace of the function's metrics."""
+    alarm_period: int
+    """Seconds over which each alarm's metric is aggregated (10, 20, 30 or a multiple of 60). Default: 300."""
 
-    alarm_emails: tuple[str, ...] = ()
-    """E-mail addresses subscribed to the alarm topic (each confirms by e-mail)."""
+    alarm_evaluation_periods: int
+    """Consecutive periods over the threshold before an alarm fires. Default: 1."""
 
-    alarm_period: int = 300
-    """Seconds over which each alarm's metric is aggregated (10, 30 or a multiple of 60)."""
+    errors_alarm_threshold: int
+    """Function errors in a period that fire the errors alarm. Default: 1."""
 
-    alarm_evaluation_periods: int = 1
-    """Consecutive periods over the threshold before an alarm fires."""
+    throttles_alarm_threshold: int
+    """Throttled invocations in a period that fire the throttles alarm. Default: 1."""
 
-    errors_alarm_threshold: int = 1
-    """Function errors in a period that fire the errors alarm."""
+    duration_alarm_percent: int
+    """The duration alarm fires when p99 duration exceeds this percentage of the timeout (1-100). Default: 80."""
 
-    throttles_alarm_threshold: int = 1
-    """Throttled invocations in a period that fire the throttles alarm."""
+    queue_age_alarm_seconds: int
+    """Queue mode: the age of the oldest waiting upload that fires the queue-age alarm (>= 60). Default: 600."""
 
-    duration_alarm_percent: int = 80
-    """The duration alarm fires when p99 duration exceeds this percentage of the timeout."""
-
-    queue_age_alarm_seconds: int = 600
-    """Queue mode: the age of the oldest waiting upload that fires the queue-age alarm."""
-
-    tags: dict[str, str] = field(default_factory=dict)
-    """Tags added to every taggable resource."""
-
-    def __post_init__(self) -> None:
-        if isinstance(self.key_suffixes, list):
-            self.key_suffixes = tuple(self.key_suffixes)
-        if isinstance(self.alarm_emails, list):
-            self.alarm_emails = tuple(self.alarm_emails)
-        validation.validate(self)
-
-    @property
-    def queue_max_concurrency(self) -> int:
-        """The event source mapping's maximum concurrency in queue mode."""
-        if self.max_concurrency is not None:
-            return self.max_concurrency
-        if self.reserved_concurrency is not None:
-            return self.reserved_concurrency
-        return DEFAULT_QUEUE_MAX_CONCURRENCY
-
-    @property
-    def platform(self) -> str:
-        """Docker platform of the image for this architecture."""
-        return PLATFORMS[self.architecture]
+    tags: dict[str, str]
+    """Tags added to every taggable resource. Default: {}."""

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components import policies
-from components.args import CaptioningPipelineArgs
-from handler import constants
+from captioning import policies
+from captioning.handler import constants
+from captioning.settings import PipelineSettings
 
 LIVE_ALIAS = "live"
 
@@ -44,7 +44,7 @@ class FunctionGrants:
     queue_arn: pulumi.Output[str] | None
 
 
-def environment(args: CaptioningPipelineArgs, table_name: pulumi.Input[str]) -> dict[str, pulumi.Input[str]]:
+def environment(args: PipelineSettings, table_name: pulumi.Input[str]) -> dict[str, pulumi.Input[str]]:
     """The handler's environment: what handler/settings.py reads, and Powertools' own switches.
 
     Generation settings the user left unset are not written: the model's generation_config.json decides.
@@ -69,9 +69,7 @@ def _flag(value: bool) -> str:
     return "true" if value else "false"
 
 
-def _role_policy_json(
-    args: CaptioningPipelineArgs, grants: FunctionGrants, log_group_arn: pulumi.Output[str]
-):
+def _role_policy_json(args: PipelineSettings, grants: FunctionGrants, log_group_arn: pulumi.Output[str]):
     queue_arn = grants.queue_arn if grants.queue_arn is not None else pulumi.Output.from_input(None)
     return pulumi.Output.all(
         grants.bucket_arn, grants.table_arn, log_group_arn, grants.dead_letter_queue_arn, queue_arn
@@ -92,7 +90,7 @@ def _role_policy_json(
 
 def create_captioning_function(
     name: str,
-    args: CaptioningPipelineArgs,
+    args: PipelineSettings,
     *,
     image_uri: pulumi.Output[str],
     table_name: pulumi.Output[str],

@@ -1,5 +1,7 @@
 """The function image: an ECR repository, the image built from handler/Dockerfile and pushed to it.
 
+The build context is assembled from the installed package (captioning.build_context).
+
 Built with the bridged `docker.RemoteImage` (local build) + `docker.RegistryImage` (push), not the
 native `docker.Image`: only the bridged build exposes buildx's `provenance` and `sbom` switches. With
 them on (buildx's default) even a single-platform build is pushed as an OCI image *index*, which Lambda
@@ -11,25 +13,16 @@ engine without the containerd image store (Docker 29's default: turn it off for 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_docker as docker
 
-from components import policies
-from components.args import CaptioningPipelineArgs
-
-CONTEXT_PATTERNS = (
-    "handler/*.py",
-    "handler/prepare_model/**/*.py",
-    "handler/requirements-*.txt",
-    "handler/Dockerfile",
-)
-"""The build-context files the image is made from (besides the model directory): a change rebuilds it."""
+from captioning import policies
+from captioning.build_context import DOCKERFILE, BuildContext, prepare_build_context
+from captioning.settings import PipelineSettings
 
 
 @dataclass
@@ -64,7 +57,7 @@ def registry_credentials(
     )
 
 
-def build_args(args: CaptioningPipelineArgs) -> dict[str, str]:
+def build_args(args: PipelineSettings, context: BuildContext) -> dict[str, str]:
     """Docker build arguments of handler/Dockerfile (MODEL_SOURCE unset means: download MODEL_ID)."""
     values = {
         "MODEL_ID": args.model_id,
@@ -72,37 +65,25 @@ def build_args(args: CaptioningPipelineArgs) -> dict[str, str]:
         "PRECISION": args.precision,
         "HALF_WEIGHTS": "1" if args.half_precision_weights else "0",
     }
-    if args.model_dir is not None:
-        values["MODEL_SOURCE"] = args.model_dir
+    if context.model_source is not None:
+        values["MODEL_SOURCE"] = context.model_source
     return values
 
 
-def image_build_settings(args: CaptioningPipelineArgs) -> docker.RemoteImageBuildArgs:
+def image_build_settings(args: PipelineSettings, context: BuildContext) -> docker.RemoteImageBuildArgs:
     """One platform, no provenance or SBOM attestations: the pushed reference is a single image manifest."""
     return docker.RemoteImageBuildArgs(
-        context=args.build_context,
-        dockerfile=args.dockerfile,
+        context=str(context.path),
+        dockerfile=DOCKERFILE,
         platform=args.platform,
-        build_args=build_args(args),
+        build_args=build_args(args, context),
         provenance="false",
         sbom="false",
     )
 
 
-def context_fingerprint(args: CaptioningPipelineArgs) -> str:
-    """A digest of the files the image is built from: the bridged build reruns only when an input changes."""
-    root = Path(args.build_context)
-    patterns = list(CONTEXT_PATTERNS) + ([f"{args.model_dir}/**/*"] if args.model_dir else [])
-    digest = hashlib.sha256()
-    for path in sorted({path for pattern in patterns for path in root.glob(pattern) if path.is_file()}):
-        if "__pycache__" in path.parts:
-            continue
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
-
-
 def create_function_image(
-    name: str, args: CaptioningPipelineArgs, *, account_id: pulumi.Input[str], parent: pulumi.Resource
+    name: str, args: PipelineSettings, *, account_id: pulumi.Input[str], parent: pulumi.Resource
 ) -> FunctionImage:
     child = pulumi.ResourceOptions(parent=parent)
     repository = aws.ecr.Repository(
@@ -126,11 +107,13 @@ def create_function_image(
         ),
         opts=child,
     )
+    context = prepare_build_context(args.model_dir)
     image = docker.RemoteImage(
         f"{name}-image",
         name=repository.repository_url.apply(lambda url: f"{url}:{pulumi.get_stack()}"),
-        build=image_build_settings(args),
-        triggers={"context": context_fingerprint(args)},
+        build=image_build_settings(args, context),
+        # The bridged build reruns only when a file it is made from changes.
+        triggers={"context": context.fingerprint},
         keep_locally=True,
         opts=child,
     )

@@ -35,11 +35,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-from components import limits
+from captioning import limits
+from captioning.build_context import resolve_model_dir
 
 if TYPE_CHECKING:
-    from components.args import CaptioningPipelineArgs
-    from components.validation import InvalidSettingError
+    from captioning.settings import PipelineSettings
+    from captioning.validation import InvalidSettingError
 
 logger = logging.getLogger(__name__)
 
@@ -113,10 +114,10 @@ class ModelFootprint:
     """Bytes as the runtime holds them, when measured from exported graphs (else from parameters)."""
 
 
-def memory_errors(args: CaptioningPipelineArgs) -> Iterator[InvalidSettingError]:
+def memory_errors(args: PipelineSettings) -> Iterator[InvalidSettingError]:
     """InvalidSettingError for a memory size (or runtime) the chosen model cannot run with; nothing when
     the settings fit, or when the model's size cannot be found (then a note is logged)."""
-    from components.validation import InvalidSettingError  # validation imports this module
+    from captioning.validation import InvalidSettingError  # validation imports this module
 
     if not _is_int(args.memory_size) or not limits.MEMORY_MB[0] <= args.memory_size <= limits.MEMORY_MB[1]:
         return  # the range check reports it
@@ -159,12 +160,12 @@ class Requirement:
     images: int
 
 
-def images_per_call(args: CaptioningPipelineArgs) -> int:
+def images_per_call(args: PipelineSettings) -> int:
     """Images the handler captions in one call: a queue batch, or the one object of a direct event."""
     return args.batch_size if args.trigger == "queue" and _is_int(args.batch_size) else 1
 
 
-def required_memory_mb(args: CaptioningPipelineArgs, footprint: ModelFootprint) -> Requirement | None:
+def required_memory_mb(args: PipelineSettings, footprint: ModelFootprint) -> Requirement | None:
     """The smallest memory (MB) the function needs for this model and these settings."""
     per_parameter = BYTES_PER_PARAMETER.get((args.runtime, args.precision))
     if per_parameter is None:
@@ -185,11 +186,11 @@ def required_memory_mb(args: CaptioningPipelineArgs, footprint: ModelFootprint) 
     return Requirement(total, weights_mb, runtime_mb, activations_mb, images)
 
 
-def model_footprint(args: CaptioningPipelineArgs) -> ModelFootprint | None:
+def model_footprint(args: PipelineSettings) -> ModelFootprint | None:
     """The model's parameter count and family: from model_dir, the table, or the Hub's metadata."""
     name = args.model_id if isinstance(args.model_id, str) and args.model_id.strip() else None
     if isinstance(args.model_dir, str) and args.model_dir.strip():
-        directory = Path(args.build_context) / args.model_dir
+        directory = resolve_model_dir(args.model_dir)
         if directory.is_dir():
             return _from_directory(directory, f"the model in {args.model_dir}")
         _note(f"model directory {directory} not found: memory check skipped")

@@ -17,9 +17,9 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.args import CaptioningPipelineArgs
-from components.function import CaptioningFunction
-from handler.constants import SERVICE_NAME, MetricName
+from captioning.function import CaptioningFunction
+from captioning.handler.constants import SERVICE_NAME, MetricName
+from captioning.settings import PipelineSettings
 
 LAMBDA_NAMESPACE = "AWS/Lambda"
 SQS_NAMESPACE = "AWS/SQS"
@@ -54,7 +54,7 @@ class Monitoring:
 
 
 def alarm_specs(
-    args: CaptioningPipelineArgs,
+    args: PipelineSettings,
     *,
     function_name: pulumi.Input[str],
     dead_letter_queue_name: pulumi.Input[str],
@@ -147,7 +147,7 @@ def alarm_specs(
 
 def create_monitoring(
     name: str,
-    args: CaptioningPipelineArgs,
+    args: PipelineSettings,
     *,
     function: CaptioningFunction,
     dead_letter_queue: aws.sqs.Queue,
@@ -197,7 +197,7 @@ def create_monitoring(
 
 def _alarm(
     name: str,
-    args: CaptioningPipelineArgs,
+    args: PipelineSettings,
     spec: AlarmSpec,
     topic: aws.sns.Topic,
     opts: pulumi.ResourceOptions,
@@ -230,7 +230,7 @@ def dashboard_name(name: str) -> str:
 
 
 def dashboard_body(
-    args: CaptioningPipelineArgs,
+    args: PipelineSettings,
     *,
     region: str,
     function_name: str,

@@ -7,8 +7,8 @@ import json
 import pulumi
 import pulumi_aws as aws
 
-from components import limits
-from components.args import CaptioningPipelineArgs
+from captioning import limits
+from captioning.settings import PipelineSettings
 
 
 def create_dead_letter_queue(name: str, *, tags: dict[str, str], parent: pulumi.Resource) -> aws.sqs.Queue:
@@ -22,13 +22,13 @@ def create_dead_letter_queue(name: str, *, tags: dict[str, str], parent: pulumi.
     )
 
 
-def upload_queue_visibility_timeout(args: CaptioningPipelineArgs) -> int:
+def upload_queue_visibility_timeout(args: PipelineSettings) -> int:
     """Long enough that a message is not redelivered while a batch is still being captioned."""
     return limits.VISIBILITY_TIMEOUT_FACTOR * args.timeout + args.batching_window
 
 
 def create_upload_queue(
-    name: str, args: CaptioningPipelineArgs, *, dead_letter_queue: aws.sqs.Queue, parent: pulumi.Resource
+    name: str, args: PipelineSettings, *, dead_letter_queue: aws.sqs.Queue, parent: pulumi.Resource
 ) -> aws.sqs.Queue:
     """Buffers the bucket's notifications; messages failing `max_receive_count` times move to the DLQ."""
     return aws.sqs.Queue(

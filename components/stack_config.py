@@ -13,8 +13,9 @@ from typing import Any
 import pulumi
 from pulumi.runtime import config as runtime_config
 
-from components.args import CaptioningPipelineArgs
-from components.validation import InvalidSettingError
+from captioning.args import CaptioningPipelineArgs
+from captioning.settings import resolve_settings
+from captioning.validation import InvalidSettingError
 
 NAMESPACE = "captioning"
 
@@ -76,7 +77,7 @@ class UnknownConfigKeyError(ValueError):
 
 
 def args_from_config(config: pulumi.Config | None = None) -> CaptioningPipelineArgs:
-    """Args from the current stack's config; unset keys keep the component's defaults."""
+    """Args from the current stack's config (only the keys set: the others keep the component's defaults)."""
     config = config if config is not None else pulumi.Config(NAMESPACE)
     _reject_unknown_keys()
     values: dict[str, Any] = {}
@@ -85,12 +86,13 @@ def args_from_config(config: pulumi.Config | None = None) -> CaptioningPipelineA
         if value is not None:
             values[entry.field] = value
     try:
-        return CaptioningPipelineArgs(**values)
+        resolve_settings(values)  # refused here, naming the config key, rather than by the component
     except InvalidSettingError as error:
         entry = _BY_FIELD.get(error.setting)
         if entry is None:
             raise
         raise error.renamed(f"{NAMESPACE}:{entry.key}") from error
+    return CaptioningPipelineArgs(**values)
 
 
 def _read(config: pulumi.Config, entry: ConfigKey) -> Any:

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components import policies
-from components.args import CaptioningPipelineArgs
-from components.function import CaptioningFunction
+from captioning import policies
+from captioning.function import CaptioningFunction
+from captioning.settings import PipelineSettings
 
 OBJECT_CREATED = ["s3:ObjectCreated:*"]
 
@@ -29,7 +29,7 @@ class QueueTrigger:
     event_source_mapping: aws.lambda_.EventSourceMapping
 
 
-def key_filters(args: CaptioningPipelineArgs) -> list[dict[str, str | None]]:
+def key_filters(args: PipelineSettings) -> list[dict[str, str | None]]:
     """One notification rule per suffix (S3 takes a single suffix per rule); none means every key."""
     prefix = args.key_prefix or None
     suffixes = args.key_suffixes or (None,)
@@ -38,7 +38,7 @@ def key_filters(args: CaptioningPipelineArgs) -> list[dict[str, str | None]]:
 
 def connect_direct(
     name: str,
-    args: CaptioningPipelineArgs,
+    args: PipelineSettings,
     *,
     bucket: aws.s3.Bucket,
     account_id: pulumi.Input[str],
@@ -88,7 +88,7 @@ def connect_direct(
 
 def connect_queue(
     name: str,
-    args: CaptioningPipelineArgs,
+    args: PipelineSettings,
     *,
     bucket: aws.s3.Bucket,
     account_id: pulumi.Input[str],

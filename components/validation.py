@@ -1,4 +1,4 @@
-"""Checks on CaptioningPipelineArgs, run before any resource exists.
+"""Checks on PipelineSettings, run before any resource exists.
 
 Each failure is an InvalidSettingError naming the setting, the value given and what is allowed,
 so a bad `pulumi config set` fails at the start of `pulumi up` instead of half-way through.
@@ -10,11 +10,12 @@ import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from components import limits, model_sizing
-from handler import constants
+from captioning import limits, model_sizing
+from captioning.build_context import program_directory, resolve_model_dir
+from captioning.handler import constants
 
 if TYPE_CHECKING:
-    from components.args import CaptioningPipelineArgs
+    from captioning.settings import PipelineSettings
 
 TRIGGERS = ("direct", "queue")
 # Deliberately loose: SNS validates the address; this only catches values that are clearly not one.
@@ -35,13 +36,13 @@ class InvalidSettingError(ValueError):
         return InvalidSettingError(setting, self.value, self.allowed)
 
 
-def validate(args: CaptioningPipelineArgs) -> None:
+def validate(args: PipelineSettings) -> None:
     """Raise the first InvalidSettingError found in `args`, or return if all settings are valid."""
     for error in _errors(args):
         raise error
 
 
-def _errors(args: CaptioningPipelineArgs) -> Iterator[InvalidSettingError]:
+def _errors(args: PipelineSettings) -> Iterator[InvalidSettingError]:
     yield from _integer_in_range("memory_size", args.memory_size, limits.MEMORY_MB, "MB")
     yield from _integer_in_range("timeout", args.timeout, limits.TIMEOUT_SECONDS, "seconds")
     yield from _integer_in_range(
@@ -72,11 +73,24 @@ def _errors(args: CaptioningPipelineArgs) -> Iterator[InvalidSettingError]:
     for flag in ("force_destroy", "half_precision_weights", "tracing", "metrics"):
         if not isinstance(getattr(args, flag), bool):
             yield InvalidSettingError(flag, getattr(args, flag), "true or false")
-    if args.model_dir is not None and (not isinstance(args.model_dir, str) or not args.model_dir.strip()):
-        yield InvalidSettingError("model_dir", args.model_dir, "a directory in the build context, or unset")
+    yield from _model_dir(args.model_dir)
 
 
-def _model_settings(args: CaptioningPipelineArgs) -> Iterator[InvalidSettingError]:
+def _model_dir(model_dir: object) -> Iterator[InvalidSettingError]:
+    if model_dir is None:
+        return
+    if not isinstance(model_dir, str) or not model_dir.strip():
+        yield InvalidSettingError("model_dir", model_dir, "a model directory, or unset to download model_id")
+    elif not resolve_model_dir(model_dir).is_dir():
+        yield InvalidSettingError(
+            "model_dir",
+            model_dir,
+            f"an existing model directory ({resolve_model_dir(model_dir)} is not one; a relative path is "
+            f"taken from the program's directory, {program_directory()}), or unset to download model_id",
+        )
+
+
+def _model_settings(args: PipelineSettings) -> Iterator[InvalidSettingError]:
     if not isinstance(args.model_id, str) or not args.model_id.strip():
         yield InvalidSettingError("model_id", args.model_id, "a non-empty model id")
     yield from _one_of("runtime", args.runtime, constants.RUNTIMES)
@@ -110,7 +124,7 @@ def _model_settings(args: CaptioningPipelineArgs) -> Iterator[InvalidSettingErro
         )
 
 
-def _monitoring(args: CaptioningPipelineArgs) -> Iterator[InvalidSettingError]:
+def _monitoring(args: PipelineSettings) -> Iterator[InvalidSettingError]:
     namespace = args.metrics_namespace
     low, high = limits.METRICS_NAMESPACE_LENGTH
     if (
@@ -152,7 +166,7 @@ def _monitoring(args: CaptioningPipelineArgs) -> Iterator[InvalidSettingError]:
     yield from _at_least("queue_age_alarm_seconds", args.queue_age_alarm_seconds, 60, "seconds")
 
 
-def _concurrency(args: CaptioningPipelineArgs) -> Iterator[InvalidSettingError]:
+def _concurrency(args: PipelineSettings) -> Iterator[InvalidSettingError]:
     reserved = args.reserved_concurrency
     if reserved is not None:
         # 0 is a valid Lambda value but throttles every invocation: nothing would ever be captioned,
@@ -178,7 +192,7 @@ def _concurrency(args: CaptioningPipelineArgs) -> Iterator[InvalidSettingError]:
         )
 
 
-def _queue_settings(args: CaptioningPipelineArgs) -> Iterator[InvalidSettingError]:
+def _queue_settings(args: PipelineSettings) -> Iterator[InvalidSettingError]:
     yield from _integer_in_range("batch_size", args.batch_size, limits.SQS_BATCH_SIZE, "messages")
     yield from _integer_in_range(
         "batching_window", args.batching_window, limits.BATCHING_WINDOW_SECONDS, "seconds"
@@ -221,7 +235,7 @@ def _queue_settings(args: CaptioningPipelineArgs) -> Iterator[InvalidSettingErro
         )
 
 
-def _key_filters(args: CaptioningPipelineArgs) -> Iterator[InvalidSettingError]:
+def _key_filters(args: PipelineSettings) -> Iterator[InvalidSettingError]:
     if not isinstance(args.key_prefix, str):
         yield InvalidSettingError("key_prefix", args.key_prefix, "a string ('' for the whole bucket)")
     suffixes = args.key_suffixes

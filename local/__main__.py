@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import TextIO
 
 try:
-    from components import limits
-    from components.args import CaptioningPipelineArgs
+    from captioning import limits
+    from captioning.settings import PipelineSettings
     from local.arguments import fraction, int_in_range, port, positive_int
     from local.emulator import EmulatorError, check_port_free
     from local.settings import (
@@ -73,7 +73,7 @@ def _add_delivery_options(parser: argparse.ArgumentParser) -> None:
         help="run this function image (e.g. captioning-function:local from `make image`) under the Lambda "
         "runtime emulator instead of the handler in this process; it carries its own model",
     )
-    defaults = CaptioningPipelineArgs()
+    defaults = PipelineSettings()
     parser.add_argument(
         "--key-prefix",
         default=defaults.key_prefix,
@@ -181,7 +181,7 @@ def settings_from(args: argparse.Namespace) -> LocalSettings:
             fault_rate=args.fault_rate,
             seed=args.seed,
         )
-    defaults = CaptioningPipelineArgs()
+    defaults = PipelineSettings()
     return LocalSettings(
         **common,
         function_image=image,

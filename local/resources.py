@@ -1,7 +1,7 @@
 """The deployed queue-mode resources, created in the emulator from the component's own definitions.
 
 Images bucket --ObjectCreated (the component's key filters)--> upload queue (redrive to a dead-letter
-queue) ; captions table keyed by `key`. Policies, retention and filters are imported from components/,
+queue) ; captions table keyed by `key`. Policies, retention and filters are imported from captioning/,
 so the emulated pipeline cannot drift from the deployed one.
 """
 
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import boto3
 from botocore.client import BaseClient
 
-from components import limits, policies
-from components.triggers import OBJECT_CREATED
+from captioning import limits, policies
+from captioning.triggers import OBJECT_CREATED
 from local.settings import KeyFilter
 
 REGION = "us-east-1"

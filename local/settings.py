@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from components import limits
-from components.args import DEFAULT_IMAGE_SUFFIXES, CaptioningPipelineArgs
-from components.triggers import key_filters
-from components.validation import InvalidSettingError
+from captioning import limits
+from captioning.settings import DEFAULT_IMAGE_SUFFIXES, PipelineSettings
+from captioning.triggers import key_filters
+from captioning.validation import InvalidSettingError
 from handler.constants import DEFAULT_MODEL_ID
 from models import DEMO_MODEL_DIR
 
@@ -97,7 +97,7 @@ class LocalSettings:
         if self.all_keys:
             return ()
         try:
-            args = CaptioningPipelineArgs(key_prefix=self.key_prefix, key_suffixes=tuple(self.key_suffixes))
+            args = PipelineSettings(key_prefix=self.key_prefix, key_suffixes=tuple(self.key_suffixes))
         except InvalidSettingError as error:
             option = {"key_prefix": "--key-prefix", "key_suffixes": "--key-suffix"}.get(error.setting)
             raise SettingsError(str(error.renamed(option)) if option else str(error)) from None

@@ -26,6 +26,21 @@ AWS_TEST_REGION = "us-east-1"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(scope="session", autouse=True)
+def build_context_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The component assembles image build contexts here, not in the user's cache directory."""
+    from captioning.build_context import CACHE_ENVIRONMENT
+
+    path = tmp_path_factory.mktemp("build-contexts")
+    previous = os.environ.get(CACHE_ENVIRONMENT)
+    os.environ[CACHE_ENVIRONMENT] = str(path)
+    yield path
+    if previous is None:
+        os.environ.pop(CACHE_ENVIRONMENT, None)
+    else:
+        os.environ[CACHE_ENVIRONMENT] = previous
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny ViT + GPT-2 VisionEncoderDecoderModel directory, as save_pretrained writes it."""

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from components import limits, policies
-from components.args import CaptioningPipelineArgs
+from captioning import limits, policies
+from captioning.settings import PipelineSettings
 from handler.events import s3_notification_event, s3_notification_record
 from local.dead_letters import DeadLetterPeek, keys_in_notification
 from local.emulator import Emulator, EmulatorError, check_port_free
@@ -302,11 +302,11 @@ def test_a_batch_bigger_than_one_receive_is_topped_up_within_the_batching_window
 
 
 def test_the_local_key_filters_are_the_components_defaults() -> None:
-    from components.triggers import key_filters
+    from captioning.triggers import key_filters
 
     settings = LocalSettings()
     assert [(f.prefix, f.suffix) for f in settings.filters] == [
-        (rule["filter_prefix"], rule["filter_suffix"]) for rule in key_filters(CaptioningPipelineArgs())
+        (rule["filter_prefix"], rule["filter_suffix"]) for rule in key_filters(PipelineSettings())
     ]
 
 

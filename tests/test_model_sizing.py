@@ -11,9 +11,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from components import model_sizing
-from components.args import CaptioningPipelineArgs
-from components.model_sizing import KNOWN_MODELS, memory_errors
+from captioning import model_sizing
+from captioning.model_sizing import KNOWN_MODELS, memory_errors
+from captioning.settings import PipelineSettings
 from tests import real_architectures
 
 VIT_GPT2 = "nlpconnect/vit-gpt2-image-captioning"
@@ -29,9 +29,9 @@ def no_hub(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return notes
 
 
-def _args(**settings) -> CaptioningPipelineArgs:
+def _args(**settings) -> PipelineSettings:
     """Args built without the hook's check (memory_errors is called explicitly below)."""
-    args = CaptioningPipelineArgs()
+    args = PipelineSettings()
     for name, value in settings.items():
         setattr(args, name, value)
     return args
@@ -101,9 +101,9 @@ def test_the_prepared_directory_is_sized_from_safetensors_headers(tmp_path: Path
     save_file(
         {"b": torch.zeros(150_000_000, dtype=torch.float16)}, model_dir / "model-00002-of-00002.safetensors"
     )
-    args = _args(build_context=str(tmp_path), model_dir="my-model", runtime="torch", memory_size=1024)
+    args = _args(model_dir=str(model_dir), runtime="torch", memory_size=1024)
     error = next(memory_errors(args))
-    assert "the model in my-model: 1.12 GB of weights (300 M parameters, torch fp32)" in str(error)
+    assert f"the model in {model_dir}: 1.12 GB of weights (300 M parameters, torch fp32)" in str(error)
 
 
 def test_an_exported_onnx_directory_is_sized_from_its_graphs(tmp_path: Path) -> None:
@@ -112,7 +112,7 @@ def test_an_exported_onnx_directory_is_sized_from_its_graphs(tmp_path: Path) -> 
     (model_dir / "onnx_model.json").write_text("{}")
     (model_dir / "encoder.onnx").write_bytes(b"\0" * (3 * 2**20))
     (model_dir / "decoder.onnx").write_bytes(b"\0" * (5 * 2**20))
-    footprint = model_sizing.model_footprint(_args(build_context=str(tmp_path), model_dir="exported"))
+    footprint = model_sizing.model_footprint(_args(model_dir=str(model_dir)))
     assert footprint.weights_bytes == 8 * 2**20
     need = model_sizing.required_memory_mb(_args(runtime="onnx", precision="int8"), footprint)
     assert need.weights_mb == 8

@@ -9,7 +9,7 @@ from typing import Any
 import pulumi
 import pytest
 
-from components import CaptioningPipeline, CaptioningPipelineArgs
+from captioning import CaptioningPipeline, PipelineSettings
 from handler.constants import SERVICE_NAME, MetricName
 from handler.telemetry import Telemetry
 from tests.pulumi_mocks import REGION, CaptioningMocks, Registration, deploy, use_mocks
@@ -34,7 +34,7 @@ MODE_ALARMS = {
 
 
 def build(**settings: Any) -> tuple[CaptioningMocks, CaptioningPipeline]:
-    return deploy(lambda: CaptioningPipeline("test", CaptioningPipelineArgs(**settings)))
+    return deploy(lambda: CaptioningPipeline("test", PipelineSettings(**settings)))
 
 
 def alarms_by_metric(mocks: CaptioningMocks) -> dict[tuple[str, str], Registration]:
@@ -152,7 +152,7 @@ def test_e_mail_subscriptions_only_when_asked():
 @pulumi.runtime.test
 def test_the_pipeline_outputs_the_topic_and_the_dashboard():
     mocks = use_mocks()
-    pipeline = CaptioningPipeline("test", CaptioningPipelineArgs())
+    pipeline = CaptioningPipeline("test", PipelineSettings())
 
     def check(values: list[str]) -> None:
         topic_arn, dashboard_name = values

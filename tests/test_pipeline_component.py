@@ -4,7 +4,7 @@ from collections import Counter
 
 import pytest
 
-from components import CaptioningPipeline, CaptioningPipelineArgs
+from captioning import CaptioningPipeline, CaptioningPipelineArgs
 from tests.pulumi_mocks import deploy
 
 COMPONENT_TYPE = "captioning:index:CaptioningPipeline"
@@ -70,11 +70,11 @@ PROVISIONED = Counter(
 
 
 def expected_children(args: CaptioningPipelineArgs) -> Counter:
-    expected = COMMON + (QUEUE if args.trigger == "queue" else DIRECT)
-    if args.provisioned_concurrency:
+    expected = COMMON + (QUEUE if args.get("trigger") == "queue" else DIRECT)
+    if args.get("provisioned_concurrency"):
         expected += PROVISIONED
-    if args.alarm_emails:
-        expected["aws:sns/topicSubscription:TopicSubscription"] = len(args.alarm_emails)
+    if args.get("alarm_emails"):
+        expected["aws:sns/topicSubscription:TopicSubscription"] = len(args["alarm_emails"])
     return expected
 
 

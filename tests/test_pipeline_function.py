@@ -4,8 +4,8 @@
 import pulumi
 import pytest
 
-from components import CaptioningPipeline, CaptioningPipelineArgs
-from components.function import environment
+from captioning import CaptioningPipeline, PipelineSettings
+from captioning.function import environment
 from handler import constants
 from handler.settings import Settings
 from tests.pulumi_mocks import as_list, deploy, statements, use_mocks
@@ -14,7 +14,7 @@ from tests.pulumi_mocks import as_list, deploy, statements, use_mocks
 @pulumi.runtime.test
 def test_function_runs_the_image_with_the_configured_size():
     use_mocks()
-    args = CaptioningPipelineArgs(
+    args = PipelineSettings(
         memory_size=3008, timeout=300, reserved_concurrency=7, architecture="arm64", ephemeral_storage=2048
     )
     function = CaptioningPipeline("test", args).captioning_function.function
@@ -39,7 +39,7 @@ def test_function_runs_the_image_with_the_configured_size():
 @pulumi.runtime.test
 def test_unset_concurrency_reserves_nothing():
     use_mocks()
-    function = CaptioningPipeline("test", CaptioningPipelineArgs()).captioning_function.function
+    function = CaptioningPipeline("test", PipelineSettings()).captioning_function.function
 
     def check(values):
         assert values == [None]
@@ -50,7 +50,7 @@ def test_unset_concurrency_reserves_nothing():
 @pulumi.runtime.test
 def test_environment_carries_the_table_and_the_generation_settings():
     use_mocks()
-    args = CaptioningPipelineArgs(
+    args = PipelineSettings(
         model_id="acme/captioner",
         runtime="torch",
         num_beams=2,
@@ -80,8 +80,8 @@ def test_environment_carries_the_table_and_the_generation_settings():
 @pytest.mark.parametrize(
     "args",
     [
-        CaptioningPipelineArgs(),
-        CaptioningPipelineArgs(
+        PipelineSettings(),
+        PipelineSettings(
             model_id="Salesforce/blip-image-captioning-base",
             runtime="torch",
             precision="bf16",
@@ -114,7 +114,7 @@ def test_the_environment_the_component_writes_is_what_the_handler_reads(args):
 
 
 def test_generation_settings_left_unset_are_left_to_the_model():
-    variables = environment(CaptioningPipelineArgs(), "captions-table")
+    variables = environment(PipelineSettings(), "captions-table")
     assert not {"NUM_BEAMS", "MAX_LENGTH", "PROMPT"} & variables.keys()
     assert variables["RUNTIME"] == "onnx"
     assert variables["POWERTOOLS_METRICS_NAMESPACE"] == constants.DEFAULT_METRICS_NAMESPACE
@@ -125,9 +125,7 @@ def test_generation_settings_left_unset_are_left_to_the_model():
 @pulumi.runtime.test
 def test_tracing_setting_switches_xray_active_tracing(tracing, mode):
     use_mocks()
-    function = CaptioningPipeline(
-        "test", CaptioningPipelineArgs(tracing=tracing)
-    ).captioning_function.function
+    function = CaptioningPipeline("test", PipelineSettings(tracing=tracing)).captioning_function.function
 
     def check(values):
         (tracing_config,) = values
@@ -139,7 +137,7 @@ def test_tracing_setting_switches_xray_active_tracing(tracing, mode):
 @pulumi.runtime.test
 def test_function_logs_json_to_its_own_log_group_with_retention():
     use_mocks()
-    parts = CaptioningPipeline("test", CaptioningPipelineArgs(log_retention_days=14)).captioning_function
+    parts = CaptioningPipeline("test", PipelineSettings(log_retention_days=14)).captioning_function
 
     def check(values):
         logging_config, log_group_name, retention = values
@@ -165,7 +163,7 @@ def _grants(document: str) -> dict[str, tuple[list[str], list[str]]]:
 @pulumi.runtime.test
 def test_role_grants_only_what_the_handler_needs_on_its_own_resources(trigger):
     use_mocks()
-    pipeline = CaptioningPipeline("test", CaptioningPipelineArgs(trigger=trigger, key_prefix="uploads/"))
+    pipeline = CaptioningPipeline("test", PipelineSettings(trigger=trigger, key_prefix="uploads/"))
     parts = pipeline.captioning_function
     queue_arn = pipeline.upload_queue.arn if pipeline.upload_queue is not None else None
 
@@ -200,7 +198,7 @@ def test_role_grants_only_what_the_handler_needs_on_its_own_resources(trigger):
 
 
 def test_only_lambda_assumes_the_role_and_no_managed_policy_is_attached():
-    mocks, _ = deploy(lambda: CaptioningPipeline("test", CaptioningPipelineArgs()))
+    mocks, _ = deploy(lambda: CaptioningPipeline("test", PipelineSettings()))
     role = mocks.one_of_type("aws:iam/role:Role").inputs
     (statement,) = statements(role["assumeRolePolicy"])
     assert statement["Principal"] == {"Service": "lambda.amazonaws.com"}
@@ -215,7 +213,7 @@ def test_only_lambda_assumes_the_role_and_no_managed_policy_is_attached():
 @pulumi.runtime.test
 def test_function_is_created_after_its_permissions():
     mocks = use_mocks()
-    function = CaptioningPipeline("test", CaptioningPipelineArgs()).captioning_function.function
+    function = CaptioningPipeline("test", PipelineSettings()).captioning_function.function
 
     def check(_):
         assert mocks.named("test-function-policy").urn in mocks.named("test-function").dependencies
@@ -224,9 +222,7 @@ def test_function_is_created_after_its_permissions():
 
 
 def test_without_provisioned_concurrency_nothing_is_published():
-    mocks, pipeline = deploy(
-        lambda: CaptioningPipeline("test", CaptioningPipelineArgs(provisioned_concurrency=0))
-    )
+    mocks, pipeline = deploy(lambda: CaptioningPipeline("test", PipelineSettings(provisioned_concurrency=0)))
     function = mocks.named("test-function")
     assert not function.inputs.get("publish")
     assert pipeline.captioning_function.alias is None
@@ -242,7 +238,7 @@ def test_without_provisioned_concurrency_nothing_is_published():
 @pulumi.runtime.test
 def test_provisioned_concurrency_warms_the_live_alias_that_the_trigger_targets(trigger):
     use_mocks()
-    args = CaptioningPipelineArgs(trigger=trigger, reserved_concurrency=4, provisioned_concurrency=2)
+    args = PipelineSettings(trigger=trigger, reserved_concurrency=4, provisioned_concurrency=2)
     pipeline = CaptioningPipeline("test", args)
     parts = pipeline.captioning_function
     if trigger == "direct":

@@ -4,12 +4,13 @@ manifest (no provenance/SBOM attestations: Lambda refuses an index), pushed, and
 
 import json
 import re
+from pathlib import Path
 
 import pulumi
 import pytest
 
-from components import CaptioningPipeline, CaptioningPipelineArgs
-from components.image import context_fingerprint
+from captioning import CaptioningPipeline, PipelineSettings, build_context
+from captioning.build_context import prepare_build_context
 from tests.pulumi_mocks import (
     ACCOUNT_ID,
     ECR_HOST,
@@ -29,7 +30,7 @@ DIGEST_REFERENCE = re.compile(r"^(?P<repository>[^@:]+(?::\d+)?/[^@:]+)@sha256:[
 @pulumi.runtime.test
 def test_repository_scans_on_push_and_keeps_only_the_last_images():
     use_mocks()
-    image = CaptioningPipeline("test", CaptioningPipelineArgs(images_to_keep=3)).function_image
+    image = CaptioningPipeline("test", PipelineSettings(images_to_keep=3)).function_image
 
     def check(values):
         scanning, repository_name, lifecycle_repository, lifecycle_policy = values
@@ -51,7 +52,7 @@ def test_repository_scans_on_push_and_keeps_only_the_last_images():
 @pulumi.runtime.test
 def test_image_is_built_for_the_function_architecture(architecture, platform):
     mocks = use_mocks()
-    pipeline = CaptioningPipeline("test", CaptioningPipelineArgs(architecture=architecture))
+    pipeline = CaptioningPipeline("test", PipelineSettings(architecture=architecture))
 
     def check(values):
         (architectures,) = values
@@ -65,7 +66,7 @@ def test_image_is_built_for_the_function_architecture(architecture, platform):
 def test_build_makes_a_single_platform_image_manifest_without_attestations():
     """buildx's default provenance (and an SBOM) would push an OCI index: Lambda refuses those."""
     mocks = use_mocks()
-    pipeline = CaptioningPipeline("test", CaptioningPipelineArgs())
+    pipeline = CaptioningPipeline("test", PipelineSettings())
 
     def check(_):
         build = mocks.one_of_type(BUILT).inputs["build"]
@@ -83,7 +84,7 @@ def test_build_makes_a_single_platform_image_manifest_without_attestations():
 @pulumi.runtime.test
 def test_image_is_built_from_handler_with_the_model_and_runtime_as_build_args():
     mocks = use_mocks()
-    args = CaptioningPipelineArgs(
+    args = PipelineSettings(
         model_id="acme/tiny-captioner",
         model_dir="models/demo-shapes",
         runtime="torch",
@@ -95,11 +96,13 @@ def test_image_is_built_from_handler_with_the_model_and_runtime_as_build_args():
     def check(values):
         (image_name,) = values
         build = mocks.one_of_type(BUILT).inputs["build"]
-        assert build["context"] == args.build_context
-        assert build["dockerfile"] == "handler/Dockerfile"
+        assert build["context"] == str(prepare_build_context("models/demo-shapes").path)
+        context = Path(build["context"])
+        assert (context / build["dockerfile"]).read_text().startswith("# The captioning function's image")
+        assert (context / "model" / "config.json").is_file(), "the model directory is in the context"
         assert build["buildArgs"] == {
             "MODEL_ID": "acme/tiny-captioner",
-            "MODEL_SOURCE": "models/demo-shapes",
+            "MODEL_SOURCE": "model",
             "RUNTIME": "torch",
             "PRECISION": "bf16",
             "HALF_WEIGHTS": "1",
@@ -112,7 +115,7 @@ def test_image_is_built_from_handler_with_the_model_and_runtime_as_build_args():
 @pulumi.runtime.test
 def test_by_default_the_build_downloads_model_id_for_onnx_in_float32():
     mocks = use_mocks()
-    pipeline = CaptioningPipeline("test", CaptioningPipelineArgs())
+    pipeline = CaptioningPipeline("test", PipelineSettings())
 
     def check(_):
         build_args = mocks.one_of_type(BUILT).inputs["build"]["buildArgs"]
@@ -129,13 +132,13 @@ def test_by_default_the_build_downloads_model_id_for_onnx_in_float32():
 @pulumi.runtime.test
 def test_a_change_to_the_code_or_model_rebuilds_and_a_new_image_is_pushed():
     mocks = use_mocks()
-    args = CaptioningPipelineArgs(model_dir="models/demo-shapes")
+    args = PipelineSettings(model_dir="models/demo-shapes")
     pipeline = CaptioningPipeline("test", args)
 
     def check(values):
         image_id, _ = values
         built, pushed = mocks.one_of_type(BUILT), mocks.one_of_type(PUSHED)
-        assert built.inputs["triggers"] == {"context": context_fingerprint(args)}
+        assert built.inputs["triggers"] == {"context": prepare_build_context(args.model_dir).fingerprint}
         assert pushed.inputs["name"] == built.inputs["name"]
         assert pushed.inputs["triggers"] == {"image_id": image_id}
         assert pushed.inputs["keepRemotely"] is True
@@ -144,36 +147,45 @@ def test_a_change_to_the_code_or_model_rebuilds_and_a_new_image_is_pushed():
     return pulumi.Output.all(image.image.image_id, image.pushed.sha256_digest).apply(check)
 
 
-def test_context_fingerprint_follows_code_and_model_files(tmp_path):
-    (tmp_path / "handler" / "prepare_model").mkdir(parents=True)
-    (tmp_path / "models" / "m").mkdir(parents=True)
-    for path in (
-        "handler/main.py",
-        "handler/prepare_model/export.py",
-        "handler/Dockerfile",
-        "models/m/w.bin",
-    ):
-        (tmp_path / path).write_text("1")
-    args = CaptioningPipelineArgs(build_context=str(tmp_path), model_dir="models/m")
-    before = context_fingerprint(args)
-    for path in (
-        "handler/main.py",
-        "handler/prepare_model/export.py",
-        "handler/Dockerfile",
-        "models/m/w.bin",
-    ):
-        (tmp_path / path).write_text("2")
-        after = context_fingerprint(args)
-        assert after != before, path
+def test_context_fingerprint_follows_code_and_model_files(tmp_path, monkeypatch):
+    handler = tmp_path / "installed" / "handler"
+    (handler / "prepare_model").mkdir(parents=True)
+    model = tmp_path / "program" / "models" / "m"
+    model.mkdir(parents=True)
+    monkeypatch.setattr(build_context, "handler_directory", lambda: handler)
+    monkeypatch.chdir(tmp_path / "program")
+    files = (
+        handler / "main.py",
+        handler / "prepare_model" / "export.py",
+        handler / "Dockerfile",
+        model / "w.bin",
+    )
+    for path in files:
+        path.write_text("1")
+    before = prepare_build_context("models/m")
+    assert (before.path / "model" / "w.bin").read_text() == "1"
+    for path in files:
+        path.write_text("2")
+        after = prepare_build_context("models/m")
+        assert after.fingerprint != before.fingerprint, path
+        assert after.path != before.path, "a new context directory, so the build input changes too"
         before = after
-    (tmp_path / "handler" / "notes.md").write_text("not in the image")
-    assert context_fingerprint(args) == before
+    (handler / "notes.md").write_text("not in the image")
+    (handler / "build").mkdir()
+    (handler / "build" / "tool.py").write_text("build tools stay out")
+    assert prepare_build_context("models/m").fingerprint == before.fingerprint
+    assert sorted(p.relative_to(before.path).as_posix() for p in before.path.rglob("*") if p.is_file()) == [
+        "handler/Dockerfile",
+        "handler/main.py",
+        "handler/prepare_model/export.py",
+        "model/w.bin",
+    ]
 
 
 @pulumi.runtime.test
 def test_function_references_the_image_by_digest_not_by_tag():
     use_mocks()
-    pipeline = CaptioningPipeline("test", CaptioningPipelineArgs())
+    pipeline = CaptioningPipeline("test", PipelineSettings())
 
     def check(values):
         image_uri, pushed_digest, repository_url, exported = values
@@ -193,7 +205,7 @@ def test_function_references_the_image_by_digest_not_by_tag():
 @pulumi.runtime.test
 def test_registry_login_comes_from_ecr_with_the_password_kept_secret():
     mocks = use_mocks()
-    pipeline = CaptioningPipeline("test", CaptioningPipelineArgs())
+    pipeline = CaptioningPipeline("test", PipelineSettings())
 
     def check(_):
         assert GET_ECR_TOKEN_CALL in mocks.calls
@@ -209,7 +221,7 @@ def test_registry_login_comes_from_ecr_with_the_password_kept_secret():
 @pulumi.runtime.test
 def test_only_lambda_functions_of_this_account_may_pull_the_image():
     use_mocks()
-    image = CaptioningPipeline("test", CaptioningPipelineArgs()).function_image
+    image = CaptioningPipeline("test", PipelineSettings()).function_image
 
     def check(values):
         repository_name, policy_repository, policy = values

@@ -4,14 +4,14 @@
 import pulumi
 import pytest
 
-from components import CaptioningPipeline, CaptioningPipelineArgs
+from captioning import CaptioningPipeline, PipelineSettings
 from tests.pulumi_mocks import statements, use_mocks
 
 
 @pulumi.runtime.test
 def test_bucket_blocks_every_kind_of_public_access():
     use_mocks()
-    pipeline = CaptioningPipeline("test", CaptioningPipelineArgs())
+    pipeline = CaptioningPipeline("test", PipelineSettings())
     block = pipeline.images_bucket.public_access_block
 
     def check(values):
@@ -32,7 +32,7 @@ def test_bucket_blocks_every_kind_of_public_access():
 @pulumi.runtime.test
 def test_bucket_is_encrypted_by_default():
     use_mocks()
-    pipeline = CaptioningPipeline("test", CaptioningPipelineArgs())
+    pipeline = CaptioningPipeline("test", PipelineSettings())
     encryption = pipeline.images_bucket.encryption
 
     def check(values):
@@ -49,7 +49,7 @@ def test_bucket_is_encrypted_by_default():
 @pulumi.runtime.test
 def test_bucket_policy_denies_every_request_without_tls():
     mocks = use_mocks()
-    pipeline = CaptioningPipeline("test", CaptioningPipelineArgs())
+    pipeline = CaptioningPipeline("test", PipelineSettings())
     policy = pipeline.images_bucket.policy
 
     def check(values):
@@ -71,7 +71,7 @@ def test_bucket_policy_denies_every_request_without_tls():
 @pulumi.runtime.test
 def test_force_destroy_reaches_the_bucket_and_the_repository(force_destroy):
     use_mocks()
-    pipeline = CaptioningPipeline("test", CaptioningPipelineArgs(force_destroy=force_destroy))
+    pipeline = CaptioningPipeline("test", PipelineSettings(force_destroy=force_destroy))
 
     def check(values):
         assert values == [force_destroy, force_destroy]
@@ -84,7 +84,7 @@ def test_force_destroy_reaches_the_bucket_and_the_repository(force_destroy):
 @pulumi.runtime.test
 def test_captions_table_is_on_demand_keyed_by_object_key_recoverable_and_encrypted():
     use_mocks()
-    table = CaptioningPipeline("test", CaptioningPipelineArgs()).captions_table
+    table = CaptioningPipeline("test", PipelineSettings()).captions_table
 
     def check(values):
         billing_mode, hash_key, attributes, recovery, encryption, range_key = values

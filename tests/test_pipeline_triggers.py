@@ -6,7 +6,7 @@ import json
 import pulumi
 import pytest
 
-from components import CaptioningPipeline, CaptioningPipelineArgs
+from captioning import CaptioningPipeline, PipelineSettings
 from tests.pulumi_mocks import ACCOUNT_ID, deploy, statements, use_mocks
 
 DIRECT_ONLY = (
@@ -22,7 +22,7 @@ QUEUE_ONLY = ("aws:sqs/queuePolicy:QueuePolicy", "aws:lambda/eventSourceMapping:
 @pulumi.runtime.test
 def test_direct_permission_lets_only_this_bucket_in_this_account_invoke():
     use_mocks()
-    pipeline = CaptioningPipeline("test", CaptioningPipelineArgs(trigger="direct"))
+    pipeline = CaptioningPipeline("test", PipelineSettings(trigger="direct"))
     permission = pipeline.trigger.permission
 
     def check(values):
@@ -46,7 +46,7 @@ def test_direct_permission_lets_only_this_bucket_in_this_account_invoke():
 @pulumi.runtime.test
 def test_direct_notification_filters_keys_and_waits_for_the_permission():
     mocks = use_mocks()
-    args = CaptioningPipelineArgs(trigger="direct", key_prefix="incoming/", key_suffixes=(".jpg", ".png"))
+    args = PipelineSettings(trigger="direct", key_prefix="incoming/", key_suffixes=(".jpg", ".png"))
     pipeline = CaptioningPipeline("test", args)
     notification = pipeline.trigger.notification
 
@@ -73,7 +73,7 @@ def test_direct_notification_filters_keys_and_waits_for_the_permission():
 @pulumi.runtime.test
 def test_without_suffixes_every_object_created_triggers_once():
     use_mocks()
-    pipeline = CaptioningPipeline("test", CaptioningPipelineArgs(key_suffixes=()))
+    pipeline = CaptioningPipeline("test", PipelineSettings(key_suffixes=()))
 
     def check(values):
         (rules,) = values
@@ -87,7 +87,7 @@ def test_without_suffixes_every_object_created_triggers_once():
 @pulumi.runtime.test
 def test_direct_failures_retry_then_park_in_the_dead_letter_queue():
     mocks = use_mocks()
-    args = CaptioningPipelineArgs(trigger="direct", retry_attempts=1, max_event_age=3600)
+    args = PipelineSettings(trigger="direct", retry_attempts=1, max_event_age=3600)
     pipeline = CaptioningPipeline("test", args)
     invoke_config = pipeline.trigger.invoke_config
 
@@ -110,7 +110,7 @@ def test_direct_failures_retry_then_park_in_the_dead_letter_queue():
 
 
 def test_direct_mode_creates_no_queue_wiring():
-    mocks, pipeline = deploy(lambda: CaptioningPipeline("test", CaptioningPipelineArgs(trigger="direct")))
+    mocks, pipeline = deploy(lambda: CaptioningPipeline("test", PipelineSettings(trigger="direct")))
     assert pipeline.upload_queue is None and pipeline.queue_url is None
     assert [r.name for r in mocks.of_type("aws:sqs/queue:Queue")] == ["test-dead-letters"]
     assert mocks.named("test-dead-letters").inputs["messageRetentionSeconds"] == 14 * 24 * 3600
@@ -127,7 +127,7 @@ def test_direct_mode_creates_no_queue_wiring():
 @pulumi.runtime.test
 def test_upload_queue_outlasts_the_function_and_redrives_to_the_dead_letter_queue():
     use_mocks()
-    args = CaptioningPipelineArgs(
+    args = PipelineSettings(
         trigger="queue", timeout=200, batching_window=5, max_receive_count=4, reserved_concurrency=5
     )
     pipeline = CaptioningPipeline("test", args)
@@ -155,7 +155,7 @@ def test_upload_queue_outlasts_the_function_and_redrives_to_the_dead_letter_queu
 @pulumi.runtime.test
 def test_queue_policy_admits_only_this_bucket():
     use_mocks()
-    pipeline = CaptioningPipeline("test", CaptioningPipelineArgs(trigger="queue", reserved_concurrency=5))
+    pipeline = CaptioningPipeline("test", PipelineSettings(trigger="queue", reserved_concurrency=5))
     queue_policy = pipeline.trigger.queue_policy
 
     def check(values):
@@ -183,7 +183,7 @@ def test_queue_policy_admits_only_this_bucket():
 @pulumi.runtime.test
 def test_queue_notification_sends_filtered_keys_to_the_queue_after_its_policy():
     mocks = use_mocks()
-    args = CaptioningPipelineArgs(trigger="queue", reserved_concurrency=5, key_suffixes=(".jpg",))
+    args = PipelineSettings(trigger="queue", reserved_concurrency=5, key_suffixes=(".jpg",))
     pipeline = CaptioningPipeline("test", args)
     notification = pipeline.trigger.notification
 
@@ -209,7 +209,7 @@ def test_event_source_mapping_batches_reports_partial_failures_and_caps_concurre
     reserved, explicit, expected
 ):
     mocks = use_mocks()
-    args = CaptioningPipelineArgs(
+    args = PipelineSettings(
         trigger="queue",
         memory_size=10240,  # 50 images per call: the sizing check asks about 6.7 GB for the default model
         batch_size=50,
@@ -242,7 +242,7 @@ def test_event_source_mapping_batches_reports_partial_failures_and_caps_concurre
 
 def test_queue_mode_creates_no_direct_invocation():
     mocks, _ = deploy(
-        lambda: CaptioningPipeline("test", CaptioningPipelineArgs(trigger="queue", reserved_concurrency=5))
+        lambda: CaptioningPipeline("test", PipelineSettings(trigger="queue", reserved_concurrency=5))
     )
     assert "lambdaFunctions" not in mocks.named("test-notification").inputs
     for typ in DIRECT_ONLY:

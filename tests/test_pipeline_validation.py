@@ -6,7 +6,7 @@ import dataclasses
 import pulumi
 import pytest
 
-from components import CaptioningPipeline, CaptioningPipelineArgs, InvalidSettingError, limits
+from captioning import CaptioningPipeline, InvalidSettingError, PipelineSettings, limits
 from tests.pulumi_mocks import use_mocks
 
 # (overrides, setting named in the error, a phrase of what is allowed)
@@ -82,14 +82,15 @@ INVALID = [
     ({"key_suffixes": (".jpg", "")}, "key_suffixes", "non-empty strings"),
     ({"force_destroy": "yes"}, "force_destroy", "true or false"),
     ({"half_precision_weights": 1}, "half_precision_weights", "true or false"),
-    ({"model_dir": ""}, "model_dir", "build context"),
+    ({"model_dir": ""}, "model_dir", "a model directory, or unset"),
+    ({"model_dir": "no/such/model"}, "model_dir", "is not one; a relative path is taken from the program's"),
 ]
 
 
 @pytest.mark.parametrize(("overrides", "setting", "allowed"), INVALID, ids=[case[1] for case in INVALID])
 def test_invalid_setting_is_refused_with_a_clear_error(overrides, setting, allowed):
     with pytest.raises(InvalidSettingError) as caught:
-        CaptioningPipelineArgs(**overrides)
+        PipelineSettings(**overrides)
     error = caught.value
     assert error.setting == setting
     message = str(error)
@@ -116,19 +117,19 @@ def test_invalid_setting_is_refused_with_a_clear_error(overrides, setting, allow
     ],
 )
 def test_settings_at_aws_limits_are_accepted(overrides):
-    args = CaptioningPipelineArgs(**overrides)
+    args = PipelineSettings(**overrides)
     for name, value in overrides.items():
         assert getattr(args, name) == value
 
 
 def test_every_cloudwatch_retention_period_is_accepted():
     for days in limits.LOG_RETENTION_DAYS:
-        assert CaptioningPipelineArgs(log_retention_days=days).log_retention_days == days
+        assert PipelineSettings(log_retention_days=days).log_retention_days == days
 
 
 def test_args_changed_after_creation_are_checked_before_any_resource_is_created():
     mocks = use_mocks()
-    args = CaptioningPipelineArgs()
+    args = PipelineSettings()
     args.memory_size = 20000
 
     @pulumi.runtime.test
@@ -141,7 +142,7 @@ def test_args_changed_after_creation_are_checked_before_any_resource_is_created(
 
 
 def test_every_field_has_a_default():
-    for field in dataclasses.fields(CaptioningPipelineArgs):
+    for field in dataclasses.fields(PipelineSettings):
         assert field.default is not dataclasses.MISSING or field.default_factory is not dataclasses.MISSING, (
             field.name
         )

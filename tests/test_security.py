@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components import CaptioningPipeline, CaptioningPipelineArgs
+from captioning import CaptioningPipeline, PipelineSettings
 from tests.pulumi_mocks import (
     ECR_PASSWORD,
     CaptioningMocks,
@@ -242,14 +242,14 @@ def _deploy_stack(path: Path) -> CaptioningMocks:
 DEPLOYMENTS = {
     **{path.name: (lambda path=path: _deploy_stack(path)) for path in STACK_FILES},
     "direct-with-prefix": lambda: deploy(
-        lambda: CaptioningPipeline("test", CaptioningPipelineArgs(trigger="direct", key_prefix="in/"))
+        lambda: CaptioningPipeline("test", PipelineSettings(trigger="direct", key_prefix="in/"))
     )[0],
     "direct-untraced": lambda: deploy(
-        lambda: CaptioningPipeline("test", CaptioningPipelineArgs(trigger="direct", tracing=False))
+        lambda: CaptioningPipeline("test", PipelineSettings(trigger="direct", tracing=False))
     )[0],
     "queue-provisioned": lambda: deploy(
         lambda: CaptioningPipeline(
-            "test", CaptioningPipelineArgs(trigger="queue", reserved_concurrency=4, provisioned_concurrency=1)
+            "test", PipelineSettings(trigger="queue", reserved_concurrency=4, provisioned_concurrency=1)
         )
     )[0],
 }

@@ -10,15 +10,15 @@ import pytest
 import yaml
 from pulumi.config import ConfigTypeError
 
-from components import CaptioningPipelineArgs, InvalidSettingError, limits
-from components.args import DEFAULT_IMAGE_SUFFIXES, DEFAULT_QUEUE_MAX_CONCURRENCY
-from components.stack_config import CONFIG_KEYS, UnknownConfigKeyError, args_from_config
+from captioning import InvalidSettingError, PipelineSettings, limits
+from captioning.settings import DEFAULT_IMAGE_SUFFIXES, DEFAULT_QUEUE_MAX_CONCURRENCY, resolve_settings
+from captioning.stack_config import CONFIG_KEYS, UnknownConfigKeyError, args_from_config
 from tests.pulumi_mocks import child_urns, deploy, use_mocks
 
 ROOT = Path(__file__).resolve().parent.parent
 PROGRAM = ROOT / "__main__.py"
 STACK_FILES = sorted(ROOT.glob("Pulumi.*.yaml"))
-DEFAULTS = CaptioningPipelineArgs()
+DEFAULTS = PipelineSettings()
 
 
 def stack_config(path: Path) -> dict:
@@ -106,8 +106,8 @@ def test_program_exports_the_outputs_in_camel_case(trigger, monkeypatch):
         "imageUri": pipeline.image_uri,
         "deadLetterQueueUrl": pipeline.dead_letter_queue_url,
         "functionTargetArn": pipeline.function_target_arn,
-        "keyPrefix": "",
-        "keySuffixes": list(DEFAULT_IMAGE_SUFFIXES),
+        "keyPrefix": pipeline.key_prefix,
+        "keySuffixes": pipeline.key_suffixes,
         "alarmTopicArn": pipeline.alarm_topic_arn,
         "dashboardName": pipeline.dashboard_name,
     }
@@ -115,10 +115,20 @@ def test_program_exports_the_outputs_in_camel_case(trigger, monkeypatch):
         expected["queueUrl"] = pipeline.queue_url
     assert exports.keys() == expected.keys()
     for name, output in expected.items():
-        if isinstance(output, pulumi.Output):
-            assert exports[name] is output, name
-        else:
-            assert exports[name] == output, name
+        assert exports[name] is output, name
+
+
+@pulumi.runtime.test
+def test_program_exports_the_key_filters_the_component_applies_defaults_included(monkeypatch):
+    exports = {}
+    monkeypatch.setattr(pulumi, "export", exports.__setitem__)
+    use_mocks({"captioning:keyPrefix": "uploads/"})
+    runpy.run_path(str(PROGRAM))
+
+    def check(values):
+        assert values == ["uploads/", list(DEFAULT_IMAGE_SUFFIXES)]  # what `python -m ops backfill` reads
+
+    return pulumi.Output.all(exports["keyPrefix"], exports["keySuffixes"]).apply(check)
 
 
 def test_dev_is_small_and_direct_prod_is_full_size_behind_the_queue():
@@ -150,7 +160,7 @@ def test_every_config_key_reaches_its_field():
     }  # fmt: skip
     assert set(values) == {entry.key for entry in CONFIG_KEYS}
     use_mocks({f"captioning:{key}": value for key, value in values.items()})
-    args = args_from_config()
+    args = resolve_settings(args_from_config())
     for entry in CONFIG_KEYS:
         expected = values[entry.key]
         actual = getattr(args, entry.field)
@@ -159,7 +169,8 @@ def test_every_config_key_reaches_its_field():
 
 def test_unset_keys_keep_the_component_defaults():
     use_mocks({"aws:region": "eu-west-1"})
-    assert args_from_config() == CaptioningPipelineArgs()
+    assert args_from_config() == {}
+    assert resolve_settings(args_from_config()) == PipelineSettings()
 
 
 @pytest.mark.parametrize(
