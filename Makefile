@@ -10,7 +10,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	# The repository on the venv's path: `.venv/bin/python -m local` (or `-m ops`) works from any directory.
-	$(PY) -c "import pathlib, sysconfig; pathlib.Path(sysconfig.get_paths()['purelib'], 'captioning.pth').write_text('$(CURDIR)\n')"
+	$(PY) -c "import pathlib, sysconfig; pathlib.Path(sysconfig.get_paths()['purelib'], 'captioning-repository.pth').write_text('$(CURDIR)\n')"
 	touch $@
 
 demo: $(VENV)/.installed

@@ -41,6 +41,8 @@ class ImageOptions:
     base_image: str | None = None
     builder: str = "classic"
     no_cache: bool = False
+    context: Path = REPO_ROOT
+    """The build context: the repository, or one the component assembled (model_source relative to it)."""
 
     def problems(self) -> list[str]:
         found = []
@@ -54,9 +56,9 @@ class ImageOptions:
             )
         if self.builder not in BUILDERS:
             found.append(f"BUILDER must be one of {', '.join(BUILDERS)}; got {self.builder!r}")
-        source = REPO_ROOT / self.model_source
+        source = self.context / self.model_source
         if not source.is_dir():
-            found.append(f"MODEL_SOURCE {self.model_source!r} is not a directory under {REPO_ROOT}")
+            found.append(f"MODEL_SOURCE {self.model_source!r} is not a directory under {self.context}")
         return found
 
 
@@ -92,7 +94,7 @@ def build(options: ImageOptions) -> float:
             f"building {options.tag} (base {base}, runtime {options.runtime}, {options.builder} builder) ...",
             file=sys.stderr,
         )
-        docker(*command, ".", capture=False, cwd=REPO_ROOT, env=environment)
+        docker(*command, ".", capture=False, cwd=options.context, env=environment)
     return time.monotonic() - started
 
 
