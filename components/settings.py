@@ -7,10 +7,14 @@ schema's source); the modules that build resources read these settings, never th
 from __future__ import annotations
 
 import dataclasses
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+import pulumi
+
 from captioning import validation
+from captioning.args import CaptioningPipelineArgs
 from captioning.handler import constants
 from captioning.validation import InvalidSettingError
 
@@ -86,6 +90,11 @@ class PipelineSettings:
 
 
 SETTING_NAMES = tuple(setting.name for setting in dataclasses.fields(PipelineSettings))
+_INTEGER_SETTINGS = frozenset(
+    name
+    for name, hint in typing.get_type_hints(CaptioningPipelineArgs).items()
+    if hint is int or int in typing.get_args(hint)
+)
 
 
 def resolve_settings(args: Mapping[str, object] | PipelineSettings | None) -> PipelineSettings:
@@ -104,4 +113,19 @@ def resolve_settings(args: Mapping[str, object] | PipelineSettings | None) -> Pi
         raise InvalidSettingError(
             unknown[0], args[unknown[0]], f"not a setting; the settings are {', '.join(SETTING_NAMES)}"
         )
-    return PipelineSettings(**args)
+    return PipelineSettings(**{name: _plain_value(name, value) for name, value in args.items()})
+
+
+def _plain_value(name: str, value: object) -> object:
+    """A value as the settings take it. From other languages numbers arrive as floats (the wire has no
+    integers, and the provider SDK does not convert them back); a value that is an output is refused."""
+    if isinstance(value, pulumi.Output):
+        raise InvalidSettingError(
+            name,
+            "an output",
+            "a plain value known when the pipeline is created (a literal or stack configuration, not another "
+            "resource's output or a secret): it decides which resources exist and how the image is built",
+        )
+    if name in _INTEGER_SETTINGS and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value

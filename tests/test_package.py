@@ -15,8 +15,9 @@ from pathlib import Path
 import grpc
 import pulumi
 import pytest
+from google.protobuf import struct_pb2
 from pulumi.provider.experimental.util import camel_case
-from pulumi.provider.server import ProviderServicer
+from pulumi.provider.server import ComponentInitError, ProviderServicer
 from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 
 from captioning import CaptioningPipelineArgs, InvalidSettingError, PipelineSettings
@@ -45,6 +46,15 @@ OUTPUT_TYPES = {
 }
 
 
+def _run(coroutine: typing.Coroutine) -> typing.Any:
+    """Run on a loop of its own, leaving the thread's current loop (Pulumi's) in place."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coroutine)
+    finally:
+        loop.close()
+
+
 async def _schema_over_grpc() -> tuple[str, str]:
     """Serve the provider in-process on 127.0.0.1 and ask it as the engine does: GetPluginInfo, GetSchema."""
     server = grpc.aio.server()
@@ -64,7 +74,7 @@ async def _schema_over_grpc() -> tuple[str, str]:
 
 @pytest.fixture(scope="module")
 def served_schema() -> dict:
-    version, schema = asyncio.run(_schema_over_grpc())
+    version, schema = _run(_schema_over_grpc())
     assert version == package_version()
     return json.loads(schema)
 
@@ -162,17 +172,29 @@ def test_lists_from_other_languages_become_the_settings_tuples():
     assert settings.alarm_emails == ("ops@example.com",)
 
 
+def _as_the_engine_sends(inputs: dict) -> dict:
+    """Inputs through the wire and the provider SDK's decoding: a protobuf Struct has no integers."""
+    struct = struct_pb2.Struct()
+    struct.update(inputs)
+    return _run(ProviderServicer._construct_inputs(struct, {}))
+
+
+@pytest.fixture
+def yaml_inputs() -> dict:
+    inputs = _as_the_engine_sends(
+        {"memorySize": 3072, "reservedConcurrency": 3, "trigger": "queue", "keySuffixes": [".png"]}
+    )
+    assert inputs["memorySize"] == 3072.0 and isinstance(inputs["memorySize"], float)
+    return inputs
+
+
 @pulumi.runtime.test
-def test_the_provider_constructs_the_component_from_schema_named_inputs():
-    """What a YAML or TypeScript program's `new CaptioningPipeline(...)` reaches: camelCase inputs."""
+def test_the_provider_constructs_the_component_from_schema_named_inputs(yaml_inputs):
+    """What a YAML or TypeScript program's `new CaptioningPipeline(...)` reaches: camelCase inputs, numbers
+    as floats."""
     mocks = use_mocks()
     provider = build_provider()
-    result = provider.construct(
-        "from-yaml",
-        TYPE_TOKEN,
-        {"memorySize": 3072, "reservedConcurrency": 3, "trigger": "queue", "keySuffixes": [".png"]},
-        pulumi.ResourceOptions(),
-    )
+    result = provider.construct("from-yaml", TYPE_TOKEN, yaml_inputs, pulumi.ResourceOptions())
 
     def check(values):
         _, queue_url, key_suffixes = values
@@ -189,13 +211,27 @@ def test_the_provider_constructs_the_component_from_schema_named_inputs():
     ).apply(check)
 
 
-def test_a_refused_input_reaches_the_engine_as_a_component_error():
+@pytest.mark.parametrize(
+    ("inputs", "message"),
+    [
+        ({"memorySize": 64}, "memory_size=64 is not allowed: a whole number of MB from 128 to 10240"),
+        ({"memorySize": 3072.5}, "memory_size=3072.5 is not allowed: a whole number of MB"),
+        ({"timeout": 60, "trigger": "sns"}, "trigger='sns' is not allowed: one of 'direct', 'queue'"),
+    ],
+)
+def test_a_refused_input_reaches_the_engine_as_a_component_error(inputs, message):
+    wire_inputs = _as_the_engine_sends(inputs)
     use_mocks()
-    from pulumi.provider.server import ComponentInitError
-
     with pytest.raises(ComponentInitError) as caught:
-        build_provider().construct("bad", TYPE_TOKEN, {"memorySize": 64}, pulumi.ResourceOptions())
-    assert "memory_size=64 is not allowed: a whole number of MB from 128 to 10240" in str(caught.value.inner)
+        build_provider().construct("bad", TYPE_TOKEN, wire_inputs, pulumi.ResourceOptions())
+    assert message in str(caught.value.inner)
+
+
+def test_an_output_for_a_plain_input_is_refused_clearly():
+    use_mocks()
+    with pytest.raises(InvalidSettingError) as caught:
+        resolve_settings({"memory_size": pulumi.Output.from_input(2048)})
+    assert str(caught.value).startswith("memory_size='an output' is not allowed: a plain value known when")
 
 
 def _plugin_schema(command: list[str]) -> dict:
@@ -213,7 +249,7 @@ def _plugin_schema(command: list[str]) -> dict:
                 response = await stub.GetSchema(provider_pb2.GetSchemaRequest(version=0), timeout=60)
                 return response.schema
 
-        return json.loads(asyncio.run(ask()))
+        return json.loads(_run(ask()))
     finally:
         process.kill()
         process.wait(timeout=30)
