@@ -37,7 +37,7 @@ class CaptioningPipelineArgs(TypedDict, total=False):
     """How uploads reach the function: "direct" (S3 invokes it) or "queue" (S3 -> SQS -> batches). Default: "direct"."""
 
     batch_size: int
-    """Queue mode: most messages per invocation (1-10000; above 10 needs batching_window >= 1). Default: 10."""
+    """Queue mode: most messages per invocation (1-10000; above 10 needs a batching window of at least 1 second). Default: 10."""
 
     batching_window: int
     """Queue mode: seconds Lambda may wait to fill a batch (0-300). Default: 0."""
@@ -58,7 +58,7 @@ class CaptioningPipelineArgs(TypedDict, total=False):
     """Hugging Face model baked into the image at build time and written to each caption item. Default: "nlpconnect/vit-gpt2-image-captioning"."""
 
     model_dir: str | None
-    """A local model directory copied into the image instead of downloading `model_id` (e.g. "models/demo-shapes"); a relative path is resolved against the program's directory. Default: unset."""
+    """A local model directory copied into the image instead of downloading the model id (e.g. "models/demo-shapes"); a relative path is resolved against the program's directory. Default: unset."""
 
     half_precision_weights: bool
     """Store the weights in float16 in the image (runtime "torch"): half the bytes read at cold start, upcast at load; captions may differ slightly. Default: false."""

@@ -91,9 +91,12 @@ def context_files(model_dir: str | None) -> dict[str, Path]:
 
 
 def fingerprint(files: dict[str, Path]) -> str:
+    """A digest of the names and contents, read in chunks (a model directory may hold gigabytes)."""
     digest = hashlib.sha256()
     for name, source in files.items():
-        digest.update(name.encode() + b"\0" + source.read_bytes() + b"\0")
+        with source.open("rb") as contents:
+            file_digest = hashlib.file_digest(contents, "sha256").digest()
+        digest.update(name.encode() + b"\0" + file_digest)
     return digest.hexdigest()
 
 
@@ -105,11 +108,14 @@ def prepare_build_context(model_dir: str | None) -> BuildContext:
     if not path.is_dir():
         path.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".assembling-", dir=path.parent))
-        for name, source in files.items():
-            (staging / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, staging / name)
         try:
+            for name, source in files.items():
+                (staging / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source, staging / name)
             staging.rename(path)
-        except OSError:  # another program assembled the same context first: identical contents
+        except OSError:
             shutil.rmtree(staging, ignore_errors=True)
+            if not path.is_dir():
+                raise
+            # else another program assembled the same context first: identical contents
     return BuildContext(path, digest, MODEL_SOURCE if model_dir is not None else None)

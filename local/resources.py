@@ -1,8 +1,8 @@
 """The deployed queue-mode resources, created in the emulator from the component's own definitions.
 
 Images bucket --ObjectCreated (the component's key filters)--> upload queue (redrive to a dead-letter
-queue) ; captions table keyed by `key`. Policies, retention and filters are imported from captioning/,
-so the emulated pipeline cannot drift from the deployed one.
+queue) ; captions table keyed by `key`. Policies, retention and filters are imported from the component
+(`captioning`), so the emulated pipeline cannot drift from the deployed one.
 """
 
 from __future__ import annotations

@@ -214,9 +214,10 @@ def test_the_provider_constructs_the_component_from_schema_named_inputs(yaml_inp
 @pytest.mark.parametrize(
     ("inputs", "message"),
     [
-        ({"memorySize": 64}, "memory_size=64 is not allowed: a whole number of MB from 128 to 10240"),
-        ({"memorySize": 3072.5}, "memory_size=3072.5 is not allowed: a whole number of MB"),
+        ({"memorySize": 64}, "memorySize=64 is not allowed: a whole number of MB from 128 to 10240"),
+        ({"memorySize": 3072.5}, "memorySize=3072.5 is not allowed: a whole number of MB"),
         ({"timeout": 60, "trigger": "sns"}, "trigger='sns' is not allowed: one of 'direct', 'queue'"),
+        ({"keySuffixes": [".jpg", ".JPG", ""]}, "keySuffixes=("),
     ],
 )
 def test_a_refused_input_reaches_the_engine_as_a_component_error(inputs, message):
@@ -224,7 +225,7 @@ def test_a_refused_input_reaches_the_engine_as_a_component_error(inputs, message
     use_mocks()
     with pytest.raises(ComponentInitError) as caught:
         build_provider().construct("bad", TYPE_TOKEN, wire_inputs, pulumi.ResourceOptions())
-    assert message in str(caught.value.inner)
+    assert str(caught.value.inner).startswith(message), "named as the caller spelled it (camelCase)"
 
 
 def test_an_output_for_a_plain_input_is_refused_clearly():
@@ -234,10 +235,10 @@ def test_an_output_for_a_plain_input_is_refused_clearly():
     assert str(caught.value).startswith("memory_size='an output' is not allowed: a plain value known when")
 
 
-def _plugin_schema(command: list[str]) -> dict:
+def _plugin_schema(command: list[str], cwd: Path) -> dict:
     """Start the plugin as the engine does (its address as the argument), read its port, ask GetSchema."""
     process = subprocess.Popen(  # noqa: S603  our own interpreter and plugin
-        [*command, ENGINE_ADDRESS], cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [*command, ENGINE_ADDRESS], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
         port = process.stdout.readline().strip()
@@ -256,17 +257,18 @@ def _plugin_schema(command: list[str]) -> dict:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "entry_point",
-    ["-m captioning", "PulumiPlugin.yaml main"],
-)
-def test_the_plugin_serves_the_schema_to_the_engine(entry_point, served_schema):
-    if entry_point == "-m captioning":
+@pytest.mark.parametrize("entry_point", ["the directory's __main__.py", "python -m captioning"])
+def test_the_plugin_serves_the_schema_to_the_engine(entry_point, served_schema, tmp_path):
+    """Pulumi's Python host starts a plugin directory that has a __main__.py as `python <directory> <engine>`
+    (in the consumer's directory); `python -m captioning` is the same provider from an installed package."""
+    import yaml
+
+    manifest = yaml.safe_load((REPO_ROOT / "PulumiPlugin.yaml").read_text())
+    assert manifest["runtime"]["name"] == "python"
+    if entry_point == "python -m captioning":
         command = [sys.executable, "-m", "captioning"]
     else:
-        import yaml
-
-        manifest = yaml.safe_load((REPO_ROOT / "PulumiPlugin.yaml").read_text())
-        assert manifest["runtime"] == "python"
-        command = [sys.executable, str(REPO_ROOT / manifest["main"])]
-    assert _plugin_schema(command) == served_schema
+        command = [sys.executable, str(REPO_ROOT)]
+    schema = _plugin_schema(command, cwd=tmp_path)
+    assert schema == served_schema
+    assert schema["version"] == package_version()

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from captioning.build_context import context_files
+
 pytestmark = pytest.mark.slow
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -101,9 +103,10 @@ def test_the_component_imports_from_the_installed_files_outside_the_repository(f
         [
             str(fresh_environment / "bin" / "python"),
             "-c",
-            "import captioning, captioning.build_context as b; "
+            "import json, captioning, captioning.build_context as b; "
             "from captioning import CaptioningPipeline, CaptioningPipelineArgs; "
-            "print(captioning.__file__); print(b.handler_directory())",
+            "print(captioning.__file__); print(b.handler_directory()); "
+            "print(json.dumps(list(b.context_files(None))))",
         ],
         cwd=tmp_path,
         capture_output=True,
@@ -112,12 +115,14 @@ def test_the_component_imports_from_the_installed_files_outside_the_repository(f
         check=False,
     )
     assert site.returncode == 0, site.stderr
-    package_file, handler_dir = site.stdout.split()
+    package_file, handler_dir, context_names = site.stdout.splitlines()
     assert Path(package_file).is_relative_to(fresh_environment)
     assert Path(handler_dir).is_relative_to(fresh_environment)
     for name in ("Dockerfile", "main.py", "requirements-onnx.txt", "prepare_model/__main__.py", "hub_model"):
         assert (Path(handler_dir) / name).exists(), name
     assert not (Path(handler_dir) / "build").exists(), "the image build tools are not part of the package"
+    # The package data (pyproject.toml) holds every file the image is built from, as the repository has it.
+    assert json.loads(context_names) == list(context_files(None))
 
 
 def test_a_program_outside_the_repository_builds_its_image_from_the_installed_files(

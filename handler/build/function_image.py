@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from captioning.build_context import DOCKERFILE
 from handler.build import base_image, wheelhouse
 from handler.build.docker_engine import docker, ensure_engine
 from handler.constants import (
@@ -85,7 +86,7 @@ def build(options: ImageOptions) -> float:
             "PRECISION": options.precision,
             "HALF_WEIGHTS": "1" if options.half_weights else "0",
         }
-        command = ["build", "--network", "host", "-f", "handler/Dockerfile", "-t", options.tag]
+        command = ["build", "--network", "host", "-f", DOCKERFILE, "-t", options.tag]
         command += ["--no-cache"] if options.no_cache else []
         for name, value in build_args.items():
             command += ["--build-arg", f"{name}={value}"]
