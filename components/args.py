@@ -13,7 +13,7 @@ from typing import TypedDict
 
 
 class CaptioningPipelineArgs(TypedDict, total=False):
-    """Settings of one captioning pipeline; every key is optional."""
+    """Settings of one captioning pipeline; every key is optional, and None means its default."""
 
     memory_size: int
     """Function memory in MB (128-10240). CPU grows with it: 1,769 MB is one vCPU, 10240 MB six. Default: 4096."""

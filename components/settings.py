@@ -113,7 +113,10 @@ def resolve_settings(args: Mapping[str, object] | PipelineSettings | None) -> Pi
         raise InvalidSettingError(
             unknown[0], args[unknown[0]], f"not a setting; the settings are {', '.join(SETTING_NAMES)}"
         )
-    return PipelineSettings(**{name: _plain_value(name, value) for name, value in args.items()})
+    # None (YAML's null; `config.get_int(...)` of an unset key) means "the default", as leaving it out does.
+    return PipelineSettings(
+        **{name: _plain_value(name, value) for name, value in args.items() if value is not None}
+    )
 
 
 def _plain_value(name: str, value: object) -> object:

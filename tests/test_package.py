@@ -161,6 +161,14 @@ def test_an_unknown_setting_is_refused_naming_the_settings():
     assert "memory_size" in message and "key_suffixes" in message
 
 
+def test_none_takes_the_default_as_an_unset_key_does():
+    """As YAML's null does (the provider drops it), and as `config.get_int("memory")` gives when unset."""
+    settings = resolve_settings(
+        CaptioningPipelineArgs(memory_size=None, trigger=None, reserved_concurrency=None)
+    )
+    assert settings == PipelineSettings()
+
+
 def test_args_that_are_not_a_mapping_are_refused():
     with pytest.raises(InvalidSettingError, match="a CaptioningPipelineArgs"):
         resolve_settings(["memory_size", 2048])  # type: ignore[arg-type]
