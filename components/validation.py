@@ -51,6 +51,7 @@ def _errors(args: PipelineSettings) -> Iterator[InvalidSettingError]:
     yield from _one_of("architecture", args.architecture, limits.ARCHITECTURES)
     yield from _one_of("trigger", args.trigger, TRIGGERS)
     yield from _model_settings(args)
+    yield from _model_dir(args.model_dir)  # before sizing, which reads the directory
     yield from model_sizing.memory_errors(args)
     yield from _concurrency(args)
     yield from _queue_settings(args)
@@ -73,7 +74,6 @@ def _errors(args: PipelineSettings) -> Iterator[InvalidSettingError]:
     for flag in ("force_destroy", "half_precision_weights", "tracing", "metrics"):
         if not isinstance(getattr(args, flag), bool):
             yield InvalidSettingError(flag, getattr(args, flag), "true or false")
-    yield from _model_dir(args.model_dir)
 
 
 def _model_dir(model_dir: object) -> Iterator[InvalidSettingError]:
@@ -81,11 +81,13 @@ def _model_dir(model_dir: object) -> Iterator[InvalidSettingError]:
         return
     if not isinstance(model_dir, str) or not model_dir.strip():
         yield InvalidSettingError("model_dir", model_dir, "a model directory, or unset to download model_id")
-    elif not resolve_model_dir(model_dir).is_dir():
+        return
+    directory = resolve_model_dir(model_dir)
+    if not directory.is_dir():
         yield InvalidSettingError(
             "model_dir",
             model_dir,
-            f"an existing model directory ({resolve_model_dir(model_dir)} is not one; a relative path is "
+            f"an existing model directory ({directory} is not one; a relative path is "
             f"taken from the program's directory, {program_directory()}), or unset to download model_id",
         )
 
