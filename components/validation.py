@@ -13,6 +13,12 @@ from typing import TYPE_CHECKING
 from captioning import limits, model_sizing
 from captioning.build_context import program_directory, resolve_model_dir
 from captioning.handler import constants
+from captioning.handler.model_files import (
+    WHAT_A_MODEL_DIRECTORY_HOLDS,
+    is_prepared_onnx,
+    missing_model_files,
+    prepared_onnx_precision,
+)
 
 if TYPE_CHECKING:
     from captioning.settings import PipelineSettings
@@ -51,7 +57,7 @@ def _errors(args: PipelineSettings) -> Iterator[InvalidSettingError]:
     yield from _one_of("architecture", args.architecture, limits.ARCHITECTURES)
     yield from _one_of("trigger", args.trigger, TRIGGERS)
     yield from _model_settings(args)
-    yield from _model_dir(args.model_dir)  # before sizing, which reads the directory
+    yield from _model_dir(args)  # before sizing, which reads the directory
     yield from model_sizing.memory_errors(args)
     yield from _concurrency(args)
     yield from _queue_settings(args)
@@ -76,7 +82,8 @@ def _errors(args: PipelineSettings) -> Iterator[InvalidSettingError]:
             yield InvalidSettingError(flag, getattr(args, flag), "true or false")
 
 
-def _model_dir(model_dir: object) -> Iterator[InvalidSettingError]:
+def _model_dir(args: PipelineSettings) -> Iterator[InvalidSettingError]:
+    model_dir = args.model_dir
     if model_dir is None:
         return
     if not isinstance(model_dir, str) or not model_dir.strip():
@@ -90,6 +97,33 @@ def _model_dir(model_dir: object) -> Iterator[InvalidSettingError]:
             f"an existing model directory ({directory} is not one; a relative path is "
             f"taken from the program's directory, {program_directory()}), or unset to download model_id",
         )
+        return
+    missing = missing_model_files(directory)
+    if missing:
+        # The image build would fail on it (prepare_model --source), never download model_id instead.
+        yield InvalidSettingError(
+            "model_dir",
+            model_dir,
+            f"a directory that holds a model ({directory} is missing {' and '.join(missing)}; "
+            f"{WHAT_A_MODEL_DIRECTORY_HOLDS}), or unset to download model_id",
+        )
+        return
+    if is_prepared_onnx(directory):
+        built = prepared_onnx_precision(directory)
+        if args.runtime != "onnx":
+            yield InvalidSettingError(
+                "runtime",
+                args.runtime,
+                f"'onnx' with model_dir {model_dir} (a prepared ONNX model); for the torch runtime "
+                "set model_dir to the transformers model (config.json and weights) it was exported from",
+            )
+        elif args.precision != built:
+            yield InvalidSettingError(
+                "precision",
+                args.precision,
+                f"{built!r} with model_dir {model_dir} (its ONNX graphs were prepared in {built}); "
+                "set model_dir to the transformers model to build another precision",
+            )
 
 
 def _model_settings(args: PipelineSettings) -> Iterator[InvalidSettingError]:

@@ -105,21 +105,80 @@ def test_model_stage_prepares_the_model_with_the_build_args(dockerfile) -> None:
     assert args["RUNTIME"] == constants.DEFAULT_RUNTIME
     assert args["PRECISION"] == constants.DEFAULT_PRECISION
     assert args["HALF_WEIGHTS"] == "0"
-    placeholder = REPO_ROOT / args["MODEL_SOURCE"]
+    assert args["MODEL_SOURCE"] == "", "no model source by default: download MODEL_ID"
+    placeholder = REPO_ROOT / function_image.HUB_PLACEHOLDER
     assert placeholder.is_dir() and not (placeholder / "config.json").exists()
-    assert args["MODEL_SOURCE"] == function_image.HUB_PLACEHOLDER
-    model_stage.index("COPY", r"^\$\{MODEL_SOURCE\}/ ")
+    model_stage.index("COPY", rf"^\$\{{MODEL_SOURCE:-{re.escape(function_image.HUB_PLACEHOLDER)}\}}/ ")
     run = model_stage.runs()[-1]
-    assert run.startswith("python -m handler.prepare_model ")
+    assert 'python -m handler.prepare_model "$@"' in run
     for expected in (
-        "--source /build/model-source",
-        '--model-id "${MODEL_ID}"',
         f"--output {constants.MODEL_DIR_IN_IMAGE}",
         '--runtime "${RUNTIME}"',
         '--precision "${PRECISION}"',
         '$([ "${HALF_WEIGHTS}" = "1" ] && echo --half)',
     ):
         assert expected in run, expected
+
+
+def _prepare_model_arguments(run: str, **build_args: str) -> list[str]:
+    """The arguments the model stage's RUN passes to prepare_model, run by a shell with `python` echoing."""
+    script = run.replace("python -m handler.prepare_model", 'printf "%s\\n"')
+    environment = {"PATH": "/usr/bin:/bin", "RUNTIME": "onnx", "PRECISION": "fp32", "HALF_WEIGHTS": "0"}
+    result = subprocess.run(  # noqa: S603
+        ["/bin/sh", "-c", script],
+        env={**environment, **build_args},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout.splitlines()
+
+
+@pytest.mark.parametrize(
+    ("build_args", "source_arguments"),
+    [
+        ({"MODEL_SOURCE": "", "MODEL_ID": "org/m"}, ["--model-id", "org/m"]),
+        ({"MODEL_ID": "org/m"}, ["--model-id", "org/m"]),
+        ({"MODEL_SOURCE": "models/demo-shapes", "MODEL_ID": "org/m"}, ["--source", "/build/model-source"]),
+        ({"MODEL_SOURCE": "model", "MODEL_ID": "nlpconnect/vit-gpt2"}, ["--source", "/build/model-source"]),
+    ],
+)
+def test_the_model_stage_passes_a_model_source_or_a_model_id_never_both(
+    dockerfile, build_args: dict[str, str], source_arguments: list[str]
+) -> None:
+    _, (model_stage, _, _) = dockerfile
+    arguments = _prepare_model_arguments(model_stage.runs()[-1], **build_args)
+    assert arguments[:2] == source_arguments
+    assert ("--model-id" in arguments) != ("--source" in arguments)
+    assert arguments[2:] == [
+        "--output",
+        constants.MODEL_DIR_IN_IMAGE,
+        "--runtime",
+        "onnx",
+        "--precision",
+        "fp32",
+    ]
+
+
+def test_make_image_s_build_args_give_a_source_or_download_the_model_id(tmp_path: Path) -> None:
+    demo = function_image.build_arguments(ImageOptions(), base="b", index_url="i")
+    assert demo["MODEL_SOURCE"] == "models/demo-shapes"
+    hub = function_image.build_arguments(
+        ImageOptions(model_source=None, model_id="org/m"), base="b", index_url="i"
+    )
+    assert hub["MODEL_SOURCE"] == "" and hub["MODEL_ID"] == "org/m"
+    assert ImageOptions(model_source=None).problems() == []
+
+
+def test_the_component_s_build_args_give_a_source_only_with_a_model_dir() -> None:
+    from captioning.build_context import MODEL_SOURCE, BuildContext
+    from captioning.image import build_args
+    from captioning.settings import PipelineSettings
+
+    with_model = build_args(PipelineSettings(), BuildContext(REPO_ROOT, "digest", MODEL_SOURCE))
+    assert with_model["MODEL_SOURCE"] == MODEL_SOURCE
+    downloading = build_args(PipelineSettings(), BuildContext(REPO_ROOT, "digest", None))
+    assert "MODEL_SOURCE" not in downloading and downloading["MODEL_ID"] == constants.DEFAULT_MODEL_ID
 
 
 def test_model_stage_caches_its_packages_across_runtimes(dockerfile) -> None:
@@ -287,12 +346,19 @@ def test_image_options_refuse_bad_combinations_naming_what_is_allowed() -> None:
     (problem,) = ImageOptions(runtime="tensorflow").problems()
     assert "onnx, torch" in problem
     (problem,) = ImageOptions(model_source="models/nowhere").problems()
-    assert "models/nowhere" in problem
+    assert "models/nowhere" in problem and "does not exist" in problem
+    for not_a_model in ("samples", function_image.HUB_PLACEHOLDER):
+        (problem,) = ImageOptions(model_source=not_a_model).problems()
+        assert f"MODEL_SOURCE {not_a_model!r}" in problem and "missing config.json and weights" in problem
 
 
 def test_cli_reports_bad_options_without_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:
     assert function_image.main(["--runtime", "onnx", "--precision", "bf16"]) == 2
     assert "error: PRECISION 'bf16'" in capsys.readouterr().err
+    assert function_image.main(["--model-id", "org/m", "--model-source", "models/demo-shapes"]) == 2
+    assert "MODEL_ID and MODEL_SOURCE exclude each other" in capsys.readouterr().err
+    assert function_image.main(["--model-source", "samples"]) == 2
+    assert "missing config.json" in capsys.readouterr().err
 
 
 def test_wheelhouse_is_a_pep503_simple_index(tmp_path: Path) -> None:

@@ -8,7 +8,13 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import os
+import re
 import shutil
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +23,8 @@ from PIL import Image
 from safetensors import safe_open
 
 from handler.generic_captioner import GenericCaptioner
+from handler.prepare_model import fetch
+from handler.prepare_model.__main__ import format_size
 from handler.prepare_model.__main__ import main as prepare_main
 from handler.prepare_model.errors import PreparationRefused
 from handler.prepare_model.fetch import ModelRefused, check_loadable, fetch_from_hub, files_to_download
@@ -202,6 +210,7 @@ def test_the_cli_reports_a_refusal_in_one_line(
     hub = FakeHub({"microsoft/Florence-2-large": repo})
     monkeypatch.setattr(huggingface_hub, "HfApi", lambda: hub)
     monkeypatch.setattr(huggingface_hub, "snapshot_download", hub.snapshot_download)
+    monkeypatch.setattr(fetch, "_probe_hub", lambda: None)
     argv = [
         "--model-id",
         "microsoft/Florence-2-large",
@@ -225,3 +234,146 @@ def test_an_unreachable_hub_is_a_clear_refusal(tmp_path: Path) -> None:
         ModelRefused, match="could not download org/model from the Hugging Face Hub.*--source"
     ):
         fetch_from_hub("org/model", tmp_path, api=OfflineApi(), download=None)
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEMO_MODEL = REPO_ROOT / "models" / "demo-shapes"
+
+
+def _no_hub(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record any download instead of making it: a --source must never be replaced by one."""
+    asked: list[str] = []
+
+    def refuse(model_id: str, into: Path, **kwargs: object) -> Path:
+        asked.append(model_id)
+        raise AssertionError(f"downloaded {model_id}")
+
+    monkeypatch.setattr("handler.prepare_model.__main__.fetch_from_hub", refuse)
+    return asked
+
+
+@pytest.mark.parametrize(
+    ("files", "missing"),
+    [
+        ({}, "missing config.json and weights (model.safetensors or pytorch_model.bin"),
+        ({"cat.jpg": "jpeg"}, "missing config.json and weights"),
+        ({"README.md": "placeholder"}, "missing config.json and weights"),
+        ({"config.json": "{}"}, "missing weights (model.safetensors or pytorch_model.bin"),
+    ],
+    ids=["empty", "samples", "hub-placeholder", "config-only"],
+)
+@pytest.mark.parametrize("model_id", [None, "nlpconnect/vit-gpt2-image-captioning"])
+def test_a_source_that_is_no_model_is_refused_and_never_replaced_by_a_download(
+    files: dict[str, str],
+    missing: str,
+    model_id: str | None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    asked = _no_hub(monkeypatch)
+    source = tmp_path / "source"
+    source.mkdir()
+    for name, text in files.items():
+        (source / name).write_text(text)
+    argv = ["--source", str(source), "--output", str(tmp_path / "out")]
+    argv += ["--model-id", model_id] if model_id else []
+    assert prepare_main(argv) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"prepare_model: --source {source}: no model in {source}: {missing}")
+    assert "a model directory holds config.json plus weights" in error and error.count("\n") == 1
+    assert asked == [] and not (tmp_path / "out").exists()
+
+
+def test_a_source_and_a_model_id_exclude_each_other(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    asked = _no_hub(monkeypatch)
+    argv = ["--source", str(DEMO_MODEL), "--model-id", "org/m", "--output", str(tmp_path / "out")]
+    assert prepare_main(argv) == 2
+    assert "exclude each other" in capsys.readouterr().err
+    assert asked == []
+
+
+def _prepared_onnx(directory: Path, precision: str) -> Path:
+    directory.mkdir()
+    (directory / "onnx_model.json").write_text(json.dumps({"format": 1, "precision": precision}))
+    for name in ("config.json", "tokenizer.json"):
+        (directory / name).write_text("{}")
+    for name in ("encoder.onnx", "decoder_step.onnx", "encoder.onnx.data"):
+        (directory / name).write_bytes(b"\0" * 2048)
+    return directory
+
+
+def test_a_prepared_onnx_source_is_copied_for_its_runtime_and_precision_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _no_hub(monkeypatch)
+    source = _prepared_onnx(tmp_path / "exported", "int8")
+    out = tmp_path / "out"
+    assert prepare_main(["--source", str(source), "--output", str(out), "--precision", "int8"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in source.iterdir())
+    for argv in (["--precision", "fp32"], ["--runtime", "torch"]):
+        assert prepare_main(["--source", str(source), "--output", str(tmp_path / "other"), *argv]) == 2
+        error = capsys.readouterr().err
+        assert (
+            "is a prepared ONNX model (int8 graphs): it serves only --runtime onnx --precision int8" in error
+        )
+    assert not (tmp_path / "other").exists()
+
+
+@pytest.mark.parametrize(
+    ("size", "text"),
+    [
+        (0, "0 bytes"),
+        (999, "999 bytes"),
+        (1_000, "1 KB"),
+        (81_234, "81.2 KB"),
+        (812_345, "812 KB"),
+        (1_051_805, "1.05 MB"),
+        (345_600_000, "346 MB"),
+        (1_234_000_000, "1.23 GB"),
+    ],
+)
+def test_sizes_are_printed_in_the_unit_that_fits(size: int, text: str) -> None:
+    assert format_size(size) == text
+
+
+def test_the_demo_model_s_size_is_printed_as_it_is(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    assert prepare_main(["--source", str(DEMO_MODEL), "--output", str(out), "--runtime", "torch"]) == 0
+    printed = capsys.readouterr().out
+    size = sum(path.stat().st_size for path in out.rglob("*") if path.is_file())
+    match = re.search(r"; ([0-9.]+) (KB|MB)\)$", printed.strip())
+    assert match, printed
+    value = float(match[1]) * {"KB": 1e3, "MB": 1e6}[match[2]]
+    assert abs(value - size) / size < 0.01, (printed, size)
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]  # closed again when the socket is: nothing listens there
+
+
+def test_an_unreachable_hub_fails_within_seconds(tmp_path: Path) -> None:
+    """huggingface_hub alone retries a refused connection five times (about 23 s) before failing."""
+    environment = {**os.environ, "HF_ENDPOINT": f"http://127.0.0.1:{_closed_port()}"}
+    environment.pop("HF_HUB_OFFLINE", None)
+    started = time.monotonic()
+    result = subprocess.run(  # noqa: S603  (this interpreter, fixed arguments)
+        [sys.executable, "-m", "handler.prepare_model", "--model-id", "org/model", "--output", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        env=environment,
+        timeout=120,
+        check=False,
+    )
+    elapsed = time.monotonic() - started
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("prepare_model: could not download org/model from the Hugging Face Hub")
+    assert "Retrying" not in result.stderr
+    assert elapsed < 6, f"{elapsed:.1f} s"

@@ -2,6 +2,9 @@
 # ruff: noqa: S101  (pytest reports failures through plain assert statements)
 
 import dataclasses
+import json
+import shutil
+from pathlib import Path
 
 import pulumi
 import pytest
@@ -84,6 +87,8 @@ INVALID = [
     ({"half_precision_weights": 1}, "half_precision_weights", "true or false"),
     ({"model_dir": ""}, "model_dir", "a model directory, or unset"),
     ({"model_dir": "no/such/model"}, "model_dir", "is not one; a relative path is taken from the program's"),
+    ({"model_dir": "samples"}, "model_dir", "samples is missing config.json and weights (model.safetensors"),
+    ({"model_dir": "handler/hub_model"}, "model_dir", "hub_model is missing config.json and weights"),
 ]
 
 
@@ -146,3 +151,77 @@ def test_every_field_has_a_default():
         assert field.default is not dataclasses.MISSING or field.default_factory is not dataclasses.MISSING, (
             field.name
         )
+
+
+DEMO_MODEL = Path(__file__).resolve().parents[1] / "models" / "demo-shapes"
+
+
+@pytest.mark.parametrize(
+    ("files", "missing"),
+    [
+        ({}, "missing config.json and weights (model.safetensors or pytorch_model.bin"),
+        ({"config.json": "{}"}, "missing weights (model.safetensors or pytorch_model.bin"),
+        ({"config.json": "{}", "model.onnx": "graph"}, "missing weights ("),
+        ({"onnx_model.json": "{}", "encoder.onnx": ""}, "missing decoder_step.onnx and tokenizer.json"),
+    ],
+    ids=["empty", "config-only", "stray-onnx", "onnx-without-decoder"],
+)
+def test_a_model_dir_that_holds_no_model_is_refused_naming_what_is_missing(
+    files: dict[str, str], missing: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory = tmp_path / "not-a-model"
+    directory.mkdir()
+    for name, text in files.items():
+        (directory / name).write_text(text)
+    notes: list[str] = []
+    monkeypatch.setattr(pulumi.log, "warn", lambda message, *args, **kwargs: notes.append(message))
+    with pytest.raises(InvalidSettingError) as caught:
+        PipelineSettings(model_dir=str(directory))
+    error = caught.value
+    assert error.setting == "model_dir"
+    message = str(error)
+    assert f"{directory} is {missing}" in message
+    assert "a model directory holds config.json plus weights" in message and "onnx_model.json" in message
+    assert notes == [], "refused before the memory check could note it skipped"
+
+
+def _prepared_onnx(directory: Path, precision: str) -> Path:
+    directory.mkdir()
+    (directory / "onnx_model.json").write_text(json.dumps({"format": 1, "precision": precision}))
+    (directory / "config.json").write_text(json.dumps({"model_type": "vision-encoder-decoder"}))
+    for name in ("encoder.onnx", "decoder_step.onnx", "tokenizer.json"):
+        (directory / name).write_bytes(b"\0" * 1000)
+    return directory
+
+
+def test_a_prepared_onnx_model_dir_is_accepted_for_its_runtime_and_precision(tmp_path: Path) -> None:
+    directory = _prepared_onnx(tmp_path / "exported", "int8")
+    assert PipelineSettings(model_dir=str(directory), runtime="onnx", precision="int8").model_dir == str(
+        directory
+    )
+    with pytest.raises(InvalidSettingError, match=r"precision='fp32' is not allowed: 'int8' with model_dir"):
+        PipelineSettings(model_dir=str(directory), runtime="onnx", precision="fp32")
+    with pytest.raises(InvalidSettingError) as caught:
+        PipelineSettings(model_dir=str(directory), runtime="torch", precision="fp32")
+    assert caught.value.setting == "runtime"
+    assert "'onnx' with model_dir" in str(caught.value) and "config.json and weights" in str(caught.value)
+
+
+def test_a_copied_transformers_model_is_accepted(tmp_path: Path) -> None:
+    shutil.copytree(DEMO_MODEL, tmp_path / "mine")
+    for runtime in ("onnx", "torch"):
+        PipelineSettings(model_dir=str(tmp_path / "mine"), runtime=runtime, memory_size=3008)
+
+
+def test_a_model_dir_that_holds_no_model_registers_no_resource(tmp_path: Path) -> None:
+    mocks = use_mocks()
+    args = PipelineSettings()
+    args.model_dir = str(tmp_path)  # an empty folder
+
+    @pulumi.runtime.test
+    def deploy():
+        CaptioningPipeline("test", args)
+
+    with pytest.raises(InvalidSettingError, match="is missing config.json and weights"):
+        deploy()
+    assert mocks.registrations == []

@@ -22,12 +22,13 @@ from handler.constants import (
     RUNTIME_PRECISIONS,
     RUNTIMES,
 )
+from handler.model_files import model_directory_problem
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_TAG = "captioning-function:local"
 DEMO_MODEL_SOURCE = "models/demo-shapes"
 HUB_PLACEHOLDER = "handler/hub_model"
-"""The Dockerfile's default MODEL_SOURCE: a directory without a model, meaning "download MODEL_ID"."""
+"""What the Dockerfile's model stage copies when no MODEL_SOURCE is given (COPY needs a source); unused."""
 BUILDERS = ("classic", "buildkit")
 
 
@@ -35,7 +36,8 @@ BUILDERS = ("classic", "buildkit")
 class ImageOptions:
     tag: str = DEFAULT_TAG
     model_id: str = DEFAULT_MODEL_ID
-    model_source: str = DEMO_MODEL_SOURCE
+    model_source: str | None = DEMO_MODEL_SOURCE
+    """A model directory relative to the context, or None to download model_id."""
     runtime: str = DEFAULT_RUNTIME
     precision: str = DEFAULT_PRECISION
     half_weights: bool = False
@@ -57,10 +59,25 @@ class ImageOptions:
             )
         if self.builder not in BUILDERS:
             found.append(f"BUILDER must be one of {', '.join(BUILDERS)}; got {self.builder!r}")
-        source = self.context / self.model_source
-        if not source.is_dir():
-            found.append(f"MODEL_SOURCE {self.model_source!r} is not a directory under {self.context}")
+        if self.model_source is not None:
+            problem = model_directory_problem(self.context / self.model_source)
+            if problem is not None:
+                found.append(f"MODEL_SOURCE {self.model_source!r} (under {self.context}): {problem}")
         return found
+
+
+def build_arguments(options: ImageOptions, *, base: str, index_url: str) -> dict[str, str]:
+    """handler/Dockerfile's build args for these options (an empty MODEL_SOURCE: download MODEL_ID)."""
+    return {
+        "BASE_IMAGE": base,
+        "PIP_INDEX_URL": index_url,
+        "TORCH_INDEX_URL": index_url,
+        "MODEL_ID": options.model_id,
+        "MODEL_SOURCE": options.model_source or "",
+        "RUNTIME": options.runtime,
+        "PRECISION": options.precision,
+        "HALF_WEIGHTS": "1" if options.half_weights else "0",
+    }
 
 
 def build(options: ImageOptions) -> float:
@@ -76,16 +93,7 @@ def build(options: ImageOptions) -> float:
     with wheelhouse.serve(packages) as index_url:
         if base is None:
             base = base_image.build_stand_in(index_url)
-        build_args = {
-            "BASE_IMAGE": base,
-            "PIP_INDEX_URL": index_url,
-            "TORCH_INDEX_URL": index_url,
-            "MODEL_ID": options.model_id,
-            "MODEL_SOURCE": options.model_source,
-            "RUNTIME": options.runtime,
-            "PRECISION": options.precision,
-            "HALF_WEIGHTS": "1" if options.half_weights else "0",
-        }
+        build_args = build_arguments(options, base=base, index_url=index_url)
         command = ["build", "--network", "host", "-f", DOCKERFILE, "-t", options.tag]
         command += ["--no-cache"] if options.no_cache else []
         for name, value in build_args.items():
@@ -164,8 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--model-source",
         default=None,
-        help="model directory in the repository (default: the demo model, or none when --model-id is given,"
-        " which downloads it)",
+        help="model directory in the repository to bake (default: the demo model, unless --model-id names"
+        " a Hub model to download instead; the two exclude each other)",
     )
     parser.add_argument("--runtime", default=DEFAULT_RUNTIME)
     parser.add_argument("--precision", default=DEFAULT_PRECISION)
@@ -174,10 +182,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--builder", default=os.environ.get("BUILDER", "classic"), help="classic or buildkit")
     parser.add_argument("--no-cache", action="store_true", help="rebuild every layer (the base is reused)")
     args = parser.parse_args(argv)
+    if args.model_id and args.model_source:
+        print(
+            "error: MODEL_ID and MODEL_SOURCE exclude each other: give the Hub model to download"
+            " or the model directory to bake",
+            file=sys.stderr,
+        )
+        return 2
     options = ImageOptions(
         tag=args.tag,
         model_id=args.model_id or DEFAULT_MODEL_ID,
-        model_source=args.model_source or (HUB_PLACEHOLDER if args.model_id else DEMO_MODEL_SOURCE),
+        model_source=args.model_source or (None if args.model_id else DEMO_MODEL_SOURCE),
         runtime=args.runtime,
         precision=args.precision,
         half_weights=args.half_weights == "1",

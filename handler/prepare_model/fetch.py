@@ -17,6 +17,7 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
+from handler.model_files import PYTORCH_WEIGHTS, SAFETENSORS_WEIGHTS
 from handler.prepare_model.errors import PreparationRefused
 
 CONFIG_FILES = (
@@ -33,8 +34,10 @@ CONFIG_FILES = (
 """Configuration files loading may read (all small); `auto_map` is looked for in the JSON ones."""
 
 TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "vocab.txt", "merges.txt", "*.model", "*.tiktoken")
-SAFETENSORS_WEIGHTS = ("model.safetensors", "model-*-of-*.safetensors", "model.safetensors.index.json")
-PYTORCH_WEIGHTS = ("pytorch_model.bin", "pytorch_model-*-of-*.bin", "pytorch_model.bin.index.json")
+HUB_PROBE_TIMEOUT_S = 3.0
+"""How long the one reachability probe waits before the download starts. huggingface_hub retries a
+failed connection five times with backoff (about 23 s, no setting changes it), so an unreachable Hub is
+found by this probe first."""
 
 # The Hub ids people try first for a family whose official repository needs remote code.
 NATIVE_ALTERNATIVES = {
@@ -48,11 +51,6 @@ NATIVE_ALTERNATIVES = {
 class ModelRefused(PreparationRefused):
     """The model cannot be prepared (remote code, not a captioning model, not on the Hub): the message
     says why and what to do instead."""
-
-
-def has_model(source: Path | None) -> bool:
-    """Whether `source` is a model directory (it holds a config.json)."""
-    return source is not None and (source / "config.json").is_file()
 
 
 def _top_level_matches(files: Iterable[str], patterns: Iterable[str]) -> list[str]:
@@ -107,19 +105,33 @@ def _remote_code_message(origin: str, evidence: str) -> str:
     return f"{message}; choose a model transformers supports natively (docs/models.md lists tested ids)"
 
 
+def _probe_hub() -> None:
+    """One request to the Hub's endpoint, no retries: raises httpx's error when it cannot be reached.
+    Any HTTP answer, even an error status, means it is reachable (the real requests then say more)."""
+    from huggingface_hub import constants
+    from huggingface_hub.utils import get_session
+
+    get_session().head(constants.ENDPOINT, timeout=HUB_PROBE_TIMEOUT_S)
+
+
 def fetch_from_hub(model_id: str, into: Path, *, api=None, download=None) -> Path:
     """Download what loading `model_id` needs into `into` and return that directory.
 
     The config files come first and are checked (`check_loadable`) before any weights are fetched.
-    `api` (an `HfApi`) and `download` (`snapshot_download`) can be replaced in tests.
+    An unreachable Hub is refused after one probe (`HUB_PROBE_TIMEOUT_S`), not after huggingface_hub's
+    retries. `api` (an `HfApi`) and `download` (`snapshot_download`) can be replaced in tests; a given
+    `api` is not probed for.
     """
     from huggingface_hub import HfApi, snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, HFValidationError, OfflineModeIsEnabled
     from huggingface_hub.utils import httpx
 
+    probe = api is None
     api = api or HfApi()
     download = download or snapshot_download
     try:
+        if probe:
+            _probe_hub()
         repo_files = api.list_repo_files(model_id)
         wanted = files_to_download(repo_files)
         if "config.json" not in wanted:
