@@ -9,7 +9,6 @@ dashboard's captioned/failed and latency charts.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -149,11 +148,13 @@ def create_monitoring(
     name: str,
     args: PipelineSettings,
     *,
+    region: pulumi.Input[str],
     function: CaptioningFunction,
     dead_letter_queue: aws.sqs.Queue,
     upload_queue: aws.sqs.Queue | None,
     parent: pulumi.Resource,
 ) -> Monitoring:
+    """The topic, its e-mail subscriptions, the alarms and the dashboard (its charts in `region`)."""
     child = pulumi.ResourceOptions(parent=parent)
     topic = aws.sns.Topic(f"{name}-alarms", tags=args.tags, opts=child)
     subscriptions = [
@@ -169,27 +170,20 @@ def create_monitoring(
         upload_queue_name=upload_queue.name if upload_queue is not None else None,
     )
     alarms = {spec.role: _alarm(name, args, spec, topic, child) for spec in specs}
+    # The body is laid out from the settings and which resources exist, never from output values (a mock
+    # may leave any of them unset); json_dumps fills the values in where they stand.
+    body = dashboard_body(
+        args,
+        region=region,
+        function_name=function.function.name,
+        dead_letter_queue_name=dead_letter_queue.name,
+        upload_queue_name=upload_queue.name if upload_queue is not None else None,
+        alarm_arns=[alarms[role].arn for role in sorted(alarms)],
+    )
     dashboard = aws.cloudwatch.Dashboard(
         f"{name}-dashboard",
         dashboard_name=dashboard_name(name),
-        dashboard_body=pulumi.Output.all(
-            function.function.arn,
-            function.function.name,
-            dead_letter_queue.name,
-            upload_queue.name if upload_queue is not None else None,
-            [alarm.arn for alarm in alarms.values()],
-        ).apply(
-            lambda values: json.dumps(
-                dashboard_body(
-                    args,
-                    region=values[0].split(":")[3],  # arn:aws:lambda:<region>:<account>:function:<name>
-                    function_name=values[1],
-                    dead_letter_queue_name=values[2],
-                    upload_queue_name=values[3],
-                    alarm_arns=values[4],
-                )
-            )
-        ),
+        dashboard_body=pulumi.Output.json_dumps(body),
         opts=child,
     )
     return Monitoring(topic, subscriptions, alarms, dashboard)
@@ -232,14 +226,18 @@ def dashboard_name(name: str) -> str:
 def dashboard_body(
     args: PipelineSettings,
     *,
-    region: str,
-    function_name: str,
-    dead_letter_queue_name: str,
-    upload_queue_name: str | None,
-    alarm_arns: list[str],
+    region: pulumi.Input[str],
+    function_name: pulumi.Input[str],
+    dead_letter_queue_name: pulumi.Input[str],
+    upload_queue_name: pulumi.Input[str] | None,
+    alarm_arns: list[pulumi.Input[str]],
 ) -> dict[str, Any]:
-    """The dashboard: the function's own metrics (when emitted), the Lambda and SQS metrics, the alarms."""
-    own = {"function_name": function_name, "service": SERVICE_NAME}
+    """The dashboard: the function's own metrics (when emitted), the Lambda and SQS metrics, the alarms.
+
+    Values may be outputs (`pulumi.Output.json_dumps` resolves them); which charts exist depends only on
+    the settings and on whether there is an upload queue.
+    """
+    own: dict[str, pulumi.Input[str]] = {"function_name": function_name, "service": SERVICE_NAME}
 
     def emf(metric: MetricName, **options: Any) -> list[Any]:
         return [args.metrics_namespace, str(metric), *_flat(own), options]
@@ -247,7 +245,7 @@ def dashboard_body(
     def lambda_metric(metric: str, **options: Any) -> list[Any]:
         return [LAMBDA_NAMESPACE, metric, "FunctionName", function_name, options]
 
-    def queue_depth(queue_name: str, label: str) -> list[Any]:
+    def queue_depth(queue_name: pulumi.Input[str], label: str) -> list[Any]:
         return [
             SQS_NAMESPACE,
             "ApproximateNumberOfMessagesVisible",
@@ -311,18 +309,18 @@ def dashboard_body(
         chart(
             "Queue depth (messages visible)",
             [queue_depth(dead_letter_queue_name, "dead-letter queue")]
-            + ([queue_depth(upload_queue_name, "upload queue")] if upload_queue_name else []),
+            + ([queue_depth(upload_queue_name, "upload queue")] if upload_queue_name is not None else []),
             stat="Maximum",
         ),
         {
             "type": "alarm",
             "width": 24,
             "height": 4,
-            "properties": {"title": "Alarms", "alarms": sorted(alarm_arns)},
+            "properties": {"title": "Alarms", "alarms": list(alarm_arns)},
         },
     ]
     return {"widgets": widgets}
 
 
-def _flat(dimensions: dict[str, str]) -> list[str]:
+def _flat(dimensions: dict[str, pulumi.Input[str]]) -> list[pulumi.Input[str]]:
     return [part for name in sorted(dimensions) for part in (name, dimensions[name])]

@@ -58,7 +58,10 @@ class CaptioningPipeline(pulumi.ComponentResource):
         self._build(name, settings)
 
     def _build(self, name: str, args: PipelineSettings) -> None:
+        # From the component's provider (its region, its credentials), never parsed out of a child's ARN:
+        # outputs a provider always sets may be missing under a unit test's mocks.
         account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
+        region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
         images = create_images_bucket(name, force_destroy=args.force_destroy, tags=args.tags, parent=self)
         table = create_captions_table(name, tags=args.tags, parent=self)
         dead_letter_queue = create_dead_letter_queue(name, tags=args.tags, parent=self)
@@ -106,14 +109,16 @@ class CaptioningPipeline(pulumi.ComponentResource):
         monitoring = create_monitoring(
             name,
             args,
+            region=region,
             function=function,
             dead_letter_queue=dead_letter_queue,
             upload_queue=upload_queue,
             parent=self,
         )
 
-        # The settings and child resources, grouped by concern, for Python programs that extend the
-        # pipeline (not annotated on the class: they are not outputs of the Pulumi package).
+        # The settings and child resources, grouped by concern, for Python programs that extend or test the
+        # pipeline (not annotated on the class: they are not outputs of the Pulumi package). The properties
+        # below name the ones a program reaches for most.
         self.settings: PipelineSettings = args
         self.images_bucket: ImagesBucket = images
         self.captions_table: aws.dynamodb.Table = table
@@ -152,3 +157,66 @@ class CaptioningPipeline(pulumi.ComponentResource):
                 "key_suffixes": self.key_suffixes,
             }
         )
+
+    # The important child resources, for Python programs (not outputs of the Pulumi package: only the
+    # class's annotations are). Each is also reachable through the part it belongs to.
+    @property
+    def function(self) -> aws.lambda_.Function:
+        """The captioning function (`memory_size`, `reserved_concurrent_executions`, `timeout`, ...)."""
+        return self.captioning_function.function
+
+    @property
+    def live_alias(self) -> aws.lambda_.Alias | None:
+        """The function's `live` alias, which the triggers invoke; only with provisioned concurrency."""
+        return self.captioning_function.alias
+
+    @property
+    def provisioned_concurrency(self) -> aws.lambda_.ProvisionedConcurrencyConfig | None:
+        """Provisioned concurrency on the `live` alias; only when `provisioned_concurrency` > 0."""
+        return self.captioning_function.provisioned_concurrency
+
+    @property
+    def function_role(self) -> aws.iam.Role:
+        """The function's execution role (its inline policy: `.captioning_function.role_policy`)."""
+        return self.captioning_function.role
+
+    @property
+    def log_group(self) -> aws.cloudwatch.LogGroup:
+        """The function's log group (`retention_in_days`)."""
+        return self.captioning_function.log_group
+
+    @property
+    def bucket(self) -> aws.s3.Bucket:
+        """The images bucket (its access block, encryption and policy: `.images_bucket`)."""
+        return self.images_bucket.bucket
+
+    @property
+    def table(self) -> aws.dynamodb.Table:
+        """The captions table, one item per object key (also `.captions_table`)."""
+        return self.captions_table
+
+    @property
+    def repository(self) -> aws.ecr.Repository:
+        """The ECR repository of the function image (the build and push: `.function_image`)."""
+        return self.function_image.repository
+
+    @property
+    def notification(self) -> aws.s3.BucketNotification:
+        """The bucket's notification: to the function (direct mode) or to the upload queue (queue mode)."""
+        return self.trigger.notification
+
+    @property
+    def alarm_topic(self) -> aws.sns.Topic:
+        """The SNS topic every alarm notifies."""
+        return self.monitoring.topic
+
+    @property
+    def alarms(self) -> dict[str, aws.cloudwatch.MetricAlarm]:
+        """The CloudWatch alarms by role: `dead-letters`, `errors`, `throttles`, `duration`, and
+        `async-events-dropped` + `destination-delivery-failures` (direct) or `queue-age` (queue)."""
+        return self.monitoring.alarms
+
+    @property
+    def dashboard(self) -> aws.cloudwatch.Dashboard:
+        """The CloudWatch dashboard."""
+        return self.monitoring.dashboard

@@ -1,11 +1,11 @@
-"""Pulumi mocks for the infrastructure tests: predictable outputs, recorded inputs and dependencies.
+"""Pulumi mocks for the infrastructure tests: the package's own (captioning.testing), plus recorded
+dependencies and helpers to deploy under them and read what was registered.
 
 Outputs use the provider's camelCase names (snake_case keys would silently resolve to None).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields, is_dataclass
@@ -15,129 +15,41 @@ import pulumi
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs
 
-PROJECT = "captioning"
-ACCOUNT_ID = "123456789012"
-REGION = "us-east-1"
-ECR_HOST = f"{ACCOUNT_ID}.dkr.ecr.{REGION}.amazonaws.com"
-ECR_PASSWORD = "mock-ecr-password"  # noqa: S105  a fixed fake the tests look for in plain inputs
+from captioning import testing
+from captioning.testing import ACCOUNT_ID as ACCOUNT_ID
+from captioning.testing import ECR_PASSWORD as ECR_PASSWORD  # the tests look for it in plain inputs
+from captioning.testing import REGION as REGION
 
-GET_ECR_TOKEN_CALL = "aws:ecr/getAuthorizationToken:getAuthorizationToken"  # noqa: S105  a function token
-GET_CALLER_IDENTITY_CALL = "aws:index/getCallerIdentity:getCallerIdentity"
+PROJECT = "captioning"
+ECR_HOST = testing.CaptioningMocks().ecr_host
+GET_ECR_TOKEN_CALL = testing.GET_ECR_AUTHORIZATION_TOKEN
 
 T = TypeVar("T")
 
 
 @dataclass
-class Registration:
-    """One resource as the component registered it: its type, name, inputs and dependencies."""
+class Registration(testing.MockedResource):
+    """One resource as the component registered it: its type, name, inputs, outputs and dependencies."""
 
-    typ: str
-    name: str
-    inputs: dict[str, Any]
-    outputs: dict[str, Any] = field(default_factory=dict)
     urn: str = ""
     dependencies: set[str] = field(default_factory=set)
 
 
-def _suffix(name: str) -> str:
-    return hashlib.sha256(name.encode()).hexdigest()[:7]
+class CaptioningMocks(testing.CaptioningMocks):
+    """The package's mocks (captioning.testing), strict: a call they do not answer fails the test, so a new
+    data source the component makes cannot go unnoticed by the package's mocks."""
 
+    @property
+    def registrations(self) -> list[Registration]:
+        return self.resources  # type: ignore[return-value]  record() makes every one a Registration
 
-def fake_digest(name: str) -> str:
-    return "sha256:" + hashlib.sha256(f"image:{name}".encode()).hexdigest()
-
-
-def _computed_outputs(typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """The id and the outputs AWS would compute for a resource of type `typ`."""
-    physical = inputs.get("name") or f"{name}-{_suffix(name)}"
-    if typ == "aws:s3/bucket:Bucket":
-        bucket = inputs.get("bucket") or physical
-        return bucket, {"bucket": bucket, "arn": f"arn:aws:s3:::{bucket}"}
-    if typ == "aws:dynamodb/table:Table":
-        return physical, {"name": physical, "arn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{physical}"}
-    if typ == "aws:sqs/queue:Queue":
-        url = f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT_ID}/{physical}"
-        return url, {"name": physical, "url": url, "arn": f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{physical}"}
-    if typ == "aws:cloudwatch/logGroup:LogGroup":
-        return physical, {"name": physical, "arn": f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:{physical}"}
-    if typ == "aws:iam/role:Role":
-        return physical, {"name": physical, "arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{physical}"}
-    if typ == "aws:ecr/repository:Repository":
-        return physical, {
-            "name": physical,
-            "arn": f"arn:aws:ecr:{REGION}:{ACCOUNT_ID}:repository/{physical}",
-            "registryId": ACCOUNT_ID,
-            "repositoryUrl": f"{ECR_HOST}/{physical}",
-        }
-    if typ == "docker:index/image:Image":
-        image_name = inputs["imageName"]
-        repository = image_name.rsplit(":", 1)[0] if ":" in image_name.split("/")[-1] else image_name
-        return image_name, {"imageName": image_name, "repoDigest": f"{repository}@{fake_digest(name)}"}
-    if typ == "docker:index/remoteImage:RemoteImage":
-        return inputs["name"], {"name": inputs["name"], "imageId": fake_digest(f"local:{name}")}
-    if typ == "docker:index/registryImage:RegistryImage":
-        return inputs["name"], {"name": inputs["name"], "sha256Digest": fake_digest(name)}
-    if typ == "aws:lambda/function:Function":
-        arn = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{physical}"
-        version = "1" if inputs.get("publish") else "$LATEST"
-        return physical, {
-            "name": physical,
-            "arn": arn,
-            "version": version,
-            "qualifiedArn": f"{arn}:{version}",
-            "invokeArn": f"arn:aws:apigateway:{REGION}:lambda:path/functions/{arn}/invocations",
-        }
-    if typ == "aws:lambda/alias:Alias":
-        function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{inputs['functionName']}"
-        return physical, {"name": physical, "arn": f"{function_arn}:{physical}"}
-    return f"{name}-id", {"arn": f"arn:aws:mock:{REGION}:{ACCOUNT_ID}:{typ}/{physical}"}
-
-
-class CaptioningMocks(pulumi.runtime.Mocks):
-    """Echoes inputs, adds computed outputs, answers the two data-source calls the component makes."""
-
-    def __init__(self) -> None:
-        self.registrations: list[Registration] = []
-        self.calls: list[str] = []
-
-    def new_resource(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        resource_id, computed = _computed_outputs(args.typ, args.name, args.inputs)
-        outputs = {**args.inputs, **computed}
-        self.registrations.append(Registration(args.typ, args.name, args.inputs, outputs))
-        return resource_id, outputs
+    def record(self, args: MockResourceArgs, outputs: dict[str, Any]) -> Registration:
+        return Registration(args.typ, args.name, args.inputs, outputs)
 
     def call(self, args: MockCallArgs) -> dict[str, Any]:
-        self.calls.append(args.token)
-        if args.token == GET_ECR_TOKEN_CALL:
-            return {
-                "userName": "AWS",
-                "password": ECR_PASSWORD,
-                "proxyEndpoint": f"https://{ECR_HOST}",
-                "registryId": args.args.get("registryId", ACCOUNT_ID),
-            }
-        if args.token == GET_CALLER_IDENTITY_CALL:
-            return {
-                "accountId": ACCOUNT_ID,
-                "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/tester",
-                "userId": "AIDAMOCKUSER",
-            }
-        raise NotImplementedError(f"the mocks do not answer {args.token}")
-
-    # Lookups used by the tests.
-    def named(self, name: str) -> Registration:
-        matches = [r for r in self.registrations if r.name == name]
-        if len(matches) != 1:
-            raise LookupError(f"expected one resource named {name!r}, found {len(matches)}")
-        return matches[0]
-
-    def of_type(self, typ: str) -> list[Registration]:
-        return [r for r in self.registrations if r.typ == typ]
-
-    def one_of_type(self, typ: str) -> Registration:
-        matches = self.of_type(typ)
-        if len(matches) != 1:
-            raise LookupError(f"expected one {typ}, found {[r.name for r in matches]}")
-        return matches[0]
+        if args.token not in testing.ANSWERED_CALLS:
+            raise NotImplementedError(f"the mocks do not answer {args.token}")
+        return super().call(args)
 
 
 class RecordingMonitor(MockMonitor):
