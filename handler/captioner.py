@@ -48,6 +48,20 @@ def backend_for(model_dir: str | os.PathLike[str]) -> str:
     return "generic"
 
 
+def directory_runtime(model_dir: str | os.PathLike[str]) -> str:
+    """The runtime (of RUNTIMES) that captions with `model_dir`: "onnx" for exported graphs, else "torch"."""
+    return "onnx" if backend_for(model_dir) == "onnx" else "torch"
+
+
+def directory_precision(model_dir: str | os.PathLike[str]) -> str | None:
+    """The precision exported ONNX graphs were built with (their manifest records it); None for a torch
+    directory, whose precision is chosen when it is loaded."""
+    if backend_for(model_dir) != "onnx":
+        return None
+    manifest = json.loads((Path(model_dir) / ONNX_MANIFEST).read_text(encoding="utf-8"))
+    return manifest.get("precision")
+
+
 class Captioner:
     """A loaded captioning model. `caption(images)` returns one caption per image, in order.
 
@@ -77,7 +91,8 @@ class Captioner:
     ) -> Captioner:
         """Load a prepared model directory offline.
 
-        num_beams, max_length: None = the model's generation_config.json, else the FALLBACK_* constants.
+        num_beams, max_length: None = what the model's own `generate()` uses when called without them
+        (its generation config, BLIP's text decoder's, transformers' defaults: docs/models.md).
         precision: one of PRECISIONS. ONNX graphs are quantised (or not) when they are built: loading an
         ONNX directory uses the precision it was built with (a warning when another one is asked); bf16
         is refused there. Torch: "fp32" (the same captions as plain float32 generate), "bf16" (where the

@@ -17,10 +17,12 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import Any
 
-from handler.constants import OFFLINE_ENVIRONMENT, RETRY_STATUS, SERVICE_NAME
+from handler.captioner import directory_precision, directory_runtime
+from handler.constants import DEFAULT_PRECISION, OFFLINE_ENVIRONMENT, RETRY_STATUS, SERVICE_NAME
 from handler.events import s3_notification_event, s3_notification_record
 from local.resources import ACCOUNT_ID, DUMMY_CREDENTIALS, EmulatedResources
 from local.settings import LocalSettings
@@ -76,10 +78,21 @@ def function_environment(
         "POWERTOOLS_METRICS_DISABLED": "true",
         "POWERTOOLS_TRACE_DISABLED": "true",
     }
-    if settings.function_image is None:  # the image carries its model and says where it is
+    if settings.function_image is None:  # the image carries its model, runtime and precision
         environment["MODEL_DIR"] = str(settings.model_dir)
         environment["MODEL_ID"] = settings.model_dir.name
+        environment.update(directory_choices(settings.model_dir))
     return environment
+
+
+def directory_choices(model_dir: Path) -> dict[str, str]:
+    """RUNTIME and PRECISION as an image built from the model directory would set them, so the function
+    has nothing to warn about (the local command line chooses neither): ONNX graphs with the precision
+    they were built with, a torch model at the default precision."""
+    return {
+        "RUNTIME": directory_runtime(model_dir),
+        "PRECISION": directory_precision(model_dir) or DEFAULT_PRECISION,
+    }
 
 
 def retry_reason(fields: Mapping[str, Any]) -> tuple[str, str] | None:
