@@ -8,6 +8,11 @@ What the function needs, in MB:
     the handler captions a whole batch in one `generate`)
   + headroom on the model's part (allocator fragmentation, image decoding).
 
+Where the function image was run at Lambda's sizes (captioning.measured_memory: ViT + GPT-2, every
+runtime and precision), those runs decide instead: a size below the smallest that worked is refused for
+one image per call and queue batches up to the one measured; larger batches get the estimate, never
+less than that floor.
+
 Where the model's size comes from, in order: the prepared model directory (`model_dir`: safetensors
 headers or exported ONNX graphs, never loaded), the table of common models below, the Hub's metadata
 (huggingface_hub reads the safetensors headers: no weights are downloaded). Offline or unknown: the
@@ -35,7 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-from captioning import limits
+from captioning import limits, measured_memory
 from captioning.build_context import resolve_model_dir
 
 if TYPE_CHECKING:
@@ -49,12 +54,17 @@ MB = 1024 * 1024
 
 @dataclass(frozen=True)
 class KnownModel:
+    model_id: str
     family: str
     parameters: int
     first_image_mb: int
     """Activations (and the libraries' working buffers) of a call with one image, default settings."""
     more_image_mb: int
     """What each further image of the same call adds."""
+    caption_cpu_s: float
+    """CPU seconds of one `generate` for one 4:3 photo, float32, one thread (docs/models.md)."""
+    more_estimated: bool = False
+    """`more_image_mb` scaled from the family's smaller model, not measured."""
 
 
 # parameters: `python -m tests.real_architectures count` (the architecture built from its published
@@ -62,29 +72,39 @@ class KnownModel:
 # *_image_mb: measured with `python -m tests.real_architectures measure ID --images 1|3` (float32,
 # default generation settings, 2 threads): first = peak - resident before the call with 1 image,
 # more = (3-image call - 1-image call) / 2, rounded up to 16 MB (docs/models.md). Models of one
-# architecture share figures; "est." marks a `more` scaled from the family's smaller model (the
+# architecture share figures; more_estimated marks a `more` scaled from the family's smaller model (the
 # 3-image run of the large models did not fit in the time this machine had).
-KNOWN_MODELS: dict[str, KnownModel] = {
-    "nlpconnect/vit-gpt2-image-captioning": KnownModel("vision-encoder-decoder", 239_195_904, 160, 96),
-    "salesforce/blip-image-captioning-base": KnownModel("blip", 223_971_644, 432, 208),
-    "salesforce/blip-image-captioning-large": KnownModel("blip", 446_290_492, 416, 352),
-    "microsoft/git-base": KnownModel("git", 176_619_066, 128, 112),
-    "microsoft/git-base-coco": KnownModel("git", 176_619_066, 128, 112),
-    "microsoft/git-large-coco": KnownModel("git", 394_196_026, 208, 176),  # more: est. from git-base
-    "florence-community/florence-2-base": KnownModel("florence2", 231_414_784, 304, 192),
-    "florence-community/florence-2-base-ft": KnownModel("florence2", 231_414_784, 304, 192),
-    "florence-community/florence-2-large": KnownModel("florence2", 770_174_976, 560, 304),  # more: est.
-    "florence-community/florence-2-large-ft": KnownModel("florence2", 770_174_976, 560, 304),  # more: est.
-    "huggingfacetb/smolvlm-256m-instruct": KnownModel("idefics3", 256_484_928, 544, 512),
-    "huggingfacetb/smolvlm-500m-instruct": KnownModel("idefics3", 507_482_304, 544, 544),  # more: est.
+MODELS = (
+    KnownModel("nlpconnect/vit-gpt2-image-captioning", "vision-encoder-decoder", 239_195_904, 160, 96, 1.7),
+    KnownModel("Salesforce/blip-image-captioning-base", "blip", 223_971_644, 432, 208, 3.2),
+    KnownModel("Salesforce/blip-image-captioning-large", "blip", 446_290_492, 416, 352, 6.2),
+    KnownModel("microsoft/git-base", "git", 176_619_066, 128, 112, 2.9),
+    KnownModel("microsoft/git-base-coco", "git", 176_619_066, 128, 112, 2.9),
+    KnownModel("microsoft/git-large-coco", "git", 394_196_026, 208, 176, 8.4, more_estimated=True),
+    KnownModel("florence-community/Florence-2-base", "florence2", 231_414_784, 304, 192, 7.0),
+    KnownModel("florence-community/Florence-2-base-ft", "florence2", 231_414_784, 304, 192, 7.0),
+    KnownModel("florence-community/Florence-2-large", "florence2", 770_174_976, 560, 304, 23.5, True),
+    KnownModel("florence-community/Florence-2-large-ft", "florence2", 770_174_976, 560, 304, 23.5, True),
+    KnownModel("HuggingFaceTB/SmolVLM-256M-Instruct", "idefics3", 256_484_928, 544, 512, 35.3),
+    KnownModel("HuggingFaceTB/SmolVLM-500M-Instruct", "idefics3", 507_482_304, 544, 544, 39.9, True),
+)
+KNOWN_MODELS: dict[str, KnownModel] = {model.model_id.lower(): model for model in MODELS}
+FAMILY_NAMES = {
+    "vision-encoder-decoder": "ViT + GPT-2",
+    "blip": "BLIP",
+    "git": "GIT",
+    "florence2": "Florence-2",
+    "idefics3": "SmolVLM (idefics3)",
 }
+"""How the README's model table names each family."""
 
 RUNTIME_BASE_MB = {"torch": 480, "onnx": 96}
 """Resident memory of the process before the model: Python, the runtime's libraries, the handler
 (measured, VmRSS after the imports: torch + transformers + Pillow + boto3 350 MB; onnxruntime + tokenizers
 + numpy + Pillow + boto3 72 MB), plus Powertools, the handler and the runtime client. torch's figure is
 checked against the bench's cold start (bench/results.json: peak 1,621 MB for ViT + GPT-2, torch fp32,
-one caption; this module asks 1,714 MB for it)."""
+one caption; the estimate is 1,714 MB). Where the function image was run at Lambda's sizes, those
+measurements decide instead (captioning.measured_memory)."""
 
 BYTES_PER_PARAMETER = {
     ("torch", "fp32"): 4.0,
@@ -112,6 +132,9 @@ class ModelFootprint:
     source: str
     weights_bytes: int | None = None
     """Bytes as the runtime holds them, when measured from exported graphs (else from parameters)."""
+    measured_as: str | None = None
+    """The model id whose measured sizes (captioning.measured_memory) apply: this model's own, or the
+    measured architecture a directory's config.json describes."""
 
 
 def memory_errors(args: PipelineSettings) -> Iterator[InvalidSettingError]:
@@ -135,29 +158,70 @@ def memory_errors(args: PipelineSettings) -> Iterator[InvalidSettingError]:
     need = required_memory_mb(args, footprint)
     if need is None or args.memory_size >= need.total:
         return
+    yield InvalidSettingError("memory_size", args.memory_size, _refusal(args, footprint, need))
+
+
+def _refusal(args: PipelineSettings, footprint: ModelFootprint, need: Requirement) -> str:
+    """What memory_size is allowed, and why: the measurements where they decide, else the estimate."""
     images = f"{need.images} image{'s' if need.images > 1 else ''} per call"
     parts = (
-        f"{_size(need.weights_mb)} of weights ({_count(footprint.parameters)} parameters, {args.runtime}"
+        f"{_size(need.weights_mb)} of weights ({count_text(footprint.parameters)} parameters, {args.runtime}"
         f" {args.precision}) + {need.runtime_mb} MB runtime + {need.activations_mb} MB activations for"
         f" {images}, with {round((HEADROOM - 1) * 100)}% headroom on the model's part"
     )
-    if need.total <= limits.MEMORY_MB[1]:
-        allowed = f"at least {need.total} MB, the smallest memory that fits {footprint.name}: {parts}"
-    else:
-        allowed = (
-            f"none fits {footprint.name}: it needs {need.total} MB ({parts}), more than Lambda's"
-            f" {limits.MEMORY_MB[1]} MB; lower batchSize, use precision int8 or choose a smaller model"
+    if need.total > limits.MEMORY_MB[1]:
+        return (
+            f"none fits {footprint.name}: it needs {need.total:,} MB ({parts}), more than Lambda's"
+            f" {limits.MEMORY_MB[1]:,} MB; lower batchSize, use precision int8 or choose a smaller model"
         )
-    yield InvalidSettingError("memory_size", args.memory_size, allowed)
+    smallest = f"at least {need.total:,} MB, the smallest memory that fits {footprint.name}"
+    measured = need.measured
+    if measured is None:
+        return f"{smallest}: {parts}"
+    setting = f"{args.runtime} {args.precision}, {images}"
+    found = _measured_text(measured, args.memory_size)
+    if measured.covers(need.images):
+        return f"{smallest} ({setting}): {found}"
+    covered = f"{measured.images_per_call} images per call"
+    if need.total == need.estimate_mb:
+        return f"{smallest} ({setting}, estimated: more than the {covered} measured): {parts}; {found}"
+    return (
+        f"{smallest} ({setting}): {found}; never less than that, though the estimate for {images}"
+        f" (more than the {covered} measured) is {need.estimate_mb:,} MB: {parts}"
+    )
+
+
+def _measured_text(measured: measured_memory.MeasuredSizes, asked: int) -> str:
+    """'measured out of memory at 1,536 MB (also: ...); 2,048 MB the smallest that works (...)'."""
+    own = [outcome for size, outcome in measured.failures if size == asked]
+    others: dict[str, list[int]] = {}
+    for size, outcome in measured.failures:
+        if size != asked:
+            others.setdefault(outcome, []).append(size)
+    rest = ", ".join(f"{outcome} at {_sizes(sizes)}" for outcome, sizes in others.items())
+    works = f"{measured.floor_mb:,} MB the smallest that works ({measured_memory.SOURCE})"
+    if own:
+        also = f" (also: {rest})" if rest else ""
+        return f"measured {own[0]} at {asked:,} MB{also}; {works}"
+    return f"measured: {rest}; {works}" if rest else f"measured: {works}"
+
+
+def _sizes(sizes: list[int]) -> str:
+    figures = [f"{size:,}" for size in sizes]
+    return (", ".join(figures[:-1]) + " and " if len(figures) > 1 else "") + figures[-1] + " MB"
 
 
 @dataclass(frozen=True)
 class Requirement:
     total: int
+    """What the check asks: the measured floor where measurements cover the setting, else the estimate
+    (never below a measured floor)."""
     weights_mb: int
     runtime_mb: int
     activations_mb: int
     images: int
+    estimate_mb: int
+    measured: measured_memory.MeasuredSizes | None = None
 
 
 def images_per_call(args: PipelineSettings) -> int:
@@ -167,7 +231,12 @@ def images_per_call(args: PipelineSettings) -> int:
 
 def required_memory_mb(args: PipelineSettings, footprint: ModelFootprint) -> Requirement | None:
     """The smallest memory (MB) the function needs for this model and these settings."""
-    per_parameter = BYTES_PER_PARAMETER.get((args.runtime, args.precision))
+    return requirement(footprint, args.runtime, args.precision, images_per_call(args))
+
+
+def requirement(footprint: ModelFootprint, runtime: str, precision: str, images: int) -> Requirement | None:
+    """The smallest memory for `images` per caption call: measured, else estimated (module docstring)."""
+    per_parameter = BYTES_PER_PARAMETER.get((runtime, precision))
     if per_parameter is None:
         return None  # a runtime/precision pair the validation refuses anyway
     if footprint.weights_bytes is not None:
@@ -179,11 +248,21 @@ def required_memory_mb(args: PipelineSettings, footprint: ModelFootprint) -> Req
         first, more = known.first_image_mb, known.more_image_mb
     else:
         first = more = max(16, math.ceil(footprint.parameters * 4 / MB * FALLBACK_PER_IMAGE_FRACTION))
-    images = images_per_call(args)
-    runtime_mb = RUNTIME_BASE_MB[args.runtime]
+    runtime_mb = RUNTIME_BASE_MB[runtime]
     activations_mb = first + more * (images - 1)
-    total = runtime_mb + math.ceil((weights_mb + activations_mb) * HEADROOM)
-    return Requirement(total, weights_mb, runtime_mb, activations_mb, images)
+    estimate = runtime_mb + math.ceil((weights_mb + activations_mb) * HEADROOM)
+    sizes = (
+        measured_memory.measured(footprint.measured_as, runtime, precision) if footprint.measured_as else None
+    )
+    floor = sizes.floor_mb if sizes is not None else None
+    if sizes is None or floor is None:
+        total = estimate
+    elif sizes.covers(images):
+        total = floor
+    else:
+        total = max(estimate, floor)
+    measured = sizes if floor is not None else None
+    return Requirement(total, weights_mb, runtime_mb, activations_mb, images, estimate, measured)
 
 
 def model_footprint(args: PipelineSettings) -> ModelFootprint | None:
@@ -199,26 +278,35 @@ def model_footprint(args: PipelineSettings) -> ModelFootprint | None:
         return None
     known = KNOWN_MODELS.get(name.lower())
     if known is not None:
-        return ModelFootprint(name, known.parameters, known.family, "table")
+        return table_footprint(known, name)
     return _from_hub(name)
 
 
+def table_footprint(model: KnownModel, name: str | None = None) -> ModelFootprint:
+    """A model of the table (named as the user spelled it, else by its Hub id)."""
+    return ModelFootprint(
+        name or model.model_id, model.parameters, model.family, "table", measured_as=model.model_id
+    )
+
+
 def _from_directory(directory: Path, name: str) -> ModelFootprint | None:
-    family = None
+    config: dict = {}
     config_path = directory / "config.json"
     if config_path.is_file():
-        family = json.loads(config_path.read_text(encoding="utf-8")).get("model_type")
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    family = config.get("model_type")
+    measured_as = measured_memory.measured_architecture(config)
     graphs = sorted(directory.glob("*.onnx")) + sorted(directory.glob("*.onnx.data"))
     if (directory / "onnx_model.json").is_file() and graphs:
         weights = sum(path.stat().st_size for path in graphs)
-        return ModelFootprint(name, weights // 4, family or "vision-encoder-decoder", str(directory), weights)
+        family = family or "vision-encoder-decoder"
+        return ModelFootprint(name, weights // 4, family, str(directory), weights, measured_as)
     tensors = sorted(directory.glob("*.safetensors"))
     if not tensors:
         _note(f"no safetensors weights or ONNX graphs in {directory}: memory check skipped")
         return None
-    return ModelFootprint(
-        name, sum(_safetensors_parameters(path) for path in tensors), family, str(directory)
-    )
+    parameters = sum(_safetensors_parameters(path) for path in tensors)
+    return ModelFootprint(name, parameters, family, str(directory), measured_as=measured_as)
 
 
 def _safetensors_parameters(path: Path) -> int:
@@ -291,7 +379,7 @@ def _size(megabytes: int) -> str:
     return f"{megabytes / 1024:.2f} GB" if megabytes >= 1024 else f"{megabytes} MB"
 
 
-def _count(parameters: int) -> str:
+def count_text(parameters: int) -> str:
     return f"{parameters / 1e6:.0f} M" if parameters >= 10**6 else f"{parameters:,}"
 
 

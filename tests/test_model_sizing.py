@@ -17,6 +17,7 @@ from captioning.settings import PipelineSettings
 from tests import real_architectures
 
 VIT_GPT2 = "nlpconnect/vit-gpt2-image-captioning"
+BLIP_BASE = "Salesforce/blip-image-captioning-base"
 BLIP_LARGE = "Salesforce/blip-image-captioning-large"
 
 
@@ -52,16 +53,16 @@ def _smallest(**settings) -> int:
 
 def test_a_memory_the_model_cannot_fit_is_refused_naming_weights_and_the_smallest_that_fits() -> None:
     errors = list(
-        memory_errors(_args(model_id=VIT_GPT2, runtime="torch", precision="fp32", memory_size=1024))
+        memory_errors(_args(model_id=BLIP_BASE, runtime="torch", precision="fp32", memory_size=1024))
     )
     assert len(errors) == 1
     error = errors[0]
-    smallest = _smallest(model_id=VIT_GPT2, runtime="torch", precision="fp32")
+    smallest = _smallest(model_id=BLIP_BASE, runtime="torch", precision="fp32")
     assert error.setting == "memory_size" and error.value == 1024
-    assert f"at least {smallest} MB, the smallest memory that fits {VIT_GPT2}" in str(error)
-    assert "913 MB of weights (239 M parameters, torch fp32)" in str(error)  # 239,195,904 x 4 bytes
-    assert not list(memory_errors(_args(model_id=VIT_GPT2, runtime="torch", memory_size=smallest)))
-    assert list(memory_errors(_args(model_id=VIT_GPT2, runtime="torch", memory_size=smallest - 1)))
+    assert f"at least {smallest:,} MB, the smallest memory that fits {BLIP_BASE}" in str(error)
+    assert "855 MB of weights (224 M parameters, torch fp32)" in str(error)  # 223,971,644 x 4 bytes
+    assert not list(memory_errors(_args(model_id=BLIP_BASE, runtime="torch", memory_size=smallest)))
+    assert list(memory_errors(_args(model_id=BLIP_BASE, runtime="torch", memory_size=smallest - 1)))
 
 
 def test_runtime_and_precision_change_what_fits() -> None:
@@ -69,9 +70,15 @@ def test_runtime_and_precision_change_what_fits() -> None:
     torch_bf16 = _smallest(model_id=BLIP_LARGE, runtime="torch", precision="bf16")
     torch_int8 = _smallest(model_id=BLIP_LARGE, runtime="torch", precision="int8")
     assert torch_int8 < torch_fp32 and torch_bf16 < torch_fp32
-    onnx_fp32 = _smallest(model_id=VIT_GPT2, runtime="onnx", precision="fp32")
-    onnx_int8 = _smallest(model_id=VIT_GPT2, runtime="onnx", precision="int8")
-    assert onnx_int8 < onnx_fp32 < _smallest(model_id=VIT_GPT2, runtime="torch", precision="fp32")
+    # ViT + GPT-2 is sized by measurement (tests/test_measured_memory.py); its estimates still order so
+    estimate = {
+        (runtime, precision): model_sizing.required_memory_mb(
+            _args(runtime=runtime, precision=precision),
+            model_sizing.model_footprint(_args(model_id=VIT_GPT2)),
+        ).estimate_mb
+        for runtime, precision in (("onnx", "fp32"), ("onnx", "int8"), ("torch", "fp32"))
+    }
+    assert estimate["onnx", "int8"] < estimate["onnx", "fp32"] < estimate["torch", "fp32"]
 
 
 def test_a_queue_batch_is_captioned_in_one_call_so_its_activations_count() -> None:
