@@ -4,8 +4,8 @@ import * as captioning from "@pulumi/captioning";
 
 // Per-stack settings: `pulumi config set memory 4096` writes `captioning-typescript:memory`.
 const config = new pulumi.Config();
-// Function memory in MB (128-10240; CPU grows with it). The default model needs about 1,330 MB
-// on the ONNX runtime; see the repository README's model table for other models.
+// Function memory in MB (128-10240; CPU grows with it). The default model needs at least 2,048 MB
+// on the ONNX runtime (measured: fp32 runs out of memory at 1,536 and 1,769 MB); see the README's model table.
 const memory = config.getNumber("memory") ?? 2048;
 // Reserved concurrency: the most instances captioning at once (at least 1).
 const concurrency = config.getNumber("concurrency") ?? 1;
