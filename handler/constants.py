@@ -30,11 +30,20 @@ HALF_WEIGHTS_RUNTIMES: tuple[str, ...] = ("torch",)
 
 DEFAULT_PRECISION = "fp32"
 
+GENERATE_DEFAULT_NUM_BEAMS = 1
+"""transformers' `generate` default beam width (greedy search): used where the model's generation config
+sets none and the user gave no num_beams."""
+
+GENERATE_DEFAULT_NEW_TOKENS = 20
+"""transformers' `generate` default length when the generation config sets neither max_length nor
+max_new_tokens: 20 tokens after the decoder's input (its start token, or the prompt)."""
+
 FALLBACK_NUM_BEAMS = 4
-"""Beam width used when neither the user nor the model's generation_config.json sets one."""
+"""Only models/demo_training.py reads this (the demo model's own generation_config.json value); the
+function's defaults are GENERATE_DEFAULT_*. To be moved beside the demo model's training settings."""
 
 FALLBACK_MAX_LENGTH = 16
-"""Most caption tokens when neither the user nor the model's generation_config.json sets it."""
+"""Only models/demo_training.py reads this (the demo model's own generation_config.json value)."""
 
 MAX_OBJECT_BYTES = 50 * 1024 * 1024
 """Objects larger than this are recorded as failed without being downloaded."""

@@ -1,7 +1,9 @@
 """Generation settings from a model directory's generation_config.json, without transformers.
 
-`num_beams` / `max_length` the caller passes win; None means the model's generation_config.json, and
-when that sets nothing either, FALLBACK_NUM_BEAMS / FALLBACK_MAX_LENGTH (handler/constants.py).
+`num_beams` / `max_length` the caller passes win; None means what transformers' `generate` does when
+called with no arguments: the model's generation config, and where that sets nothing, transformers' own
+defaults (GENERATE_DEFAULT_NUM_BEAMS, greedy; GENERATE_DEFAULT_NEW_TOKENS after the decoder's start
+token; handler/constants.py).
 The numpy beam search (handler/beam_search.py) reproduces transformers' for the settings in
 `Generation`; `unsupported_settings` names everything else a generation_config.json may switch on.
 """
@@ -13,7 +15,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from handler.constants import FALLBACK_MAX_LENGTH, FALLBACK_NUM_BEAMS
+from handler.constants import GENERATE_DEFAULT_NEW_TOKENS, GENERATE_DEFAULT_NUM_BEAMS
 
 GENERATION_CONFIG = "generation_config.json"
 
@@ -80,10 +82,33 @@ def read_generation_config(model_dir: str | os.PathLike[str]) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def resolve_beams_and_length(config: dict, num_beams: int | None, max_length: int | None) -> tuple[int, int]:
-    """(num_beams, max_length): the caller's, else the model's generation config, else the fallbacks."""
-    beams = num_beams if num_beams is not None else config.get("num_beams") or FALLBACK_NUM_BEAMS
-    length = max_length if max_length is not None else config.get("max_length") or FALLBACK_MAX_LENGTH
+def resolve_beams_and_length(
+    config: dict, num_beams: int | None, max_length: int | None, *, input_length: int = 1
+) -> tuple[int, int]:
+    """(num_beams, max_length) for a decoder that starts from `input_length` tokens: the caller's, else
+    what `generate` makes of the generation config `config` (a generation_config.json dict, or a loaded
+    GenerationConfig's to_dict()) when called with no arguments.
+
+    max_length counts the start tokens, as transformers' does. Unset in the config, generate takes
+    max_new_tokens + input_length, else max_length, else GENERATE_DEFAULT_NEW_TOKENS + input_length.
+    (generate caps that last default at a `max_position_embeddings` on the model's top-level config;
+    vision-encoder-decoder configs have none.)
+    """
+    beams = num_beams if num_beams is not None else config.get("num_beams")
+    if beams is None:
+        beams = GENERATE_DEFAULT_NUM_BEAMS
+    length = max_length
+    new_tokens = config.get("max_new_tokens")
+    if length is None and new_tokens is not None:
+        if isinstance(new_tokens, bool) or not isinstance(new_tokens, int) or new_tokens < 1:
+            raise UnsupportedGeneration(
+                f"max_new_tokens in the generation config must be a positive integer; got {new_tokens!r}"
+            )
+        length = input_length + new_tokens
+    if length is None:
+        length = config.get("max_length")
+    if length is None:
+        length = input_length + GENERATE_DEFAULT_NEW_TOKENS
     if isinstance(beams, bool) or not isinstance(beams, int) or beams < 1:
         raise UnsupportedGeneration(f"num_beams must be a positive integer; got {beams!r}")
     if isinstance(length, bool) or not isinstance(length, int) or length < 2:

@@ -18,10 +18,13 @@ What each family needs to give one plain caption per image (checked against tran
   Images split into different numbers of tiles give prompts of different lengths: padded on the left.
 All images of a call go through one `generate` (the prompt is the same for every image).
 
-Generation settings: `num_beams` and `max_length` given to `load` win; otherwise the model's
-generation_config.json; otherwise FALLBACK_NUM_BEAMS (chat models: greedy) and the fallback length.
-`max_length` is transformers' own: it counts the decoder's start/prompt tokens, except for chat-style
-models, where it counts only the new tokens (their prompt holds hundreds of image tokens).
+Generation settings: what the model's own `generate` does when called with no arguments; `num_beams`
+and `max_length` given to `load` are the only settings passed to it, and win. That is the model's
+generation config (generation_config.json, or what transformers derives from config.json), except for
+BLIP, whose `generate` hands over to its text decoder's own generation config (generation_config.json
+plays no part), and transformers' defaults where that sets nothing: greedy (1 beam), 20 new tokens.
+The given `max_length` is transformers' own: it counts the decoder's start/prompt tokens, except for
+chat-style models, where it counts only the new tokens (their prompt holds hundreds of image tokens).
 GIT and chat models run their vision tower once per beam (generate repeats the whole input per beam).
 Never touches the network.
 """
@@ -36,7 +39,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from handler.constants import FALLBACK_MAX_LENGTH, FALLBACK_NUM_BEAMS, OFFLINE_ENVIRONMENT, PRECISIONS
+from handler.constants import (
+    GENERATE_DEFAULT_NEW_TOKENS,
+    GENERATE_DEFAULT_NUM_BEAMS,
+    OFFLINE_ENVIRONMENT,
+    PRECISIONS,
+)
 
 for _name, _value in OFFLINE_ENVIRONMENT.items():  # before transformers / huggingface_hub read them
     os.environ.setdefault(_name, _value)
@@ -55,7 +63,6 @@ from transformers import (  # noqa: E402
 from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES  # noqa: E402
 
 from handler.cpus import available_cpus  # noqa: E402
-from handler.generation import read_generation_config  # noqa: E402
 from handler.torch_captioner import apply_precision  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -72,15 +79,6 @@ DEFAULT_PROMPTS: dict[str, str | None] = {
 }
 """The prompt each family starts from when the user sets none: a plain caption, nothing echoed."""
 
-LONG_FALLBACK_MAX_LENGTH = 2 * FALLBACK_MAX_LENGTH
-"""Fallback length for families whose captions are sentences (Florence-2 counts 2 start tokens;
-chat models start with "The image shows ..."): 16 tokens would cut most of them short."""
-
-CHAT_FALLBACK_NUM_BEAMS = 1
-"""Chat models decode greedily unless told otherwise (transformers' default, and their model cards'):
-their `generate` repeats the whole prompt, vision tower included, for every beam."""
-
-_LONG_CAPTION_FAMILIES = ("florence2", CHAT_STYLE)
 _PROMPTLESS_FAMILIES = ("vision-encoder-decoder",)
 _CHAT_MODEL_TYPES = ("idefics2", "idefics3", "smolvlm")
 """Chat-style even when a directory lacks its chat template (the image token then leads the prompt)."""
@@ -88,6 +86,17 @@ _CHAT_MODEL_TYPES = ("idefics2", "idefics3", "smolvlm")
 
 class UnsupportedModelError(ValueError):
     """The directory's model cannot be captioned by this runtime; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """What `generate` runs with: the caller's settings, the rest as the model's own `generate` has it."""
+
+    num_beams: int
+    length: dict[str, int]
+    """{"max_length": n} (counts the start/prompt tokens) or {"max_new_tokens": n}."""
+    overrides: dict[str, int]
+    """Only what the caller set: all that is passed to `generate`, which takes the rest from the model."""
 
 
 @dataclass(frozen=True)
@@ -110,8 +119,7 @@ class GenericCaptioner:
         family: str,
         model_id: str,
         precision: str,
-        num_beams: int,
-        length_settings: dict[str, int],
+        generation: GenerationSettings,
         prompt: str | None,
     ) -> None:
         self.model = model
@@ -119,9 +127,10 @@ class GenericCaptioner:
         self.family = family
         self.model_id = model_id
         self.precision = precision
-        self.num_beams = num_beams
-        self.length_settings = length_settings
-        """`max_length` or `max_new_tokens`, as given to generate."""
+        self.generation = generation
+        self.num_beams = generation.num_beams
+        self.length_settings = generation.length
+        """`max_length` or `max_new_tokens`: the length limit generate runs with."""
         self.prompt = prompt
         self.tokenizer = getattr(processor, "tokenizer", None) or processor
         if family == CHAT_STYLE:
@@ -170,17 +179,14 @@ class GenericCaptioner:
         )
         model.eval()
         effective_precision = apply_precision(model, precision)
-        beams, length_settings = generation_settings(
-            model_path, family, num_beams=num_beams, max_length=max_length
-        )
+        generation = generation_settings(model, family, num_beams=num_beams, max_length=max_length)
         return cls(
             model,
             processor,
             family=family,
             model_id=model_id or model_path.resolve().name,
             precision=effective_precision,
-            num_beams=beams,
-            length_settings=length_settings,
+            generation=generation,
             prompt=prompt,
         )
 
@@ -190,13 +196,11 @@ class GenericCaptioner:
             return []
         images = [image if image.mode == "RGB" else image.convert("RGB") for image in images]
         inputs = self.inputs(images)
-        with torch.inference_mode():
-            token_ids = self.model.generate(
-                **inputs.tensors,
-                generation_config=self.model.generation_config,
-                num_beams=self.num_beams,
-                **self.length_settings,
-            )
+        with torch.inference_mode(), warnings.catch_warnings():
+            # generate's advice to set max_new_tokens when the model sets no length: the user's to act
+            # on (maxLength), not worth a line in the function's logs.
+            warnings.filterwarnings("ignore", message="Using the model-agnostic default `max_length`")
+            token_ids = self.model.generate(**inputs.tensors, **self.generation.overrides)
         texts = self.tokenizer.batch_decode(token_ids[:, inputs.echoed :], skip_special_tokens=True)
         return [text.strip() for text in texts]
 
@@ -335,18 +339,29 @@ def _chat_text(processor: object, prompt: str) -> str:
 
 
 def generation_settings(
-    model_path: Path, family: str, *, num_beams: int | None, max_length: int | None
-) -> tuple[int, dict[str, int]]:
-    """(num_beams, {"max_length" or "max_new_tokens": n}) for `generate`: the caller's values, else the
-    model's generation_config.json, else the fallbacks."""
-    saved = read_generation_config(model_path)  # as written: an explicit num_beams 1 counts
-    fallback_beams = CHAT_FALLBACK_NUM_BEAMS if family == CHAT_STYLE else FALLBACK_NUM_BEAMS
-    beams = num_beams or saved.get("num_beams") or fallback_beams
+    model: nn.Module, family: str, *, num_beams: int | None, max_length: int | None
+) -> GenerationSettings:
+    """The settings the model's own `generate` runs with, given only the caller's `num_beams` and
+    `max_length` (None: unset)."""
+    # BlipForConditionalGeneration.generate calls its text decoder's generate, which reads the text
+    # decoder's generation config (built from config.json's text_config), not the model's.
+    generating = model.text_decoder if family == "blip" else model
+    config = generating.generation_config
     length_key = "max_new_tokens" if family == CHAT_STYLE else "max_length"
+    overrides: dict[str, int] = {}
+    if num_beams is not None:
+        overrides["num_beams"] = num_beams
     if max_length is not None:
-        return beams, {length_key: max_length}
-    for key in ("max_new_tokens", "max_length"):
-        if saved.get(key):
-            return beams, {key: int(saved[key])}
-    fallback = LONG_FALLBACK_MAX_LENGTH if family in _LONG_CAPTION_FAMILIES else FALLBACK_MAX_LENGTH
-    return beams, {length_key: fallback}
+        overrides[length_key] = max_length
+    beams = num_beams if num_beams is not None else config.num_beams
+    if max_length is not None:
+        length = {length_key: max_length}
+    elif config.max_new_tokens is not None:
+        length = {"max_new_tokens": config.max_new_tokens}
+    elif config.max_length is not None:
+        length = {"max_length": config.max_length}
+    else:
+        length = {"max_new_tokens": GENERATE_DEFAULT_NEW_TOKENS}
+    return GenerationSettings(
+        num_beams=GENERATE_DEFAULT_NUM_BEAMS if beams is None else beams, length=length, overrides=overrides
+    )

@@ -51,7 +51,7 @@ from transformers.modeling_utils import AttentionInterface
 from transformers.pytorch_utils import Conv1D
 
 from handler.cpus import available_cpus
-from handler.generation import read_generation_config, resolve_beams_and_length
+from handler.generation import resolve_beams_and_length
 from handler.pixels import Pixels
 
 BEAM_SHARED_ATTENTION = "captioner_beam_shared_sdpa"
@@ -101,6 +101,7 @@ class TorchCaptioner:
         precision: "fp32" (default; captions identical to plain float32 generate), "bf16" (where the CPU
         computes bfloat16 natively, else fp32 with one log line), "int8" (dynamic int8 quantization of
         the linear layers, GPT-2's Conv1D layers included). Weights stored in float16 are upcast at load.
+        num_beams, max_length: None = what the model's own `generate()` uses (handler/generation.py).
         num_threads: torch threads; default, the CPUs this process may run on.
         model_id: the name written beside captions; default, the directory's name.
         """
@@ -109,9 +110,6 @@ class TorchCaptioner:
         model_path = Path(model_dir)
         if not (model_path / "config.json").is_file():
             raise FileNotFoundError(f"no captioning model at {model_path}: config.json is missing")
-        num_beams, max_length = resolve_beams_and_length(
-            read_generation_config(model_path), num_beams, max_length
-        )
         torch.set_num_threads(num_threads or available_cpus())
         transformers.utils.logging.disable_progress_bar()
         # generate() warns on every batched call that pad == eos with no attention mask; the decoder
@@ -126,6 +124,11 @@ class TorchCaptioner:
             model_path, local_files_only=True, dtype=torch.float32
         )
         model.eval()
+        # What model.generate() with no arguments would use: generation_config.json, else the config
+        # derived from config.json, else transformers' defaults.
+        num_beams, max_length = resolve_beams_and_length(
+            model.generation_config.to_dict(), num_beams, max_length
+        )
         effective_precision = apply_precision(model, precision)
         return cls(
             model,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import shutil
 import socket
 from pathlib import Path
 from unittest import mock
@@ -17,7 +19,7 @@ from transformers.pytorch_utils import Conv1D
 
 import handler.torch_captioner as captioner_module
 from handler.captioner import Captioner
-from handler.constants import PRECISIONS
+from handler.constants import GENERATE_DEFAULT_NEW_TOKENS, GENERATE_DEFAULT_NUM_BEAMS, PRECISIONS
 
 
 def _noise_images(count: int, seed: int = 0) -> list[Image.Image]:
@@ -186,3 +188,41 @@ def test_the_vit_gpt2_fast_path_refuses_a_prompt_naming_it(tiny_model_dir: Path)
 def test_generation_settings_default_to_the_models_generation_config(tiny_model_dir: Path) -> None:
     captioner = Captioner.load(tiny_model_dir)
     assert (captioner.runtime, captioner.num_beams, captioner.max_length) == ("torch", 3, 12)
+
+
+def _without_generation_settings(model_dir: Path, target: Path, *, keep_file: bool) -> Path:
+    """A copy of `model_dir` whose generation config sets neither num_beams nor max_length (or, without
+    `keep_file`, that has no generation_config.json: transformers derives one from config.json)."""
+    shutil.copytree(model_dir, target)
+    path = target / "generation_config.json"
+    if keep_file:
+        saved = json.loads(path.read_text())
+        path.write_text(json.dumps({k: v for k, v in saved.items() if k not in ("num_beams", "max_length")}))
+    else:
+        path.unlink()
+    return target
+
+
+@pytest.mark.parametrize("keep_file", [True, False], ids=["settings-unset", "no-generation-config"])
+def test_fast_path_defaults_are_those_of_the_models_own_generate(
+    tiny_model_dir: Path, tmp_path: Path, keep_file: bool
+) -> None:
+    model_dir = _without_generation_settings(tiny_model_dir, tmp_path / "unset", keep_file=keep_file)
+    captioner = Captioner.load(model_dir)
+    assert captioner._shared_cross_attention, "the ViT + GPT-2 fast path"
+    # transformers' defaults: greedy, and 20 tokens after the decoder's start token.
+    assert (captioner.num_beams, captioner.max_length) == (
+        GENERATE_DEFAULT_NUM_BEAMS,
+        1 + GENERATE_DEFAULT_NEW_TOKENS,
+    )
+    images = _noise_images(3, seed=4)
+    processor = AutoImageProcessor.from_pretrained(model_dir, backend="pil")
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = VisionEncoderDecoderModel.from_pretrained(model_dir).eval()
+    with torch.inference_mode():
+        generated = model.generate(processor(images=images, return_tensors="pt").pixel_values)
+    expected = [text.strip() for text in tokenizer.batch_decode(generated, skip_special_tokens=True)]
+    assert captioner.caption(images) == expected
+    assert Captioner.load(model_dir, num_beams=2, max_length=6).caption(images) == _plain_fp32_captions(
+        model_dir, images, 2, 6
+    ), "num_beams / max_length still override"

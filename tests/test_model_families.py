@@ -2,7 +2,8 @@
 
 For each family `Captioner.load(dir).caption(images)` must equal the model's own `generate` + the
 processor's decode on the same images (used the way each model card shows), batched and one at a time;
-prompts per family; generation settings from generation_config.json; refusals with clear messages.
+prompts per family; default generation settings those of the model's own `generate()` called with no
+arguments (BLIP: its text decoder's); refusals with clear messages.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ import pytest
 import torch
 from PIL import Image
 from transformers import AutoImageProcessor, AutoModelForImageTextToText, AutoProcessor, AutoTokenizer
+from transformers.generation.utils import GenerationMixin
 
 from handler import generic_captioner
 from handler.captioner import Captioner
-from handler.constants import FALLBACK_NUM_BEAMS
+from handler.constants import GENERATE_DEFAULT_NEW_TOKENS, GENERATE_DEFAULT_NUM_BEAMS
 from handler.generic_captioner import GenericCaptioner, UnsupportedModelError
 from tests import tiny_families
 from tests.tiny_model import build_tiny_model
@@ -80,7 +82,8 @@ def _own_generate(model_dir: Path, family: str, image: Image.Image, prompt: str 
             messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
             text = processor.apply_chat_template(messages, add_generation_prompt=True)
             inputs = processor(text=text, images=[image], return_tensors="pt")
-            generate["max_new_tokens"] = generate.pop("max_length")
+            if "max_length" in generate:
+                generate["max_new_tokens"] = generate.pop("max_length")
             output = model.generate(**inputs, **generate)[:, inputs["input_ids"].shape[1] :]
         elif family == "git" and prompt:
             inputs = processor(images=image, return_tensors="pt")
@@ -201,19 +204,65 @@ def test_generation_settings_come_from_generation_config_unless_given(tmp_path: 
     ]
 
 
-def test_an_explicit_setting_in_generation_config_counts_even_at_transformers_default(tmp_path: Path) -> None:
-    model_dir = tiny_families.build_git(tmp_path / "git")
-    path = model_dir / "generation_config.json"
-    path.write_text(json.dumps(json.loads(path.read_text()) | {"num_beams": 1}))
-    assert load(model_dir).num_beams == 1, "num_beams 1 written by the model's authors is not 'unset'"
+@pytest.fixture
+def generate_runs(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int, int]]:
+    """(generating class, num_beams, max_length) of every `generate` run, as transformers settles them
+    after its defaults (the final max_length counts the start/prompt tokens)."""
+    runs: list[tuple[str, int, int]] = []
+    settle = GenerationMixin._prepare_generated_length
+
+    def recorded(self, generation_config, *args, **kwargs):
+        settled = settle(self, generation_config, *args, **kwargs)
+        runs.append((type(self).__name__, settled.num_beams, settled.max_length))
+        return settled
+
+    monkeypatch.setattr(GenerationMixin, "_prepare_generated_length", recorded)
+    return runs
 
 
-def test_fallback_generation_settings_when_the_model_sets_none(family_dirs: dict[str, Path]) -> None:
-    captioner = load(family_dirs["blip"])
-    assert captioner.num_beams == FALLBACK_NUM_BEAMS
-    chat = load(family_dirs["idefics3"])
-    assert chat.num_beams == generic_captioner.CHAT_FALLBACK_NUM_BEAMS == 1
-    assert chat.length_settings == {"max_new_tokens": generic_captioner.LONG_FALLBACK_MAX_LENGTH}
+@pytest.mark.parametrize("family", FAMILIES)
+def test_default_settings_are_those_of_the_models_own_generate_called_with_no_arguments(
+    family: str, family_dirs: dict[str, Path], generate_runs: list[tuple[str, int, int]]
+) -> None:
+    model_dir = family_dirs[family]
+    captioner = load(model_dir)
+    image = _images()[0]
+    expected = _own_generate(model_dir, family, image, DEFAULT_PROMPTS.get(family))
+    own = generate_runs.pop()
+    assert captioner.caption([image]) == [expected]
+    assert generate_runs == [own], "the captioner's generate runs with what the model's own one does"
+    # Nothing in these models' generation configs sets beams or length: transformers' defaults apply.
+    assert own[1] == captioner.num_beams == GENERATE_DEFAULT_NUM_BEAMS == 1
+    assert captioner.length_settings == {"max_new_tokens": GENERATE_DEFAULT_NEW_TOKENS}
+
+
+def test_blip_follows_its_text_decoder_not_generation_config_json(
+    tmp_path: Path, generate_runs: list[tuple[str, int, int]]
+) -> None:
+    """BlipForConditionalGeneration.generate hands over to its text decoder's generate, which reads the
+    text decoder's own generation config: a generation_config.json's num_beams / max_length do nothing."""
+    model_dir = tiny_families.build_blip(tmp_path / "blip", generation={"num_beams": 3, "max_length": 7})
+    assert json.loads((model_dir / "generation_config.json").read_text())["num_beams"] == 3
+    captioner = load(model_dir)
+    images = _images()
+    expected = [_own_generate(model_dir, "blip", image, None) for image in images]
+    assert {run[:2] for run in generate_runs} == {("BlipTextLMHeadModel", 1)}
+    assert {run[2] for run in generate_runs} == {1 + GENERATE_DEFAULT_NEW_TOKENS}, "[DEC] + 20 tokens"
+    assert captioner.caption(images) == expected
+    assert (captioner.num_beams, captioner.length_settings) == (1, {"max_new_tokens": 20})
+    given = load(model_dir, num_beams=3, max_length=7)
+    assert given.caption(images[:1]) == [
+        _own_generate(model_dir, "blip", images[0], None, num_beams=3, max_length=7)
+    ]
+
+
+def test_max_new_tokens_in_generation_config_is_what_generate_uses(tmp_path: Path) -> None:
+    model_dir = tiny_families.build_git(tmp_path / "git", generation={"max_new_tokens": 5})
+    captioner = load(model_dir)
+    assert (captioner.num_beams, captioner.length_settings) == (1, {"max_new_tokens": 5})
+    image = _images()[:1]
+    assert captioner.caption(image) == [_own_generate(model_dir, "git", image[0], None)]
+    assert load(model_dir, max_length=4).length_settings == {"max_length": 4}, "the given setting wins"
 
 
 def test_int8_precision_quantises_linear_layers_and_still_captions(family_dirs: dict[str, Path]) -> None:

@@ -25,6 +25,7 @@ from transformers import (
     AutoTokenizer,
     VisionEncoderDecoderModel,
 )
+from transformers.generation.utils import GenerationMixin
 
 from handler.captioner import ONNX_MANIFEST, Captioner, backend_for
 from handler.generation import UnsupportedGeneration, generation_from_config
@@ -276,6 +277,49 @@ def test_cli_refuses_an_unsupported_model_and_says_to_use_torch(tmp_path: Path) 
     assert "reorder_and_upcast_attn" in result.stderr and "Set runtime to torch" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "out" / ONNX_MANIFEST).exists()
+
+
+@pytest.fixture(scope="module")
+def unset_generation_dirs(
+    tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Path]:
+    """(torch source, its ONNX export) for the tiny model without a generation_config.json: transformers
+    derives the generation config from config.json, which sets neither num_beams nor max_length."""
+    root = tmp_path_factory.mktemp("unset-generation")
+    source = root / "torch"
+    shutil.copytree(tiny_model_dir, source)
+    (source / "generation_config.json").unlink()
+    export_onnx(source, root / "onnx", precision="fp32")
+    return source, root / "onnx"
+
+
+def test_onnx_defaults_are_those_of_the_torch_models_own_generate(
+    unset_generation_dirs: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source, exported = unset_generation_dirs
+    settled: list[tuple[int, int]] = []
+    settle = GenerationMixin._prepare_generated_length
+
+    def recorded(self, generation_config, *args, **kwargs):
+        result = settle(self, generation_config, *args, **kwargs)
+        settled.append((result.num_beams, result.max_length))
+        return result
+
+    monkeypatch.setattr(GenerationMixin, "_prepare_generated_length", recorded)
+    images = mixed_images(6, seed=11)
+    reference = (
+        AutoImageProcessor.from_pretrained(source, backend="pil"),
+        AutoTokenizer.from_pretrained(source),
+        VisionEncoderDecoderModel.from_pretrained(source, dtype=torch.float32).eval(),
+    )
+    expected = plain_generate_captions(reference, images)  # generate() with no arguments
+    assert set(settled) == {(1, 21)}, "greedy, the start token + transformers' 20 new tokens"
+    onnx_captioner = Captioner.load(exported)
+    assert (onnx_captioner.num_beams, onnx_captioner.max_length) == settled[0]
+    assert onnx_captioner.caption(images) == expected
+    torch_captioner = Captioner.load(source)
+    assert (torch_captioner.num_beams, torch_captioner.max_length) == settled[0]
+    assert torch_captioner.caption(images) == expected
 
 
 def test_unsupported_generation_settings_are_refused_by_name(onnx_dir: Path, tmp_path: Path) -> None:

@@ -108,12 +108,18 @@ def test_the_directory_chooses_the_runtime(tmp_path: Path) -> None:
         backend_for(tmp_path / "nowhere")
 
 
-def test_generation_settings_come_from_the_caller_then_the_model_then_the_fallbacks() -> None:
-    from handler.constants import FALLBACK_MAX_LENGTH, FALLBACK_NUM_BEAMS
+def test_generation_settings_come_from_the_caller_then_the_model_then_transformers_defaults() -> None:
+    from transformers import GenerationConfig
 
     assert resolve_beams_and_length({"num_beams": 2, "max_length": 9}, None, None) == (2, 9)
     assert resolve_beams_and_length({"num_beams": 2, "max_length": 9}, 5, 20) == (5, 20)
-    assert resolve_beams_and_length({}, None, None) == (FALLBACK_NUM_BEAMS, FALLBACK_MAX_LENGTH)
+    # Unset: what generate() does, greedy and 20 tokens after the decoder's start token(s).
+    assert resolve_beams_and_length({}, None, None) == (1, 21)
+    assert resolve_beams_and_length({}, None, None, input_length=3) == (1, 23)
+    assert resolve_beams_and_length(GenerationConfig().to_dict(), None, None) == (1, 21)
+    assert resolve_beams_and_length({"num_beams": 1, "max_new_tokens": 5}, None, None) == (1, 6)
+    assert resolve_beams_and_length({"max_new_tokens": 5, "max_length": 30}, None, None) == (1, 6)
+    assert resolve_beams_and_length({"max_new_tokens": 5}, None, 8) == (1, 8)
     settings = generation_from_config(
         {"eos_token_id": [5, 7], "decoder_start_token_id": 1, "early_stopping": None, "length_penalty": None},
         num_beams=None,
@@ -149,7 +155,7 @@ def test_clean_up_is_transformers_clean_up() -> None:
             "--precision 'bf16' is not available with --runtime onnx; allowed: fp32, int8",
         ),
         (["--half"], "--half (float16-stored weights) works only with --runtime torch"),
-        (["--source", "nowhere"], "--source nowhere: no config.json there, and no --model-id given"),
+        (["--source", "nowhere"], "--source nowhere: no model directory at nowhere (it does not exist)"),
     ],
 )
 def test_prepare_model_refuses_bad_options_in_one_line(
