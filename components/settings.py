@@ -18,7 +18,23 @@ from captioning.args import CaptioningPipelineArgs
 from captioning.handler import constants
 from captioning.validation import InvalidSettingError
 
-DEFAULT_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".JPG", ".JPEG", ".PNG", ".WEBP")
+IMAGE_EXTENSIONS: tuple[str, ...] = (
+    ".jpg",
+    ".jpeg",
+    ".png",
+    ".gif",
+    ".webp",
+    ".bmp",
+    ".tif",
+    ".tiff",
+    ".heic",
+    ".heif",
+    ".avif",
+)
+"""The file extensions of the formats the function decodes (handler/images.py ALLOWED_FORMATS, which needs
+Pillow and so is not imported here; tests/test_formats.py keeps the two in step)."""
+DEFAULT_IMAGE_SUFFIXES = IMAGE_EXTENSIONS + tuple(extension.upper() for extension in IMAGE_EXTENSIONS)
+"""The default keySuffixes: every extension in lower and in upper case (S3 matches case-sensitively)."""
 DEFAULT_QUEUE_MAX_CONCURRENCY = 10
 PLATFORMS = {"x86_64": "linux/amd64", "arm64": "linux/arm64"}
 

@@ -8,11 +8,19 @@ from __future__ import annotations
 import io
 import warnings
 
+from pi_heif import register_heif_opener
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from handler.constants import MAX_OBJECT_BYTES
 
-ALLOWED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "GIF", "WEBP", "TIFF", "BMP")
+# HEIC/HEIF (phones' default) through pi-heif, decode only: the primary picture, none of the thumbnails,
+# depth maps or auxiliary images a HEIF file may carry. AVIF is Pillow's own (its wheels bundle libavif).
+register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
+
+ALLOWED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "GIF", "WEBP", "TIFF", "BMP", "AVIF", "HEIF")
+"""Pillow's names of the formats the function decodes, tried in this order (AVIF before HEIF: both are
+HEIF containers, and only Pillow's AVIF plugin decodes AV1). components/settings.py IMAGE_EXTENSIONS
+names their file extensions (tests/test_formats.py keeps the two in step)."""
 # The model input is 224x224; JPEG draft decoding never goes below this on either side.
 MODEL_INPUT_SIZE = 224
 _WHITE = (255, 255, 255)
@@ -48,7 +56,7 @@ def load_image(data: bytes, *, min_size: int = MODEL_INPUT_SIZE) -> Image.Image:
         raise
     except _DECODE_ERRORS as error:
         raise ImageRejected(
-            f"corrupt or truncated image: {image.format} data could not be decoded ({error})"
+            f"corrupt or truncated image: {image.format} data could not be decoded ({str(error).strip()})"
         ) from error
     finally:
         image.close()
@@ -65,11 +73,25 @@ def _open(data: bytes) -> Image.ImageFile.ImageFile:
         width, height = _declared_size(data)
         raise ImageRejected(f"image too large: {width}×{height} pixels, limit {limit} pixels") from error
     except UnidentifiedImageError as error:
+        recognised = _recognised_format(data)
+        if recognised is not None:  # e.g. a HEIC or AVIF upload cut short: its header alone is there
+            raise ImageRejected(
+                f"corrupt or truncated image: a {recognised} signature, but no image could be read"
+            ) from error
         raise ImageRejected(
             f"not an image: the data is not in an accepted format ({', '.join(ALLOWED_FORMATS)})"
         ) from error
     except _DECODE_ERRORS as error:
         raise ImageRejected(f"corrupt or truncated image: the header could not be read ({error})") from error
+
+
+def _recognised_format(data: bytes) -> str | None:
+    """The accepted format whose signature `data` starts with, if any (Pillow refused the rest of it)."""
+    for image_format in ALLOWED_FORMATS:
+        accept = Image.OPEN[image_format][1]
+        if accept is not None and accept(data[:16]):
+            return image_format
+    return None
 
 
 def _declared_size(data: bytes) -> tuple[int, int]:

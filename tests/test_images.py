@@ -11,6 +11,7 @@ from handler.constants import MAX_OBJECT_BYTES
 from handler.images import ALLOWED_FORMATS, ImageRejected, check_object_size, load_image
 from local.soak_objects import png_claiming
 from tests.conftest import make_image_bytes
+from tests.formats import HEIC_FIXTURE, encoded
 
 
 def _encode(image: Image.Image, image_format: str, **options: object) -> bytes:
@@ -19,11 +20,39 @@ def _encode(image: Image.Image, image_format: str, **options: object) -> bytes:
     return buffer.getvalue()
 
 
-@pytest.mark.parametrize("image_format", ["JPEG", "PNG", "GIF", "WEBP", "TIFF", "BMP"])
+@pytest.mark.parametrize("image_format", ["JPEG", "PNG", "GIF", "WEBP", "TIFF", "BMP", "AVIF"])
 def test_each_allowed_format_decodes_to_rgb(image_format: str) -> None:
     image = load_image(make_image_bytes((40, 30), image_format=image_format))
     assert image.mode == "RGB"
     assert image.size == (40, 30)
+
+
+def test_heic_decodes_to_rgb() -> None:
+    image = load_image(HEIC_FIXTURE.read_bytes())  # 320x240, made by tests/fixtures/make_heic.py
+    assert (image.mode, image.size) == ("RGB", (320, 240))
+
+
+def test_transparent_avif_is_put_on_white() -> None:
+    image = load_image(make_image_bytes((16, 16), image_format="AVIF", mode="RGBA", color=(10, 20, 30, 0)))
+    assert image.getpixel((8, 8)) == pytest.approx((255, 255, 255), abs=2)
+
+
+@pytest.mark.parametrize("image_format", ["HEIF", "AVIF"])
+@pytest.mark.parametrize("kept", [16, 40, 0.5])
+def test_a_heic_or_avif_cut_short_is_corrupt_not_unknown(image_format: str, kept: float) -> None:
+    data = encoded(image_format)
+    with pytest.raises(ImageRejected, match=rf"^corrupt or truncated image: .*{image_format}"):
+        load_image(data[: int(kept * len(data)) if kept < 1 else int(kept)])
+
+
+@pytest.mark.parametrize("image_format", ["HEIF", "AVIF"])
+def test_heic_and_avif_over_the_pixel_limit_are_rejected_with_their_dimensions(
+    image_format: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = encoded(image_format)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)
+    with pytest.raises(ImageRejected, match=r"^image too large: 320×240 pixels, limit 10000 pixels$"):
+        load_image(data)
 
 
 def test_modes_are_converted_to_rgb_with_transparency_on_white() -> None:

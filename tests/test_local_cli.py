@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from captioning.settings import DEFAULT_IMAGE_SUFFIXES
 from local import serve_state
 from models.shapes import demo_images, draw, encode, random_spec
 from tests.conftest import ServeProcess, run_local, wait_for_line
@@ -31,7 +32,7 @@ HELD_OUT_SEED = 20_240_611  # not a seed the training script draws from
 HELD_OUT_COUNT = 50
 
 
-SKIPPED_NAMES = ["scan.bmp", "holiday.Jpg", "no-suffix"]  # the deployed keySuffixes never deliver these
+SKIPPED_NAMES = ["icon.ico", "holiday.Jpg", "no-suffix"]  # the deployed keySuffixes never deliver these
 
 
 # --- the main job: caption --json with the demo model -----------------------------------------------
@@ -134,11 +135,11 @@ def test_the_demo_model_says_it_only_knows_the_shapes_spec(caption_run: dict[str
 
 
 def test_all_keys_captions_what_the_filters_would_skip(tmp_path: Path) -> None:
-    (tmp_path / "scan.bmp").write_bytes((SAMPLES_DIR / "red circle.png").read_bytes())
-    result = run_local("caption", str(tmp_path / "scan.bmp"), "--json", "--all-keys")
+    (tmp_path / "icon.ico").write_bytes((SAMPLES_DIR / "red circle.png").read_bytes())
+    result = run_local("caption", str(tmp_path / "icon.ico"), "--json", "--all-keys")
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads(result.stdout) == [
-        {"key": "scan.bmp", "status": "captioned", "caption": "a red circle on a white background"}
+        {"key": "icon.ico", "status": "captioned", "caption": "a red circle on a white background"}
     ]
 
 
@@ -203,7 +204,7 @@ def test_serve_prints_how_to_use_it_captions_uploads_shows_dead_letters_and_stop
             "dead_letter_queue_url": dead_letter_queue,
             "trigger": "queue",
             "key_prefix": "",
-            "key_suffixes": [".jpg", ".jpeg", ".png", ".webp", ".JPG", ".JPEG", ".PNG", ".WEBP"],
+            "key_suffixes": list(DEFAULT_IMAGE_SUFFIXES),
             "pid": serve.process.pid,
         }
 

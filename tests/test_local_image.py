@@ -34,7 +34,7 @@ def uploads(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for sample in SAMPLES_DIR.iterdir():
         (folder / sample.name).write_bytes(sample.read_bytes())
     (folder / "notes.jpg").write_text("shopping list: eggs, milk\n")
-    (folder / "scan.bmp").write_bytes((SAMPLES_DIR / "red circle.png").read_bytes())
+    (folder / "icon.ico").write_bytes((SAMPLES_DIR / "red circle.png").read_bytes())
     return folder
 
 
@@ -49,7 +49,7 @@ def test_caption_through_the_image_matches_the_in_process_function(uploads: Path
     listed = json.loads((REPO_ROOT / "samples" / "captions.json").read_text())
     assert {name: by_key[name].get("caption") for name in listed} == listed
     assert by_key["notes.jpg"]["status"] == "failed" and "not an image" in by_key["notes.jpg"]["error"]
-    assert by_key["scan.bmp"]["status"] == "skipped"
+    assert by_key["icon.ico"]["status"] == "skipped"
     assert f"{len(listed)} captioned, 1 failed, {len(listed) + 1} uploaded, 1 skipped" in in_image.stderr
 
 

@@ -310,7 +310,7 @@ def test_the_local_key_filters_are_the_components_defaults() -> None:
     ]
 
 
-@pytest.mark.parametrize("key", ["photo.bmp", "no-suffix", "holiday.Jpg", "album/scan.tiff"])
+@pytest.mark.parametrize("key", ["photo.ico", "no-suffix", "holiday.Jpg", "album/scan.Tiff", "doc.pdf"])
 def test_a_key_the_deployed_filters_would_not_deliver_is_skipped_with_the_reason(key: str) -> None:
     reason = LocalSettings().skip_reason(key)
     assert reason is not None
@@ -318,7 +318,9 @@ def test_a_key_the_deployed_filters_would_not_deliver_is_skipped_with_the_reason
     assert LocalSettings(all_keys=True).skip_reason(key) is None
 
 
-@pytest.mark.parametrize("key", ["photo.jpg", "a/b c.PNG", "x.webp", "y.JPEG"])
+@pytest.mark.parametrize(
+    "key", ["photo.jpg", "a/b c.PNG", "x.webp", "y.JPEG", "scan.bmp", "anim.GIF", "s.tif", "IMG_1.HEIC", "z.avif"]
+)
 def test_a_key_the_deployed_filters_deliver_is_not_skipped(key: str) -> None:
     assert LocalSettings().skip_reason(key) is None
 
@@ -372,7 +374,7 @@ def test_the_bucket_notifies_the_queue_only_for_keys_the_filters_let_through(
 ) -> None:
     s3, sqs = filtered.client("s3"), filtered.client("sqs")
     sqs.purge_queue(QueueUrl=filtered.queue_url)  # the configuration's s3:TestEvent
-    for key in ("kept.jpg", "kept.PNG", "dropped.bmp", "dropped.Jpg", "dropped"):
+    for key in ("kept.jpg", "kept.PNG", "dropped.ico", "dropped.Jpg", "dropped"):
         s3.put_object(Bucket=filtered.bucket, Key=key, Body=b"x")
     keys = []
     while messages := sqs.receive_message(QueueUrl=filtered.queue_url, MaxNumberOfMessages=10).get(
