@@ -1,7 +1,10 @@
 """The component itself: its type token, exactly the resources each shape creates, all its children."""
 
+import inspect
 from collections import Counter
+from pathlib import Path
 
+import pulumi
 import pytest
 
 from captioning import CaptioningPipeline, CaptioningPipelineArgs
@@ -104,3 +107,61 @@ def test_the_inventory_totals():
     assert sum(expected_children(SHAPES["direct-provisioned"]).values()) == 28
     assert sum(expected_children(SHAPES["queue-provisioned"]).values()) == 28
     assert sum(expected_children(SHAPES["direct-plain"]).values()) == 26
+
+
+# --- the child resources a Python program reads (docs/package.md, "The child resources") ----------------
+
+PACKAGE_DOC = Path(__file__).resolve().parent.parent / "docs" / "package.md"
+
+# Attribute -> the resource's type token, or None where the shape has no such resource.
+EXPOSED = {
+    "function": lambda args: FUNCTION,
+    "live_alias": lambda args: "aws:lambda/alias:Alias" if args.get("provisioned_concurrency") else None,
+    "provisioned_concurrency": lambda args: (
+        "aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig"
+        if args.get("provisioned_concurrency")
+        else None
+    ),
+    "function_role": lambda args: "aws:iam/role:Role",
+    "log_group": lambda args: "aws:cloudwatch/logGroup:LogGroup",
+    "bucket": lambda args: "aws:s3/bucket:Bucket",
+    "table": lambda args: "aws:dynamodb/table:Table",
+    "dead_letter_queue": lambda args: "aws:sqs/queue:Queue",
+    "upload_queue": lambda args: "aws:sqs/queue:Queue" if args.get("trigger") == "queue" else None,
+    "notification": lambda args: "aws:s3/bucketNotification:BucketNotification",
+    "repository": lambda args: "aws:ecr/repository:Repository",
+    "alarm_topic": lambda args: "aws:sns/topic:Topic",
+    "dashboard": lambda args: "aws:cloudwatch/dashboard:Dashboard",
+}
+FUNCTION = "aws:lambda/function:Function"
+
+
+def _type_token(resource: pulumi.Resource) -> str:
+    return resource._type  # noqa: SLF001  the SDK keeps no public accessor for a resource's type
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_the_documented_attributes_are_the_child_resources(shape):
+    args = SHAPES[shape]
+    mocks, pipeline = deploy(lambda: CaptioningPipeline("test", args))
+    for attribute, expected in EXPOSED.items():
+        resource = getattr(pipeline, attribute)
+        if expected(args) is None:
+            assert resource is None, attribute
+        else:
+            assert isinstance(resource, pulumi.CustomResource), attribute
+            assert _type_token(resource) == expected(args), attribute
+    assert pipeline.function is pipeline.captioning_function.function
+    assert set(pipeline.alarms) == {
+        a.name.removeprefix("test-").removesuffix("-alarm")
+        for a in mocks.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+    }
+
+
+def test_every_exposed_attribute_is_documented_and_not_a_package_output():
+    properties = {name for name, value in vars(CaptioningPipeline).items() if isinstance(value, property)}
+    assert properties >= set(EXPOSED) - {"dead_letter_queue", "upload_queue"}  # those two: plain attributes
+    table = PACKAGE_DOC.read_text().split("### The child resources", 1)[1]
+    for name in sorted(properties | set(EXPOSED)):
+        assert f"`{name}`" in table, f"{name} is not in docs/package.md's table of child resources"
+        assert name not in inspect.get_annotations(CaptioningPipeline), f"{name} would become a schema output"
