@@ -17,6 +17,7 @@ import pytest
 
 from handler.events import s3_notification_event, s3_notification_record, sqs_record
 from local.function_container import FunctionContainer
+from tests.formats import CAPTION, format_files
 from tests.image.conftest import BUCKET, REGION, TABLE, record
 
 pytestmark = [pytest.mark.image, pytest.mark.slow]
@@ -144,3 +145,14 @@ def test_an_object_that_is_not_an_image_gets_a_failed_item_with_a_reason(
     stored = item(aws, key)
     assert stored is not None and stored["status"] == "failed"
     assert stored.get("error"), f"the failed item gives no reason: {stored}"
+
+
+def test_every_format_with_every_default_suffix_is_captioned(
+    first_invocation: dict[str, Any], function: FunctionContainer, aws: dict[str, Any]
+) -> None:
+    """JPEG, PNG, GIF, WEBP, BMP, TIFF, HEIC/HEIF and AVIF, keys in both cases (tests/formats.py)."""
+    files = {f"formats/{name}": data for name, data in format_files().items()}
+    event = s3_notification_event([upload(aws, key, data) for key, data in files.items()])
+    assert function.invoke(event) == {"captioned": len(files), "failed": 0, "duplicate": 0}
+    captions = {key: (item(aws, key) or {}).get("caption") for key in files}
+    assert captions == dict.fromkeys(files, CAPTION)
