@@ -1,7 +1,8 @@
 """The captioning pipeline as a Pulumi component: `from captioning import CaptioningPipeline`.
 
 Installed with pip (Python programs) or added with `pulumi package add` (any Pulumi language: the package
-serves CaptioningPipeline through its component provider, `python -m captioning`).
+serves CaptioningPipeline through its component provider, `python -m captioning`). Mocks for a program's
+unit tests: `captioning.testing`.
 """
 
 from captioning.args import CaptioningPipelineArgs

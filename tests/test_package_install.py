@@ -143,6 +143,7 @@ def test_the_component_imports_from_the_installed_files_outside_the_repository(f
             "-c",
             "import json, captioning, captioning.build_context as b; "
             "from captioning import CaptioningPipeline, CaptioningPipelineArgs; "
+            "from captioning.testing import CaptioningMocks; "
             "print(captioning.__file__); print(b.handler_directory()); "
             "print(json.dumps(list(b.context_files(None))))",
         ],
