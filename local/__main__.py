@@ -25,6 +25,7 @@ try:
         SettingsError,
         check_model_directory,
         soak_settings,
+        suffixes_text,
     )
     from local.uploader import UploadError, collect_uploads
 except ModuleNotFoundError as missing:  # run with a Python that lacks the project's packages
@@ -86,7 +87,7 @@ def _add_delivery_options(parser: argparse.ArgumentParser) -> None:
         dest="key_suffixes",
         metavar="S",
         help="only keys ending with S are delivered, as the stack's keySuffixes (repeat for several; "
-        f"default: {' '.join(defaults.key_suffixes)})",
+        f"default: {suffixes_text(defaults.key_suffixes)})",
     )
     parser.add_argument(
         "--all-keys",

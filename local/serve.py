@@ -22,7 +22,7 @@ from local import serve_state
 from local.emulated_pipeline import EmulatedPipeline
 from local.rendering import dead_letter_line, item_line
 from local.resources import DUMMY_CREDENTIALS, EmulatedResources
-from local.settings import DEMO_MODEL_HINT, LocalSettings
+from local.settings import DEMO_MODEL_HINT, LocalSettings, suffixes_text
 from local.tracking import NewItemsWatcher
 
 WATCH_INTERVAL_S = 1.0
@@ -40,7 +40,7 @@ def connection_help(resources: EmulatedResources, settings: LocalSettings) -> st
     )
     key = '\'{"key": {"S": "photo.jpg"}}\''
     if settings.filters:
-        suffixes = " ".join(settings.key_suffixes) or "any"
+        suffixes = suffixes_text(settings.key_suffixes) or "any"
         delivered = f"keys starting with {settings.key_prefix!r}, " if settings.key_prefix else "keys "
         filters = (
             f"  captioned          {delivered}ending with {suffixes} (as deployed; --all-keys: every key)"

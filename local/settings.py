@@ -132,8 +132,17 @@ class LocalSettings:
         if self.key_prefix:
             wanted.append(f"start with {self.key_prefix!r} (keyPrefix)")
         if self.key_suffixes:
-            wanted.append(f"end with {' '.join(self.key_suffixes)} (keySuffixes; case counts)")
+            wanted.append(f"end with {suffixes_text(self.key_suffixes)} (keySuffixes; case counts)")
         return f"not delivered as deployed: keys must {' and '.join(wanted)}; --all-keys captions it anyway"
+
+
+def suffixes_text(suffixes: tuple[str, ...]) -> str:
+    """Key suffixes for a person to read: ".jpg .png in lower or upper case" for a list that holds each
+    lower-case suffix and its upper-case twin (as the default does), else all of them as given."""
+    lower = tuple(suffix for suffix in suffixes if suffix != suffix.upper())
+    if lower and sorted(suffixes) == sorted(lower + tuple(suffix.upper() for suffix in lower)):
+        return f"{' '.join(lower)} in lower or upper case"
+    return " ".join(suffixes)
 
 
 def check_model_directory(model_dir: Path) -> None:

@@ -23,7 +23,7 @@ from local.event_source import EventSourceMapping, WorkerCrash, failed_message_i
 from local.lambda_runtime import LambdaContext, retry_reason
 from local.rendering import dead_letter_line, results_table
 from local.resources import EmulatedResources, create_resources
-from local.settings import LocalSettings, SettingsError, check_model_directory
+from local.settings import LocalSettings, SettingsError, check_model_directory, suffixes_text
 from local.tracking import SKIPPED, KeyResult, ResultTracker
 from local.uploader import UploadError, collect_uploads, upload_all
 from tests.conftest import run_local
@@ -319,10 +319,19 @@ def test_a_key_the_deployed_filters_would_not_deliver_is_skipped_with_the_reason
 
 
 @pytest.mark.parametrize(
-    "key", ["photo.jpg", "a/b c.PNG", "x.webp", "y.JPEG", "scan.bmp", "anim.GIF", "s.tif", "IMG_1.HEIC", "z.avif"]
+    "key",
+    ["photo.jpg", "a/b c.PNG", "x.webp", "y.JPEG", "scan.bmp", "anim.GIF", "s.tif", "IMG_1.HEIC", "z.avif"],
 )
 def test_a_key_the_deployed_filters_deliver_is_not_skipped(key: str) -> None:
     assert LocalSettings().skip_reason(key) is None
+
+
+def test_suffixes_in_both_cases_are_named_once_with_the_case_rule() -> None:
+    from captioning.settings import DEFAULT_IMAGE_SUFFIXES, IMAGE_EXTENSIONS
+
+    assert suffixes_text(DEFAULT_IMAGE_SUFFIXES) == " ".join(IMAGE_EXTENSIONS) + " in lower or upper case"
+    assert suffixes_text((".jpg", ".JPG", ".png")) == ".jpg .JPG .png"  # .PNG missing: each as given
+    assert suffixes_text((".JPG",)) == ".JPG"
 
 
 def test_prefix_and_suffixes_like_the_stack_config() -> None:
