@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from handler.constants import PRECISIONS
+from handler.constants import DEFAULT_PRECISION, PRECISIONS
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -84,7 +84,7 @@ class Captioner:
         *,
         num_beams: int | None = None,
         max_length: int | None = None,
-        precision: str = "fp32",
+        precision: str | None = None,
         num_threads: int | None = None,
         model_id: str | None = None,
         prompt: str | None = None,
@@ -93,7 +93,8 @@ class Captioner:
 
         num_beams, max_length: None = what the model's own `generate()` uses when called without them
         (its generation config, BLIP's text decoder's, transformers' defaults: docs/models.md).
-        precision: one of PRECISIONS. ONNX graphs are quantised (or not) when they are built: loading an
+        precision: one of PRECISIONS; None, the directory's own (directory_precision, else DEFAULT_PRECISION).
+        ONNX graphs are quantised (or not) when they are built: loading an
         ONNX directory uses the precision it was built with (a warning when another one is asked); bf16
         is refused there. Torch: "fp32" (the same captions as plain float32 generate), "bf16" (where the
         CPU computes bfloat16 natively, else fp32 with one log line), "int8" (dynamic quantisation at load).
@@ -102,6 +103,8 @@ class Captioner:
         prompt: for prompt-conditioned families (generic path); ViT + GPT-2 models caption without one
         and refuse it.
         """
+        if precision is None:
+            precision = directory_precision(model_dir) or DEFAULT_PRECISION
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
         backend = backend_for(model_dir)

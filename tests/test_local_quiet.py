@@ -9,6 +9,7 @@ RUNTIME and its model directory really disagree.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import subprocess
@@ -109,3 +110,16 @@ def test_the_deployed_function_still_warns_when_runtime_and_directory_disagree()
     assert line["level"] == "WARNING" and "the model directory and RUNTIME disagree" in line["message"]
     assert (line["model_runtime"], line["configured_runtime"]) == ("torch", "onnx")
     assert warnings_in(_function_init(DEMO_MODEL_DIR, "torch")) == []
+
+
+@pytest.mark.slow
+def test_loading_onnx_graphs_without_a_precision_uses_theirs_without_a_warning(
+    int8_onnx_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """What models/evaluate.py and models/samples.py do with --model DIR."""
+    from handler.captioner import Captioner
+
+    with caplog.at_level(logging.WARNING):
+        captioner = Captioner.load(int8_onnx_dir)
+    assert captioner.precision == "int8"
+    assert [record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING] == []
