@@ -58,7 +58,7 @@ class CaptioningPipelineArgs(TypedDict, total=False):
     """Hugging Face model baked into the image at build time and written to each caption item. Default: "nlpconnect/vit-gpt2-image-captioning"."""
 
     model_dir: str | None
-    """A local model directory copied into the image instead of downloading the model id (e.g. "models/demo-shapes"); a relative path is resolved against the program's directory. Default: unset."""
+    """A local model directory copied into the image instead of downloading the model id (e.g. "models/demo-shapes"): config.json plus weights, or a prepared ONNX model (onnx_model.json and its graphs); anything else is refused before deploy. A relative path is resolved against the program's directory. Default: unset."""
 
     half_precision_weights: bool
     """Store the weights in float16 in the image (runtime "torch"): half the bytes read at cold start, upcast at load; captions may differ slightly. Default: false."""
@@ -67,10 +67,10 @@ class CaptioningPipelineArgs(TypedDict, total=False):
     """How the function runs the model: "onnx" (exported at image build, no torch in the image) or "torch" (PyTorch + transformers; any captioning family transformers loads). Default: "onnx"."""
 
     num_beams: int | None
-    """Beam-search width; unset takes the model's generation_config.json. Default: unset."""
+    """Beam-search width; unset: what the model's own generate() uses (docs/models.md). Default: unset."""
 
     max_length: int | None
-    """Most tokens in a caption; unset takes the model's generation_config.json. Default: unset."""
+    """Most tokens in a caption; unset: what the model's own generate() uses (docs/models.md). Default: unset."""
 
     prompt: str | None
     """Text a prompt-conditioned model starts from (BLIP's conditional text, Florence-2's task token, a chat model's instruction; runtime "torch"); unset takes the model family's default. Default: unset."""
@@ -85,7 +85,7 @@ class CaptioningPipelineArgs(TypedDict, total=False):
     """Only keys starting with this trigger the function ("" for the whole bucket). Default: ""."""
 
     key_suffixes: Sequence[str]
-    """Only keys ending with one of these trigger the function (S3 matches case-sensitively); an empty list lets every key through. Default: [".jpg", ".jpeg", ".png", ".webp", ".JPG", ".JPEG", ".PNG", ".WEBP"]."""
+    """Only keys ending with one of these trigger the function (S3 matches case-sensitively); an empty list lets every key through. Default: [".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".heic", ".heif", ".avif", ".JPG", ".JPEG", ".PNG", ".GIF", ".WEBP", ".BMP", ".TIF", ".TIFF", ".HEIC", ".HEIF", ".AVIF"]."""
 
     log_retention_days: int
     """Days the function's log group keeps events (one of CloudWatch's allowed periods). Default: 30."""

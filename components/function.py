@@ -82,6 +82,7 @@ def _role_policy_json(args: PipelineSettings, grants: FunctionGrants, log_group_
                 log_group_arn=arns[2],
                 dead_letter_queue_arn=arns[3],
                 queue_arn=arns[4],
+                consumes_queue=grants.queue_arn is not None,
                 tracing=args.tracing,
             )
         )

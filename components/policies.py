@@ -37,13 +37,16 @@ def function_role_policy(
     log_group_arn: str,
     dead_letter_queue_arn: str,
     queue_arn: str | None,
+    consumes_queue: bool,
     tracing: bool = False,
 ) -> PolicyDocument:
     """What the function may do, and nothing more.
 
     Read-only on the images bucket: with write access a bug could upload an object that
     triggers the function again, in a loop. Logs go to its own log group only (the managed
-    AWSLambdaBasicExecutionRole would allow every log group). With `tracing`, the two X-Ray
+    AWSLambdaBasicExecutionRole would allow every log group). `consumes_queue` (queue mode), not the
+    resolved `queue_arn`, decides whether the queue statement is there: an ARN a mock leaves unset must
+    not drop the permission silently. With `tracing`, the two X-Ray
     writes; X-Ray has no resource to scope them to, so they are the one `*` resource.
     """
     statements: list[dict[str, Any]] = [
@@ -80,7 +83,7 @@ def function_role_policy(
             "Resource": [dead_letter_queue_arn],
         },
     ]
-    if queue_arn is not None:
+    if consumes_queue:
         statements.append(
             {
                 "Sid": "ConsumeUploadQueue",

@@ -19,12 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from handler.constants import DEFAULT_PRECISION, PRECISIONS
+from handler.model_files import ONNX_MANIFEST
 
 if TYPE_CHECKING:
     from PIL import Image
-
-ONNX_MANIFEST = "onnx_model.json"
-"""Written beside the exported graphs; its presence selects the ONNX runtime."""
 
 FAST_PATH_DECODERS = ("gpt2",)
 """Decoders of a vision-encoder-decoder model that the torch fast path (and the ONNX exporter) handle."""

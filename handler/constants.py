@@ -38,13 +38,6 @@ GENERATE_DEFAULT_NEW_TOKENS = 20
 """transformers' `generate` default length when the generation config sets neither max_length nor
 max_new_tokens: 20 tokens after the decoder's input (its start token, or the prompt)."""
 
-FALLBACK_NUM_BEAMS = 4
-"""Only models/demo_training.py reads this (the demo model's own generation_config.json value); the
-function's defaults are GENERATE_DEFAULT_*. To be moved beside the demo model's training settings."""
-
-FALLBACK_MAX_LENGTH = 16
-"""Only models/demo_training.py reads this (the demo model's own generation_config.json value)."""
-
 MAX_OBJECT_BYTES = 50 * 1024 * 1024
 """Objects larger than this are recorded as failed without being downloaded."""
 

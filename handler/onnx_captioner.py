@@ -26,15 +26,12 @@ from PIL import Image
 from tokenizers import Tokenizer
 
 from handler.beam_search import generate
-from handler.captioner import ONNX_MANIFEST
 from handler.constants import RUNTIME_PRECISIONS
 from handler.cpus import available_cpus
 from handler.generation import generation_from_config, read_generation_config
+from handler.model_files import ONNX_DECODER, ONNX_ENCODER, ONNX_MANIFEST, ONNX_TOKENIZER
 from handler.pixels import Pixels
 
-ENCODER_FILE = "encoder.onnx"
-DECODER_FILE = "decoder_step.onnx"
-TOKENIZER_FILE = "tokenizer.json"
 MANIFEST_FORMAT = 1
 ENCODER_CHUNK = 2
 """Images per encoder run. GPT-2 size, 10 images: encoder 5.6 s in runs of 2, 5.2 s all at once, 6.3 s one
@@ -137,12 +134,12 @@ class OnnxCaptioner:
             )
         options = session_options(num_threads or available_cpus())
         providers = ["CPUExecutionProvider"]
-        encoder = onnxruntime.InferenceSession(str(path / ENCODER_FILE), options, providers=providers)
-        decoder = onnxruntime.InferenceSession(str(path / DECODER_FILE), options, providers=providers)
+        encoder = onnxruntime.InferenceSession(str(path / ONNX_ENCODER), options, providers=providers)
+        decoder = onnxruntime.InferenceSession(str(path / ONNX_DECODER), options, providers=providers)
         return cls(
             encoder,
             decoder,
-            Tokenizer.from_file(str(path / TOKENIZER_FILE)),
+            Tokenizer.from_file(str(path / ONNX_TOKENIZER)),
             manifest,
             read_generation_config(path),
             model_id=model_id or path.resolve().name,

@@ -15,18 +15,13 @@ from captioning.settings import DEFAULT_IMAGE_SUFFIXES, PipelineSettings
 from captioning.triggers import key_filters
 from captioning.validation import InvalidSettingError
 from handler.constants import DEFAULT_MODEL_ID
+from handler.model_files import model_directory_problem
 from models import DEMO_MODEL_DIR
 
 DEMO_MODEL_HINT = (
     "note: the demo model only knows the shapes spec (one coloured circle, square or triangle on a plain "
     "background; models/shapes.py) and gives any other picture such a caption too. For real captions: "
     f"python -m handler.prepare_model --model-id {DEFAULT_MODEL_ID} --output DIR, then --model DIR"
-)
-WEIGHT_FILES = (
-    "model.safetensors",
-    "model.safetensors.index.json",
-    "pytorch_model.bin",
-    "pytorch_model.bin.index.json",
 )
 
 SOAK_DEFAULTS = {
@@ -146,21 +141,12 @@ def suffixes_text(suffixes: tuple[str, ...]) -> str:
 
 
 def check_model_directory(model_dir: Path) -> None:
-    """Fail fast, before torch is imported, when a directory has no model in it."""
-    if not model_dir.exists():
-        raise SettingsError(f"model directory not found: {model_dir}")
-    if not model_dir.is_dir():
-        raise SettingsError(f"model path is not a directory: {model_dir}")
-    missing = []
-    if not (model_dir / "config.json").is_file():
-        missing.append("config.json")
-    has_weights = any((model_dir / name).is_file() for name in WEIGHT_FILES)
-    if not has_weights and not any(model_dir.glob("*.onnx")):  # exported ONNX graphs also do
-        missing.append("weights (" + " or ".join(WEIGHT_FILES[::2]) + " or *.onnx graphs)")
-    if missing:
+    """Fail fast, before torch is imported, when a directory has no model in it (handler/model_files.py's
+    rule, the component's and prepare_model's too)."""
+    problem = model_directory_problem(model_dir)
+    if problem is not None:
         raise SettingsError(
-            f"no model in {model_dir}: missing {' and '.join(missing)} (get one with "
-            "`python -m handler.prepare_model --model-id ID --output DIR`)"
+            f"{problem} (get one with `python -m handler.prepare_model --model-id ID --output DIR`)"
         )
 
 

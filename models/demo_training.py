@@ -30,15 +30,14 @@ from transformers import (
     ViTImageProcessorPil,
 )
 
-from handler.constants import FALLBACK_MAX_LENGTH, FALLBACK_NUM_BEAMS
 from handler.images import load_image
 from models import shapes
 from models.train_demo_shapes import TrainingSettings
 
 IMAGE_SIZE = 64
 PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
-GENERATION_MAX_LENGTH = FALLBACK_MAX_LENGTH  # the demo model's generation config
-GENERATION_NUM_BEAMS = FALLBACK_NUM_BEAMS
+GENERATION_MAX_LENGTH = 16  # the demo model's generation config (generation_config.json)
+GENERATION_NUM_BEAMS = 4
 
 log = logging.getLogger("train_demo_shapes")
 

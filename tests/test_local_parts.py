@@ -44,7 +44,7 @@ def keys_of(body: str) -> list[str]:
         (["caption", "no/such/photo.jpg"], "no such file or directory: no/such/photo.jpg"),
         (["caption", "{empty}"], "no files found in"),
         (["caption", "{readme}", "--model", "{empty}"], "no model in"),
-        (["caption", "{readme}", "--model", "no/such/model"], "model directory not found: no/such/model"),
+        (["caption", "{readme}", "--model", "no/such/model"], "no model directory at no/such/model"),
         (["serve", "--model", "{empty}"], "no model in"),
         (["soak", "--fault-rate", "1.5"], "must be between 0 and 1"),
         (["caption", "{readme}", "--workers", "0"], "must be at least 1"),

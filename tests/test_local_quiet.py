@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from handler.captioner import ONNX_MANIFEST, directory_precision, directory_runtime
+from handler.captioner import directory_precision, directory_runtime
+from handler.model_files import ONNX_MANIFEST
 from local.lambda_runtime import directory_choices
 from models import DEMO_MODEL_DIR
 from tests.conftest import run_local

@@ -93,20 +93,6 @@ def test_a_prepared_onnx_model_s_precision_comes_from_its_manifest(tmp_path: Pat
     assert prepared_onnx_precision(tmp_path / "none") is None
 
 
-def test_the_file_names_are_the_runtimes_own() -> None:
-    """One rule, the loaders' names: what the ONNX runtime and the fetcher read are these files."""
-    from handler import captioner, onnx_captioner
-    from handler.prepare_model import fetch
-
-    assert model_files.ONNX_MANIFEST == captioner.ONNX_MANIFEST
-    assert (model_files.ONNX_ENCODER, model_files.ONNX_DECODER, model_files.ONNX_TOKENIZER) == (
-        onnx_captioner.ENCODER_FILE,
-        onnx_captioner.DECODER_FILE,
-        onnx_captioner.TOKENIZER_FILE,
-    )
-    assert fetch.SAFETENSORS_WEIGHTS is model_files.SAFETENSORS_WEIGHTS
-
-
 def test_the_module_needs_only_the_standard_library() -> None:
     import ast
 

@@ -27,9 +27,10 @@ from transformers import (
 )
 from transformers.generation.utils import GenerationMixin
 
-from handler.captioner import ONNX_MANIFEST, Captioner, backend_for
+from handler.captioner import Captioner, backend_for
 from handler.generation import UnsupportedGeneration, generation_from_config
-from handler.onnx_captioner import DECODER_FILE, ENCODER_FILE, OnnxCaptioner, clean_up_tokenization
+from handler.model_files import ONNX_DECODER, ONNX_ENCODER, ONNX_MANIFEST
+from handler.onnx_captioner import OnnxCaptioner, clean_up_tokenization
 from handler.prepare_model.export import export_onnx
 from tests.tiny_model import build_tiny_model
 
@@ -211,13 +212,13 @@ def _initializer_shapes(path: Path) -> list[tuple[int, ...]]:
 
 def test_the_tied_token_embedding_is_stored_once(onnx_dir: Path, reference) -> None:
     config = reference[2].config.decoder
-    shapes = _initializer_shapes(onnx_dir / DECODER_FILE)
+    shapes = _initializer_shapes(onnx_dir / ONNX_DECODER)
     embedding_shapes = {(config.vocab_size, config.n_embd), (config.n_embd, config.vocab_size)}
     assert sum(shape in embedding_shapes for shape in shapes) == 1
 
 
 def test_int8_quantises_every_weight_matmul_vocabulary_projection_included(onnx_int8_dir: Path) -> None:
-    for name in (ENCODER_FILE, DECODER_FILE):
+    for name in (ONNX_ENCODER, ONNX_DECODER):
         graph = onnx.load(str(onnx_int8_dir / name)).graph
         weights = {tensor.name for tensor in graph.initializer}
         float_weight_matmuls = [
@@ -230,7 +231,7 @@ def test_int8_quantises_every_weight_matmul_vocabulary_projection_included(onnx_
         assert integer_matmuls, name
     # The tied embedding's lookup reads the int8 vocabulary matrix: no float32 copy is left behind.
     decoder_weights = {
-        tensor.name for tensor in onnx.load(str(onnx_int8_dir / DECODER_FILE)).graph.initializer
+        tensor.name for tensor in onnx.load(str(onnx_int8_dir / ONNX_DECODER)).graph.initializer
     }
     assert "vocabulary_t_quantized" in decoder_weights and "vocabulary_t" not in decoder_weights
     manifest = json.loads((onnx_int8_dir / ONNX_MANIFEST).read_text())
@@ -242,8 +243,8 @@ def test_int8_quantises_every_weight_matmul_vocabulary_projection_included(onnx_
 
 def test_the_exporter_writes_only_what_the_runtime_reads(onnx_dir: Path) -> None:
     names = {path.name for path in onnx_dir.iterdir()}
-    assert {ENCODER_FILE, DECODER_FILE, ONNX_MANIFEST, "tokenizer.json", "generation_config.json"} <= names
-    assert {f"{ENCODER_FILE}.data", f"{DECODER_FILE}.data"} <= names  # weights beside the graphs
+    assert {ONNX_ENCODER, ONNX_DECODER, ONNX_MANIFEST, "tokenizer.json", "generation_config.json"} <= names
+    assert {f"{ONNX_ENCODER}.data", f"{ONNX_DECODER}.data"} <= names  # weights beside the graphs
     assert all(path.stat().st_mode & 0o444 == 0o444 for path in onnx_dir.iterdir())
     assert not any(name.endswith(".safetensors") for name in names)
 

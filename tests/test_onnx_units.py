@@ -12,8 +12,9 @@ import torch
 from transformers import GPT2Config, VisionEncoderDecoderConfig, ViTConfig
 
 from handler import beam_search
-from handler.captioner import ONNX_MANIFEST, backend_for
+from handler.captioner import backend_for
 from handler.generation import UnsupportedGeneration, generation_from_config, resolve_beams_and_length
+from handler.model_files import ONNX_MANIFEST
 from handler.onnx_captioner import clean_up_tokenization
 from handler.prepare_model.export import config_problems
 

@@ -82,6 +82,12 @@ def test_the_component_runs_under_the_standard_mocks(shape, echo_call_arguments,
 
     def check(values: list[Any]) -> None:
         body = json.loads(values[-1])
+        role_policy = json.loads(
+            values[len(_outputs(pipeline)) - (2 if pipeline.queue_url is not None else 1)]
+        )
+        sids = {statement["Sid"] for statement in role_policy["Statement"]}
+        # queue mode keeps its consumer permissions although the mock leaves the queue's ARN unset
+        assert ("ConsumeUploadQueue" in sids) == (settings.get("trigger") == "queue")
         charts = [w for w in body["widgets"] if w["type"] == "metric"]
         assert charts, "the dashboard has its charts even when no output is known"
         depth = next(w for w in charts if w["properties"]["title"].startswith("Queue depth"))

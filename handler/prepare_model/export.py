@@ -22,9 +22,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from handler.captioner import FAST_PATH_DECODERS, ONNX_MANIFEST
+from handler.captioner import FAST_PATH_DECODERS
 from handler.generation import UnsupportedGeneration, generation_from_config, unsupported_settings
-from handler.onnx_captioner import DECODER_FILE, ENCODER_FILE, MANIFEST_FORMAT, TOKENIZER_FILE
+from handler.model_files import ONNX_DECODER, ONNX_ENCODER, ONNX_MANIFEST, ONNX_TOKENIZER
+from handler.onnx_captioner import MANIFEST_FORMAT
 from handler.pixels import Pixels, UnsupportedProcessor
 from handler.prepare_model.errors import refuse_onnx
 
@@ -104,7 +105,7 @@ def store_weights_beside_graphs(directory: Path) -> None:
     the load time. Files are made world-readable (Lambda runs the function as a non-root user)."""
     import onnx
 
-    for name in (ENCODER_FILE, DECODER_FILE):
+    for name in (ONNX_ENCODER, ONNX_DECODER):
         graph = directory / name
         data = graph.with_name(graph.name + ".data")
         model = onnx.load(str(graph))  # with any external data it already had
@@ -171,7 +172,7 @@ def export_onnx(source: Path, output: Path, *, precision: str, check_images: int
         generation_config["decoder_start_token_id"] = int(start)
         (staging / "generation_config.json").write_text(json.dumps(generation_config, indent=2) + "\n")
         (staging / ONNX_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-        if not (staging / TOKENIZER_FILE).is_file():
+        if not (staging / ONNX_TOKENIZER).is_file():
             raise refuse_onnx("a tokenizer that does not save a tokenizer.json")
 
         from handler.prepare_model.verify import verify_against_torch
@@ -187,6 +188,8 @@ def export_onnx(source: Path, output: Path, *, precision: str, check_images: int
             from handler.onnx_captioner import OnnxCaptioner
             from handler.prepare_model.verify import verification_images
 
-            OnnxCaptioner.load(staging).caption(verification_images(2))  # the shipped int8 graphs run
+            OnnxCaptioner.load(staging, precision=precision).caption(
+                verification_images(2)
+            )  # the shipped int8 graphs run
         for path in staging.iterdir():
             shutil.move(str(path), output / path.name)

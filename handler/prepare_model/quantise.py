@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from handler.onnx_captioner import DECODER_FILE, ENCODER_FILE
+from handler.model_files import ONNX_DECODER, ONNX_ENCODER
 
 VOCABULARY = "vocabulary_t"  # the DecoderStep parameter name (handler/prepare_model/graphs.py)
 
@@ -26,7 +26,7 @@ def quantise_graphs(directory: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     logging.getLogger("root").setLevel(logging.ERROR)  # the quantiser logs a line per skipped node
-    for name in (ENCODER_FILE, DECODER_FILE):
+    for name in (ONNX_ENCODER, ONNX_DECODER):
         graph = directory / name
         quantised = graph.with_suffix(".int8.onnx")
         quantize_dynamic(
@@ -37,7 +37,7 @@ def quantise_graphs(directory: Path) -> None:
             op_types_to_quantize=["MatMul"],
             extra_options={"MatMulConstBOnly": True},
         )
-        if name == DECODER_FILE:
+        if name == ONNX_DECODER:
             share_quantised_vocabulary(quantised)
         quantised.replace(graph)
 
