@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from handler.onnx_captioner import DECODER_FILE, ENCODER_FILE
+from handler.model_files import ONNX_DECODER, ONNX_ENCODER
 
 
 def _projects_encoder_output(model: nn.Module) -> bool:
@@ -135,7 +135,7 @@ def export_graphs(model: nn.Module, directory: Path, *, opset: int) -> None:
         torch.onnx.export(
             encoder,
             (pixel_values,),
-            str(directory / ENCODER_FILE),
+            str(directory / ONNX_ENCODER),
             input_names=["pixel_values"],
             output_names=["cross_kv"],
             dynamic_axes={"pixel_values": {0: "images"}, "cross_kv": {2: "images"}},
@@ -145,7 +145,7 @@ def export_graphs(model: nn.Module, directory: Path, *, opset: int) -> None:
         torch.onnx.export(
             step,
             step_inputs,
-            str(directory / DECODER_FILE),
+            str(directory / ONNX_DECODER),
             input_names=["input_ids", "position", "past", "cross_kv"],
             output_names=["logits", "log_probs", "present"],
             dynamic_axes={
