@@ -9,8 +9,6 @@ PY := $(VENV)/bin/python
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -r requirements-dev.txt
-	# The repository on the venv's path: `.venv/bin/python -m local` (or `-m ops`) works from any directory.
-	$(PY) -c "import pathlib, sysconfig; pathlib.Path(sysconfig.get_paths()['purelib'], 'captioning-repository.pth').write_text('$(CURDIR)\n')"
 	touch $@
 
 demo: $(VENV)/.installed
@@ -43,11 +41,11 @@ IMAGE_OPTIONS = $(if $(TAG),--tag "$(TAG)") $(if $(MODEL_ID),--model-id "$(MODEL
 	$(if $(filter 1,$(NO_CACHE)),--no-cache)
 
 image: $(VENV)/.installed
-	$(PY) -m handler.build image $(IMAGE_OPTIONS)
+	$(PY) -m imagebuild image $(IMAGE_OPTIONS)
 
 # Starts Docker if needed, builds both runtimes' images, runs tests/image (-m image) and prints a summary.
 image-test: $(VENV)/.installed
-	$(PY) -m handler.build image-test $(if $(IMAGE_TEST_RUNTIMES),--runtimes "$(IMAGE_TEST_RUNTIMES)")
+	$(PY) -m imagebuild image-test $(if $(IMAGE_TEST_RUNTIMES),--runtimes "$(IMAGE_TEST_RUNTIMES)")
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -6,7 +6,7 @@ requirements.txt). Started by the engine as the package's plugin (`pulumi packag
 Pulumi's Python host runs a plugin directory's __main__.py): the component provider.
 """
 
-from captioning.provider import running_as_plugin, serve
+from captioning.component.provider import running_as_plugin, serve
 
 if running_as_plugin():
     serve()
@@ -14,7 +14,7 @@ else:
     import pulumi
 
     from captioning import CaptioningPipeline
-    from captioning.stack_config import args_from_config
+    from captioning.component.stack_config import args_from_config
 
     pipeline = CaptioningPipeline("captioning", args_from_config())
 

@@ -2,7 +2,7 @@
 
 Pipelines: the original design (baseline), the project on PyTorch (fp32 and a reduced precision, plus
 float16-stored weights for the cold start) and the project on ONNX Runtime (fp32 and int8, exported
-with `python -m handler.prepare_model`). With Docker and the function images (`make image`) it also
+with `python -m captioning.preparation`). With Docker and the function images (`make image`) it also
 measures the images: sizes, library layers, INIT durations and per-image times at Lambda's CPU share.
 
 The last line of stdout is one JSON object (ratios, targets met, raw figures, machine).

@@ -63,8 +63,8 @@ def main(argv: list[str] | None = None) -> None:
         pipeline = BaselineCaptioner(args.model_dir)
     else:
         from bench.project import ProjectPipeline
-        from handler.captioner import Captioner  # noqa: F401
-        from handler.images import load_image  # noqa: F401
+        from captioning.function.captioner import Captioner  # noqa: F401
+        from captioning.function.images import load_image  # noqa: F401
 
         imported_at = time.time()
         pipeline = ProjectPipeline(args.model_dir, precision=args.precision)

@@ -28,7 +28,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 MB_PER_FULL_VCPU = 1769
 LAMBDA_MEMORY_RANGE_MB = (128, 10240)
 DEFAULT_MEMORY_SIZES_MB = (1024, 1536, 1769, 2048, 2560, 3008, 3538)
-# `make image` tags (handler/build): the default runtime's image is :local, the other runtime's by name.
+# `make image` tags (imagebuild): the default runtime's image is :local, the other runtime's by name.
 DEFAULT_IMAGES = {"onnx": "captioning-function:local", "torch": "captioning-function:torch"}
 INIT_MEMORY_MB = 3538
 MODEL_MOUNT = "/opt/bench/model"
@@ -128,7 +128,8 @@ def image_layers(tag: str) -> list[dict]:
 
 
 def is_library_layer(created_by: str) -> bool:
-    """A layer that installed handler/requirements-<runtime>.txt (or copied the stage that did)."""
+    """A layer that installed captioning/function/requirements-<runtime>.txt (or copied the stage that
+    did)."""
     installs = "pip" in created_by and "requirements" in created_by and "install" in created_by
     return installs or "COPY --from=libraries" in created_by
 
@@ -138,10 +139,11 @@ def is_model_layer(created_by: str) -> bool:
 
 
 def layer_group_bytes(tag: str, layers: list[dict]) -> dict[str, int]:
-    """Bytes of the base, model, libraries and code layers: handler/build's own reading of the image's
-    history where it is there (it knows handler/Dockerfile's stages), else by what created each layer."""
+    """Bytes of the base, model, libraries and code layers: imagebuild's own reading of the image's
+    history where it is there (it knows captioning/function/Dockerfile's stages), else by what created each
+    layer."""
     try:
-        from handler.build.function_image import layer_groups
+        from imagebuild.function_image import layer_groups
     except ImportError:
         layer_groups = None
     if layer_groups is not None:

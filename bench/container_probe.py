@@ -37,8 +37,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch", type=Path, nargs="+", required=True)
     args = parser.parse_args(argv)
 
-    from handler.captioner import Captioner
-    from handler.images import load_image
+    from captioning.function.captioner import Captioner
+    from captioning.function.images import load_image
 
     imported = time.perf_counter()
     captioner = Captioner.load(args.model_dir, precision=args.precision)

@@ -3,7 +3,8 @@
 - baseline: the original design's environment, the default torch wheel from the package index
   (on Linux x86_64 the CUDA build the original container image carried);
 - project: the project's CPU-only torch wheel;
-- onnx: exactly what the function image installs for ``runtime=onnx`` (handler/requirements-onnx.txt,
+- onnx: exactly what the function image installs for ``runtime=onnx``
+(captioning/function/requirements-onnx.txt,
   ``--no-deps``): no torch, no transformers.
 The two torch environments get the same transformers/tokenizers/safetensors/Pillow versions as the
 project venv. A private environment per side also keeps the measurement honest: library pages that
@@ -29,7 +30,7 @@ SHARED_PACKAGES = (
 )
 READY_MARKER = ".bench-ready"
 REPO_ROOT = Path(__file__).resolve().parent.parent
-ONNX_REQUIREMENTS = REPO_ROOT / "handler" / "requirements-onnx.txt"
+ONNX_REQUIREMENTS = REPO_ROOT / "captioning" / "function" / "requirements-onnx.txt"
 
 
 def baseline_torch_requirement() -> str:
@@ -46,7 +47,8 @@ def requirements_with(torch_requirement: str) -> list[str]:
 
 
 def onnx_requirements() -> list[str]:
-    """The pinned lines of handler/requirements-onnx.txt (what the onnx image's final stage installs)."""
+    """The pinned lines of captioning/function/requirements-onnx.txt (what the onnx image's final stage
+    installs)."""
     lines = (line.split("#", 1)[0].strip() for line in ONNX_REQUIREMENTS.read_text().splitlines())
     return [line for line in lines if line]
 

@@ -1,6 +1,6 @@
 """The benchmark model exported for the ONNX runtime with the project's own build step.
 
-``python -m handler.prepare_model --source <fp32 dir> --output <dir> --runtime onnx --precision P``
+``python -m captioning.preparation --source <fp32 dir> --output <dir> --runtime onnx --precision P``
 (the command the image's model stage runs), once per precision, into the benchmark cache. The
 export is redone when the exporter's source changes (its digest is kept beside the output).
 """
@@ -29,12 +29,12 @@ class OnnxModels:
 
 
 def exporter_digest(repo_root: Path = REPO_ROOT) -> str:
-    """A digest of the code that writes and checks the export: handler/prepare_model without the Hub
+    """A digest of the code that writes and checks the export: captioning/preparation without the Hub
     download and the torch runtime's saving, which an export from a local directory does not use."""
     digest = hashlib.sha256()
     sources = sorted(
         path
-        for path in (repo_root / "handler" / "prepare_model").rglob("*.py")
+        for path in (repo_root / "captioning" / "preparation").rglob("*.py")
         if path.name not in NOT_USED_BY_THE_EXPORT
     )
     for path in sources:
@@ -47,7 +47,7 @@ def export_command(source: Path, output: Path, precision: str, python: str = sys
     return [
         python,
         "-m",
-        "handler.prepare_model",
+        "captioning.preparation",
         "--source",
         str(source),
         "--output",
@@ -71,7 +71,7 @@ def ensure_onnx_models(models_dir: Path, source: Path, log=print) -> OnnxModels:
             continue
         if output.exists():
             shutil.rmtree(output)
-        log(f"exporting the benchmark model for ONNX Runtime, {precision} (python -m handler.prepare_model)")
+        log(f"exporting the benchmark model for ONNX Runtime, {precision} (python -m captioning.preparation)")
         completed = subprocess.run(  # noqa: S603  fixed argument list, our own interpreter
             export_command(source, output, precision),
             cwd=REPO_ROOT,
@@ -82,7 +82,7 @@ def ensure_onnx_models(models_dir: Path, source: Path, log=print) -> OnnxModels:
         if completed.returncode != 0:
             message = (completed.stderr.strip() or completed.stdout.strip()).splitlines()
             result.notes[precision] = (
-                f"python -m handler.prepare_model --runtime onnx --precision {precision} failed "
+                f"python -m captioning.preparation --runtime onnx --precision {precision} failed "
                 f"(exit {completed.returncode}): {message[-1] if message else 'no output'}"
             )
             continue

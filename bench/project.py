@@ -1,4 +1,5 @@
-"""The project's pipeline: handler.images.load_image + handler.captioner.Captioner with its defaults."""
+"""The project's pipeline: captioning.function.images.load_image + captioning.function.captioner.Captioner
+with its defaults."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from pathlib import Path
 
 class ProjectPipeline:
     def __init__(self, model_dir: Path, precision: str = "fp32") -> None:
-        from handler.captioner import Captioner
-        from handler.images import load_image
+        from captioning.function.captioner import Captioner
+        from captioning.function.images import load_image
 
         self._load_image = load_image
         self.captioner = Captioner.load(model_dir, precision=precision)

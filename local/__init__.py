@@ -3,7 +3,8 @@
 settings           LocalSettings, the one settings object of every command (key filters from the component)
 emulator           moto's server on 127.0.0.1 (a clear error when the port is taken)
 resources          the component's resources in it, from the component (policies, retention, key filters)
-lambda_runtime     the function: in-process (import handler.main) or its image under the runtime emulator
+lambda_runtime     the function: in-process (import captioning.function.main) or its image under the runtime
+emulator
 event_source       Lambda's SQS event source mapping: pollers, the SQS event, batchItemFailures, crashes
 uploader           files -> object keys, and the uploads
 tracking           polling: table items and dead-lettered events per key

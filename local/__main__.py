@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import TextIO
 
 try:
-    from captioning import limits
-    from captioning.settings import PipelineSettings
+    from captioning.component import limits
+    from captioning.component.settings import PipelineSettings
     from local.arguments import fraction, int_in_range, port, positive_int
     from local.emulator import EmulatorError, check_port_free
     from local.settings import (
@@ -43,7 +43,7 @@ def _add_pipeline_options(parser: argparse.ArgumentParser, *, workers: int, batc
         type=Path,
         default=None,
         metavar="DIR",
-        help="captioning model directory (config.json and weights, as `python -m handler.prepare_model "
+        help="captioning model directory (config.json and weights, as `python -m captioning.preparation "
         "--output DIR` writes it); default: the demo model in models/demo-shapes",
     )
     parser.add_argument(

@@ -11,7 +11,7 @@ from typing import TextIO
 
 from rich.console import Console
 
-from handler.constants import ItemStatus
+from captioning.contract.constants import ItemStatus
 from local.emulated_pipeline import EmulatedPipeline
 from local.rendering import ProgressDisplay, print_results
 from local.settings import DEMO_MODEL_HINT, LocalSettings

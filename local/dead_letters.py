@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 
-from handler.events import MalformedEvent, objects_in_notification
+from captioning.function.events import MalformedEvent, objects_in_notification
 from local.resources import EmulatedResources
 
 logger = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from typing import Any
 
 from botocore.client import BaseClient
 
-from handler.events import sqs_record
+from captioning.function.events import sqs_record
 from local.lambda_runtime import LambdaContext, LambdaHandler
 from local.resources import EmulatedResources
 

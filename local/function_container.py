@@ -7,7 +7,7 @@
 The container shares the host's network (so the function reaches a local moto server on 127.0.0.1) with the
 RIE (and the Runtime API it serves the runtime) bound to 127.0.0.1 on free ports, so containers can run side
 by side; its file system is read-only but /tmp, like Lambda's. It is removed when the block ends, whatever
-happens. Works with AWS's Lambda base images and the stand-in (handler/build/base): both have the RIE at
+happens. Works with AWS's Lambda base images and the stand-in (imagebuild/base): both have the RIE at
 /usr/local/bin/aws-lambda-rie and the runtime at /var/runtime/bootstrap.
 """
 # ruff: noqa: S603  (runs the docker CLI with argument lists built here)
@@ -24,7 +24,7 @@ import urllib.request
 from types import TracebackType
 from typing import Any
 
-from handler.build.docker_engine import EngineError, docker_cli
+from imagebuild.docker_engine import EngineError, docker_cli
 
 RIE = "/usr/local/bin/aws-lambda-rie"
 RUNTIME_BOOTSTRAP = "/var/runtime/bootstrap"
@@ -62,7 +62,7 @@ def free_port() -> int:
 
 
 def image_handler(image_tag: str) -> str:
-    """The handler the image names in its CMD (e.g. handler.main.handler)."""
+    """The handler the image names in its CMD (e.g. captioning.function.main.handler)."""
     result = _docker("image", "inspect", "--format", "{{json .Config.Cmd}}", image_tag)
     if result.returncode != 0:
         raise FunctionContainerError(

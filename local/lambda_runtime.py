@@ -1,4 +1,5 @@
-"""The Lambda function as the emulated pipeline runs it: in this process (import handler.main, as an
+"""The Lambda function as the emulated pipeline runs it: in this process (import captioning.function.main, as
+an
 INIT phase would) or, with --function-image, the real image under the Lambda runtime emulator.
 
 Both give the event source mapping a `handler(event, context)` and report, per object key, why the
@@ -21,9 +22,9 @@ from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import Any
 
-from handler.captioner import directory_precision, directory_runtime
-from handler.constants import DEFAULT_PRECISION, OFFLINE_ENVIRONMENT, RETRY_STATUS, SERVICE_NAME
-from handler.events import s3_notification_event, s3_notification_record
+from captioning.contract.constants import DEFAULT_PRECISION, OFFLINE_ENVIRONMENT, RETRY_STATUS, SERVICE_NAME
+from captioning.function.captioner import directory_precision, directory_runtime
+from captioning.function.events import s3_notification_event, s3_notification_record
 from local.resources import ACCOUNT_ID, DUMMY_CREDENTIALS, EmulatedResources
 from local.settings import LocalSettings
 
@@ -62,7 +63,8 @@ class LambdaContext:
 def function_environment(
     resources: EmulatedResources, settings: LocalSettings, log_level: str
 ) -> dict[str, str]:
-    """What the deployed function's environment would hold (see components/function.py), pointed at the
+    """What the deployed function's environment would hold (see captioning/component/function.py), pointed at
+    the
     emulator. Metrics and traces are off: there is no CloudWatch or X-Ray daemon to send them to."""
     environment = {
         **DUMMY_CREDENTIALS,
@@ -117,7 +119,7 @@ class _RetryReasonsHandler(logging.Handler):
 
 
 class InProcessFunction:
-    """handler.main imported here after its environment is set (its INIT), then warmed up.
+    """captioning.function.main imported here after its environment is set (its INIT), then warmed up.
 
     `module` exposes the function's boto3 clients (`s3_client`, `dynamodb_client`), which the soak
     injects faults into.
@@ -135,10 +137,10 @@ class InProcessFunction:
         capture_level = level if logging.getLevelName(level) < logging.WARNING else "WARNING"
         for name, value in function_environment(self.resources, self.settings, capture_level).items():
             os.environ[name] = value
-        if "handler.main" in sys.modules:  # a second pipeline in one process: re-run the init
-            self.module = importlib.reload(sys.modules["handler.main"])
+        if "captioning.function.main" in sys.modules:  # a second pipeline in one process: re-run the init
+            self.module = importlib.reload(sys.modules["captioning.function.main"])
         else:
-            self.module = importlib.import_module("handler.main")
+            self.module = importlib.import_module("captioning.function.main")
         self._route_logs(level)
         _warm_up(self.module)
         return self

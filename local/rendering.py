@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from handler.constants import ItemStatus
+from captioning.contract.constants import ItemStatus
 from local.dead_letters import DeadLetter
 from local.tracking import SKIPPED, KeyResult
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import boto3
 from botocore.client import BaseClient
 
-from captioning import limits, policies
-from captioning.triggers import OBJECT_CREATED
+from captioning.component import limits, policies
+from captioning.component.triggers import OBJECT_CREATED
 from local.settings import KeyFilter
 
 REGION = "us-east-1"
@@ -121,7 +121,7 @@ def create_resources(
 
 
 def notification_rules(queue_arn: str, key_filters: Sequence[KeyFilter]) -> list[dict]:
-    """The bucket's queue notification rules: one per key filter (as components/triggers.py makes
+    """The bucket's queue notification rules: one per key filter (as captioning/component/triggers.py makes
     them), or one for every key when there is no filter."""
     rules = []
     for key_filter in key_filters or (KeyFilter(None, None),):
@@ -138,7 +138,7 @@ def notification_rules(queue_arn: str, key_filters: Sequence[KeyFilter]) -> list
 
 
 def _create_bucket(s3: BaseClient, bucket: str) -> None:
-    """Private and encrypted by default, as components/storage.py makes the images bucket. Not its
+    """Private and encrypted by default, as captioning/component/storage.py makes the images bucket. Not its
     TLS-only policy: moto enforces that one, and the emulator speaks plain HTTP on 127.0.0.1."""
     s3.create_bucket(Bucket=bucket)
     s3.put_public_access_block(

@@ -1,7 +1,8 @@
 """One settings object for every `python -m local` command, checked before anything heavy is imported.
 
 The key filters, the batch-size limit and the model-directory check are the component's own
-(components/args.py, components/triggers.py, components/limits.py), so the emulated pipeline only
+(captioning/component/args.py, captioning/component/triggers.py, captioning/component/limits.py), so the
+emulated pipeline only
 captions what the deployed one would.
 """
 
@@ -10,18 +11,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from captioning import limits
-from captioning.settings import DEFAULT_IMAGE_SUFFIXES, PipelineSettings
-from captioning.triggers import key_filters
-from captioning.validation import InvalidSettingError
-from handler.constants import DEFAULT_MODEL_ID
-from handler.model_files import model_directory_problem
+from captioning.component import limits
+from captioning.component.settings import DEFAULT_IMAGE_SUFFIXES, PipelineSettings
+from captioning.component.triggers import key_filters
+from captioning.component.validation import InvalidSettingError
+from captioning.contract.constants import DEFAULT_MODEL_ID
+from captioning.contract.model_files import model_directory_problem
 from models import DEMO_MODEL_DIR
 
 DEMO_MODEL_HINT = (
     "note: the demo model only knows the shapes spec (one coloured circle, square or triangle on a plain "
     "background; models/shapes.py) and gives any other picture such a caption too. For real captions: "
-    f"python -m handler.prepare_model --model-id {DEFAULT_MODEL_ID} --output DIR, then --model DIR"
+    f"python -m captioning.preparation --model-id {DEFAULT_MODEL_ID} --output DIR, then --model DIR"
 )
 
 SOAK_DEFAULTS = {
@@ -141,12 +142,13 @@ def suffixes_text(suffixes: tuple[str, ...]) -> str:
 
 
 def check_model_directory(model_dir: Path) -> None:
-    """Fail fast, before torch is imported, when a directory has no model in it (handler/model_files.py's
+    """Fail fast, before torch is imported, when a directory has no model in it
+    (captioning/contract/model_files.py's
     rule, the component's and prepare_model's too)."""
     problem = model_directory_problem(model_dir)
     if problem is not None:
         raise SettingsError(
-            f"{problem} (get one with `python -m handler.prepare_model --model-id ID --output DIR`)"
+            f"{problem} (get one with `python -m captioning.preparation --model-id ID --output DIR`)"
         )
 
 

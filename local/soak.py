@@ -18,7 +18,7 @@ from typing import Any, TextIO
 
 from rich.console import Console
 
-from handler.constants import ItemStatus
+from captioning.contract.constants import ItemStatus
 from local.dead_letters import keys_in_notification
 from local.emulated_pipeline import EmulatedPipeline
 from local.event_source import WorkerCrash

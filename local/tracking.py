@@ -15,7 +15,7 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
 
-from handler.constants import ItemStatus
+from captioning.contract.constants import ItemStatus
 from local.dead_letters import DeadLetter, DeadLetterPeek
 from local.resources import EmulatedResources
 

@@ -3,7 +3,8 @@
 A tiny VisionEncoderDecoderModel (ViT encoder + GPT-2 decoder with cross-attention, the architecture
 family of nlpconnect/vit-gpt2-image-captioning), a word-level tokenizer covering the caption words, and a
 ViT image-processor config. Training images are drawn from ``models.shapes`` and go through the
-product's own preparation (``handler.images.load_image`` on the encoded bytes, then the saved image
+product's own preparation (``captioning.function.images.load_image`` on the encoded bytes, then the saved
+image
 processor), so the model sees exactly what the deployed function feeds it.
 """
 
@@ -30,7 +31,7 @@ from transformers import (
     ViTImageProcessorPil,
 )
 
-from handler.images import load_image
+from captioning.function.images import load_image
 from models import shapes
 from models.train_demo_shapes import TrainingSettings
 

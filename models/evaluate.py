@@ -1,6 +1,6 @@
 """Held-out accuracy of a captioning model on fresh spec draws: ``python -m models.evaluate``.
 
-Each image goes the product's way: encoded bytes -> ``handler.images.load_image`` ->
+Each image goes the product's way: encoded bytes -> ``captioning.function.images.load_image`` ->
 ``Captioner.caption``; a caption counts only when it equals the spec caption exactly.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from handler.images import load_image
+from captioning.function.images import load_image
 from local.arguments import positive_int
 from models import DEMO_MODEL_DIR, shapes
 
@@ -119,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not (arguments.model / "config.json").is_file():
         parser.error(f"--model {arguments.model}: no config.json there, not a model directory")
 
-    from handler.captioner import (
+    from captioning.function.captioner import (
         Captioner,  # imported late: loading torch is slow and --help should not pay it
     )
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from handler.images import load_image
+from captioning.function.images import load_image
 from models import DEMO_MODEL_DIR, shapes
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
@@ -79,7 +79,7 @@ def sample_bytes(sample: Sample) -> bytes:
 
 def write_samples(samples_dir: Path, model_dir: Path) -> dict[str, str]:
     """Write the images, caption them with the model, write captions.json; refuse a wrong caption."""
-    from handler.captioner import Captioner  # torch loads slowly; only this step needs it
+    from captioning.function.captioner import Captioner  # torch loads slowly; only this step needs it
 
     images_dir = samples_dir / "images"
     images_dir.mkdir(parents=True, exist_ok=True)

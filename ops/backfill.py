@@ -18,8 +18,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from handler.captions_table import item_versions
-from handler.events import s3_notification_event, s3_notification_record
+from captioning.function.captions_table import item_versions
+from captioning.function.events import s3_notification_event, s3_notification_record
 from ops.control import RateLimit, StopRequested
 from ops.locate import LocateError, Locations
 

@@ -17,7 +17,7 @@ import boto3
 from botocore.client import BaseClient
 from botocore.config import Config
 
-from captioning.settings import DEFAULT_IMAGE_SUFFIXES
+from captioning.component.settings import DEFAULT_IMAGE_SUFFIXES
 
 LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}  # moto takes any
 PULUMI_TIMEOUT_S = 120

@@ -29,7 +29,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="session", autouse=True)
 def build_context_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """The component assembles image build contexts here, not in the user's cache directory."""
-    from captioning.build_context import CACHE_ENVIRONMENT
+    from captioning.component.build_context import CACHE_ENVIRONMENT
 
     path = tmp_path_factory.mktemp("build-contexts")
     previous = os.environ.get(CACHE_ENVIRONMENT)
@@ -50,7 +50,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_captioner(tiny_model_dir: Path):
     """The tiny model loaded through Captioner.load with the project defaults (fp32)."""
-    from handler.captioner import Captioner
+    from captioning.function.captioner import Captioner
 
     return Captioner.load(tiny_model_dir, num_beams=3, max_length=12)
 

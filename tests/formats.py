@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PIL import Image
 
-import handler.images  # noqa: F401
+import captioning.function.images  # noqa: F401
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SOURCE = REPO_ROOT / "samples" / "images" / "red circle.png"

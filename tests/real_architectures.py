@@ -1,5 +1,5 @@
 """The real architectures of the models docs/models.md lists, built from their published configs with
-random weights (no Hub access here): parameter counts for components/model_sizing.py's table, and
+random weights (no Hub access here): parameter counts for captioning/component/model_sizing.py's table, and
 speed / memory measured on this machine.
 
     python -m tests.real_architectures count                 # parameters of every model (meta device)

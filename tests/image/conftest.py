@@ -43,7 +43,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def record(tag: str, **values: Any) -> None:
-    """Add measurements of `tag` to the report file (read by `python -m handler.build image-test`)."""
+    """Add measurements of `tag` to the report file (read by `python -m imagebuild image-test`)."""
     path = os.environ.get("CAPTIONING_IMAGE_REPORT")
     if not path:
         return

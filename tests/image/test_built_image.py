@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from handler.build.function_image import history, image_size, layer_groups
+from imagebuild.function_image import history, image_size, layer_groups
 from local.function_container import docker_cli
 from tests.image.conftest import record
 
@@ -43,9 +43,11 @@ def test_layers_go_model_then_libraries_then_code(image_present: str) -> None:
     layers = [layer.created_by for layer in history(image_present)]
     model = max(i for i, step in enumerate(layers) if "/opt/ml/model" in step and "COPY" in step)
     libraries = max(
-        i for i, step in enumerate(layers) if "/var/task" in step and "COPY" in step and "handler" not in step
+        i
+        for i, step in enumerate(layers)
+        if "/var/task" in step and "COPY" in step and "captioning" not in step
     )
-    code = max(i for i, step in enumerate(layers) if "COPY" in step and "/var/task/handler" in step)
+    code = max(i for i, step in enumerate(layers) if "COPY" in step and "/var/task/captioning" in step)
     assert model < libraries < code, layers
     groups = layer_groups(image_present)
     assert groups["model"] > 0 and groups["libraries"] > groups["code"] > 0, groups
@@ -64,7 +66,7 @@ def test_no_build_time_code_compilers_or_pip_caches(image_present: str) -> None:
     found = run_in_image(
         image_present,
         'cd "$LAMBDA_TASK_ROOT";'
-        " ls -d handler/prepare_model handler/build handler/download_model.py 2>/dev/null;"
+        " ls -d captioning/preparation imagebuild captioning/function/download_model.py 2>/dev/null;"
         " for tool in gcc cc g++ c++ clang make; do command -v $tool; done;"
         " ls -d /root/.cache/pip /tmp/* /build 2>/dev/null; true",
     )
@@ -75,7 +77,7 @@ def test_code_and_model_are_where_the_function_looks(image_present: str) -> None
     environment = dict(entry.split("=", 1) for entry in config(image_present).get("Env") or [])
     assert environment["MODEL_DIR"] == "/opt/ml/model"
     assert environment["LAMBDA_TASK_ROOT"] == "/var/task"
-    assert config(image_present)["Cmd"] == ["handler.main.handler"]
+    assert config(image_present)["Cmd"] == ["captioning.function.main.handler"]
     listing = run_in_image(image_present, "ls /opt/ml/model /var/task/handler")
     assert "config.json" in listing and "main.py" in listing
 
@@ -117,7 +119,16 @@ def test_a_base_without_lambda_task_root_fails_the_build_clearly(image_present: 
     try:
         unreachable = "http://127.0.0.1:9/simple/"  # nothing may be installed before the check fails
         result = subprocess.run(
-            [docker_cli(), "build", "--network", "none", "--progress", "plain", "-f", "handler/Dockerfile"]
+            [
+                docker_cli(),
+                "build",
+                "--network",
+                "none",
+                "--progress",
+                "plain",
+                "-f",
+                "captioning/function/Dockerfile",
+            ]
             + ["--build-arg", f"BASE_IMAGE={base}", "--build-arg", f"PIP_INDEX_URL={unreachable}"]
             + ["--build-arg", f"TORCH_INDEX_URL={unreachable}", "."],
             capture_output=True,

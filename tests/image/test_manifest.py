@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from handler.build.registry import IMAGE_MANIFEST_TYPES, local_registry, manifest, push
+from imagebuild.registry import IMAGE_MANIFEST_TYPES, local_registry, manifest, push
 from tests.image.conftest import record
 
 pytestmark = pytest.mark.image

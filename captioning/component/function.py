@@ -1,0 +1,161 @@
+"""The captioning function: its role, log group, the function itself and the warm `live` alias."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from captioning.component import policies
+from captioning.component.settings import PipelineSettings
+from captioning.contract import constants
+
+LIVE_ALIAS = "live"
+
+
+@dataclass
+class CaptioningFunction:
+    role: aws.iam.Role
+    role_policy: aws.iam.RolePolicy
+    log_group: aws.cloudwatch.LogGroup
+    function: aws.lambda_.Function
+    alias: aws.lambda_.Alias | None
+    provisioned_concurrency: aws.lambda_.ProvisionedConcurrencyConfig | None
+
+    @property
+    def target_arn(self) -> pulumi.Output[str]:
+        """What triggers invoke: the `live` alias when it exists, else the unqualified function."""
+        return self.alias.arn if self.alias is not None else self.function.arn
+
+    @property
+    def qualifier(self) -> pulumi.Output[str] | None:
+        return self.alias.name if self.alias is not None else None
+
+
+@dataclass
+class FunctionGrants:
+    """ARNs the function's role is scoped to."""
+
+    bucket_arn: pulumi.Output[str]
+    table_arn: pulumi.Output[str]
+    dead_letter_queue_arn: pulumi.Output[str]
+    queue_arn: pulumi.Output[str] | None
+
+
+def environment(args: PipelineSettings, table_name: pulumi.Input[str]) -> dict[str, pulumi.Input[str]]:
+    """The handler's environment: what captioning/function/settings.py reads, and Powertools' own switches.
+
+    Generation settings the user left unset are not written: the model's generation_config.json decides.
+    """
+    variables: dict[str, pulumi.Input[str]] = {
+        "TABLE_NAME": table_name,
+        "MODEL_ID": args.model_id,
+        "RUNTIME": args.runtime,
+        "PRECISION": args.precision,
+        "MAX_OBJECT_BYTES": str(args.max_object_bytes),
+        "POWERTOOLS_SERVICE_NAME": constants.SERVICE_NAME,
+        "POWERTOOLS_METRICS_NAMESPACE": args.metrics_namespace,
+        "POWERTOOLS_METRICS_DISABLED": _flag(not args.metrics),
+        "POWERTOOLS_TRACE_DISABLED": _flag(not args.tracing),
+    }
+    optional = {"NUM_BEAMS": args.num_beams, "MAX_LENGTH": args.max_length, "PROMPT": args.prompt}
+    variables.update({name: str(value) for name, value in optional.items() if value is not None})
+    return variables
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _role_policy_json(args: PipelineSettings, grants: FunctionGrants, log_group_arn: pulumi.Output[str]):
+    queue_arn = grants.queue_arn if grants.queue_arn is not None else pulumi.Output.from_input(None)
+    return pulumi.Output.all(
+        grants.bucket_arn, grants.table_arn, log_group_arn, grants.dead_letter_queue_arn, queue_arn
+    ).apply(
+        lambda arns: json.dumps(
+            policies.function_role_policy(
+                bucket_arn=arns[0],
+                key_prefix=args.key_prefix,
+                table_arn=arns[1],
+                log_group_arn=arns[2],
+                dead_letter_queue_arn=arns[3],
+                queue_arn=arns[4],
+                consumes_queue=grants.queue_arn is not None,
+                tracing=args.tracing,
+            )
+        )
+    )
+
+
+def create_captioning_function(
+    name: str,
+    args: PipelineSettings,
+    *,
+    image_uri: pulumi.Output[str],
+    table_name: pulumi.Output[str],
+    grants: FunctionGrants,
+    parent: pulumi.Resource,
+) -> CaptioningFunction:
+    child = pulumi.ResourceOptions(parent=parent)
+    log_group = aws.cloudwatch.LogGroup(
+        f"{name}-logs", retention_in_days=args.log_retention_days, tags=args.tags, opts=child
+    )
+    role = aws.iam.Role(
+        f"{name}-function-role",
+        assume_role_policy=json.dumps(policies.lambda_assume_role_policy()),
+        tags=args.tags,
+        opts=child,
+    )
+    role_policy = aws.iam.RolePolicy(
+        f"{name}-function-policy",
+        role=role.id,
+        policy=_role_policy_json(args, grants, log_group.arn),
+        opts=child,
+    )
+    publish = args.provisioned_concurrency > 0
+    function = aws.lambda_.Function(
+        f"{name}-function",
+        package_type="Image",
+        image_uri=image_uri,
+        role=role.arn,
+        architectures=[args.architecture],
+        memory_size=args.memory_size,
+        timeout=args.timeout,
+        ephemeral_storage=aws.lambda_.FunctionEphemeralStorageArgs(size=args.ephemeral_storage),
+        reserved_concurrent_executions=args.reserved_concurrency,
+        publish=publish,
+        environment=aws.lambda_.FunctionEnvironmentArgs(variables=environment(args, table_name)),
+        # Active: Lambda samples and starts the trace itself; PassThrough records only what callers trace.
+        tracing_config=aws.lambda_.FunctionTracingConfigArgs(
+            mode="Active" if args.tracing else "PassThrough"
+        ),
+        logging_config=aws.lambda_.FunctionLoggingConfigArgs(
+            log_format="JSON",
+            log_group=log_group.name,
+            application_log_level="INFO",
+            system_log_level="WARN",
+        ),
+        tags=args.tags,
+        # Without its permissions in place the first invocations would fail to log or to read.
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[role_policy]),
+    )
+    alias = None
+    provisioned = None
+    if publish:
+        alias = aws.lambda_.Alias(
+            f"{name}-{LIVE_ALIAS}",
+            name=LIVE_ALIAS,
+            function_name=function.name,
+            function_version=function.version,
+            opts=child,
+        )
+        provisioned = aws.lambda_.ProvisionedConcurrencyConfig(
+            f"{name}-provisioned-concurrency",
+            function_name=function.name,
+            qualifier=alias.name,
+            provisioned_concurrent_executions=args.provisioned_concurrency,
+            opts=child,
+        )
+    return CaptioningFunction(role, role_policy, log_group, function, alias, provisioned)

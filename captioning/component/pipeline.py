@@ -1,0 +1,222 @@
+"""CaptioningPipeline: S3 upload -> Lambda (container image) -> DynamoDB caption, in one component."""
+
+import pulumi
+import pulumi_aws as aws
+
+from captioning.component.args import CaptioningPipelineArgs
+from captioning.component.function import CaptioningFunction, FunctionGrants, create_captioning_function
+from captioning.component.image import FunctionImage, create_function_image
+from captioning.component.monitoring import Monitoring, create_monitoring
+from captioning.component.queues import create_dead_letter_queue, create_upload_queue
+from captioning.component.settings import PipelineSettings, resolve_settings
+from captioning.component.storage import ImagesBucket, create_captions_table, create_images_bucket
+from captioning.component.triggers import DirectTrigger, QueueTrigger, connect_direct, connect_queue
+
+PACKAGE_NAME = "captioning"
+"""The Pulumi package serving the component (`pulumi package add`); also the Python distribution's name."""
+
+TYPE_TOKEN = f"{PACKAGE_NAME}:index:CaptioningPipeline"
+
+
+class CaptioningPipeline(pulumi.ComponentResource):
+    """Captions every image uploaded to its bucket and stores the caption in its table (DynamoDB)."""
+
+    # The outputs, in every language (no `from __future__ import annotations`: the provider's schema
+    # inference reads these annotations as types).
+    bucket_name: pulumi.Output[str]
+    """Bucket to upload images to."""
+    table_name: pulumi.Output[str]
+    """Table holding one item per object key: its caption, or why it has none."""
+    function_name: pulumi.Output[str]
+    """Name of the captioning function."""
+    function_arn: pulumi.Output[str]
+    """ARN of the captioning function."""
+    function_target_arn: pulumi.Output[str]
+    """What the triggers invoke: the `live` alias when it exists, else the function."""
+    image_uri: pulumi.Output[str]
+    """The function image as `repository@sha256:digest`."""
+    dead_letter_queue_url: pulumi.Output[str]
+    """Events that could not be captioned."""
+    queue_url: pulumi.Output[str] | None
+    """Upload queue, in queue mode only (unset in direct mode)."""
+    alarm_topic_arn: pulumi.Output[str]
+    """SNS topic every alarm notifies (ALARM and OK): subscribe to it to be told."""
+    dashboard_name: pulumi.Output[str]
+    """CloudWatch dashboard of the pipeline."""
+    key_prefix: pulumi.Output[str]
+    """The key prefix that triggers the function (`python -m ops backfill` feeds only such keys)."""
+    key_suffixes: pulumi.Output[list[str]]
+    """The key suffixes that trigger the function (empty: every key)."""
+
+    def __init__(
+        self, name: str, args: CaptioningPipelineArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        # Resolved before anything is registered: a refused setting leaves no half-made component.
+        # (Already resolved PipelineSettings are accepted too, and checked again.)
+        settings = resolve_settings(args)
+        super().__init__(TYPE_TOKEN, name, None, opts)
+        self._build(name, settings)
+
+    def _build(self, name: str, args: PipelineSettings) -> None:
+        # From the component's provider (its region, its credentials), never parsed out of a child's ARN:
+        # outputs a provider always sets may be missing under a unit test's mocks.
+        account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
+        region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
+        images = create_images_bucket(name, force_destroy=args.force_destroy, tags=args.tags, parent=self)
+        table = create_captions_table(name, tags=args.tags, parent=self)
+        dead_letter_queue = create_dead_letter_queue(name, tags=args.tags, parent=self)
+        upload_queue = (
+            create_upload_queue(name, args, dead_letter_queue=dead_letter_queue, parent=self)
+            if args.trigger == "queue"
+            else None
+        )
+        image = create_function_image(name, args, account_id=account_id, parent=self)
+        function = create_captioning_function(
+            name,
+            args,
+            image_uri=image.uri,
+            table_name=table.name,
+            grants=FunctionGrants(
+                bucket_arn=images.bucket.arn,
+                table_arn=table.arn,
+                dead_letter_queue_arn=dead_letter_queue.arn,
+                queue_arn=upload_queue.arn if upload_queue is not None else None,
+            ),
+            parent=self,
+        )
+        trigger: DirectTrigger | QueueTrigger
+        if upload_queue is None:
+            trigger = connect_direct(
+                name,
+                args,
+                bucket=images.bucket,
+                account_id=account_id,
+                function=function,
+                dead_letter_queue=dead_letter_queue,
+                parent=self,
+            )
+        else:
+            trigger = connect_queue(
+                name,
+                args,
+                bucket=images.bucket,
+                account_id=account_id,
+                queue=upload_queue,
+                function=function,
+                parent=self,
+            )
+
+        monitoring = create_monitoring(
+            name,
+            args,
+            region=region,
+            function=function,
+            dead_letter_queue=dead_letter_queue,
+            upload_queue=upload_queue,
+            parent=self,
+        )
+
+        # The settings and child resources, grouped by concern, for Python programs that extend or test the
+        # pipeline (not annotated on the class: they are not outputs of the Pulumi package). The properties
+        # below name the ones a program reaches for most.
+        self.settings: PipelineSettings = args
+        self.images_bucket: ImagesBucket = images
+        self.captions_table: aws.dynamodb.Table = table
+        self.dead_letter_queue: aws.sqs.Queue = dead_letter_queue
+        self.upload_queue: aws.sqs.Queue | None = upload_queue
+        self.function_image: FunctionImage = image
+        self.captioning_function: CaptioningFunction = function
+        self.trigger: DirectTrigger | QueueTrigger = trigger
+        self.monitoring: Monitoring = monitoring
+
+        self.bucket_name = images.bucket.bucket
+        self.table_name = table.name
+        self.function_name = function.function.name
+        self.function_arn = function.function.arn
+        self.function_target_arn = function.target_arn
+        self.image_uri = image.uri
+        self.dead_letter_queue_url = dead_letter_queue.url
+        self.queue_url = upload_queue.url if upload_queue is not None else None
+        self.alarm_topic_arn = monitoring.topic.arn
+        self.dashboard_name = monitoring.dashboard.dashboard_name
+        self.key_prefix = pulumi.Output.from_input(args.key_prefix)
+        self.key_suffixes = pulumi.Output.from_input(list(args.key_suffixes))
+        self.register_outputs(
+            {
+                "bucket_name": self.bucket_name,
+                "table_name": self.table_name,
+                "function_name": self.function_name,
+                "function_arn": self.function_arn,
+                "function_target_arn": self.function_target_arn,
+                "image_uri": self.image_uri,
+                "dead_letter_queue_url": self.dead_letter_queue_url,
+                "queue_url": self.queue_url,
+                "alarm_topic_arn": self.alarm_topic_arn,
+                "dashboard_name": self.dashboard_name,
+                "key_prefix": self.key_prefix,
+                "key_suffixes": self.key_suffixes,
+            }
+        )
+
+    # The important child resources, for Python programs (not outputs of the Pulumi package: only the
+    # class's annotations are). Each is also reachable through the part it belongs to.
+    @property
+    def function(self) -> aws.lambda_.Function:
+        """The captioning function (`memory_size`, `reserved_concurrent_executions`, `timeout`, ...)."""
+        return self.captioning_function.function
+
+    @property
+    def live_alias(self) -> aws.lambda_.Alias | None:
+        """The function's `live` alias, which the triggers invoke; only with provisioned concurrency."""
+        return self.captioning_function.alias
+
+    @property
+    def provisioned_concurrency(self) -> aws.lambda_.ProvisionedConcurrencyConfig | None:
+        """Provisioned concurrency on the `live` alias; only when `provisioned_concurrency` > 0."""
+        return self.captioning_function.provisioned_concurrency
+
+    @property
+    def function_role(self) -> aws.iam.Role:
+        """The function's execution role (its inline policy: `.captioning_function.role_policy`)."""
+        return self.captioning_function.role
+
+    @property
+    def log_group(self) -> aws.cloudwatch.LogGroup:
+        """The function's log group (`retention_in_days`)."""
+        return self.captioning_function.log_group
+
+    @property
+    def bucket(self) -> aws.s3.Bucket:
+        """The images bucket (its access block, encryption and policy: `.images_bucket`)."""
+        return self.images_bucket.bucket
+
+    @property
+    def table(self) -> aws.dynamodb.Table:
+        """The captions table, one item per object key (also `.captions_table`)."""
+        return self.captions_table
+
+    @property
+    def repository(self) -> aws.ecr.Repository:
+        """The ECR repository of the function image (the build and push: `.function_image`)."""
+        return self.function_image.repository
+
+    @property
+    def notification(self) -> aws.s3.BucketNotification:
+        """The bucket's notification: to the function (direct mode) or to the upload queue (queue mode)."""
+        return self.trigger.notification
+
+    @property
+    def alarm_topic(self) -> aws.sns.Topic:
+        """The SNS topic every alarm notifies."""
+        return self.monitoring.topic
+
+    @property
+    def alarms(self) -> dict[str, aws.cloudwatch.MetricAlarm]:
+        """The CloudWatch alarms by role: `dead-letters`, `errors`, `throttles`, `duration`, and
+        `async-events-dropped` + `destination-delivery-failures` (direct) or `queue-age` (queue)."""
+        return self.monitoring.alarms
+
+    @property
+    def dashboard(self) -> aws.cloudwatch.Dashboard:
+        """The CloudWatch dashboard."""
+        return self.monitoring.dashboard

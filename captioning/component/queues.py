@@ -1,0 +1,44 @@
+"""SQS queues: the dead-letter queue (both modes) and the upload queue (queue mode)."""
+
+from __future__ import annotations
+
+import json
+
+import pulumi
+import pulumi_aws as aws
+
+from captioning.component import limits
+from captioning.component.settings import PipelineSettings
+
+
+def create_dead_letter_queue(name: str, *, tags: dict[str, str], parent: pulumi.Resource) -> aws.sqs.Queue:
+    """Where events that could not be captioned are kept, for the longest time SQS allows."""
+    return aws.sqs.Queue(
+        f"{name}-dead-letters",
+        message_retention_seconds=limits.SQS_MAX_RETENTION_SECONDS,
+        sqs_managed_sse_enabled=True,
+        tags=tags,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+
+
+def upload_queue_visibility_timeout(args: PipelineSettings) -> int:
+    """Long enough that a message is not redelivered while a batch is still being captioned."""
+    return limits.VISIBILITY_TIMEOUT_FACTOR * args.timeout + args.batching_window
+
+
+def create_upload_queue(
+    name: str, args: PipelineSettings, *, dead_letter_queue: aws.sqs.Queue, parent: pulumi.Resource
+) -> aws.sqs.Queue:
+    """Buffers the bucket's notifications; messages failing `max_receive_count` times move to the DLQ."""
+    return aws.sqs.Queue(
+        f"{name}-uploads",
+        visibility_timeout_seconds=upload_queue_visibility_timeout(args),
+        message_retention_seconds=limits.SQS_MAX_RETENTION_SECONDS,
+        redrive_policy=dead_letter_queue.arn.apply(
+            lambda arn: json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": args.max_receive_count})
+        ),
+        sqs_managed_sse_enabled=True,
+        tags=args.tags,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )

@@ -1,0 +1,91 @@
+"""One home for the names and defaults the function, the component, the local pipeline and the tools share.
+
+Pure Python with no imports beyond the standard library: the component (at `pulumi preview`), the
+function (inside the image) and the command-line tools all import it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+DEFAULT_MODEL_ID = "nlpconnect/vit-gpt2-image-captioning"
+"""The model a pipeline captions with when none is named."""
+
+MODEL_DIR_IN_IMAGE = "/opt/ml/model"
+"""Where captioning/function/Dockerfile puts the prepared model inside the function image."""
+
+RUNTIMES: tuple[str, ...] = ("onnx", "torch")
+"""How the function runs the model: ONNX Runtime (exported graphs, no torch) or PyTorch + transformers."""
+
+DEFAULT_RUNTIME = "onnx"
+
+PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "int8")
+"""Inference precisions, over all runtimes."""
+
+RUNTIME_PRECISIONS: dict[str, tuple[str, ...]] = {"onnx": ("fp32", "int8"), "torch": PRECISIONS}
+"""The precisions each runtime supports (ONNX int8 is quantised when the image is built)."""
+
+HALF_WEIGHTS_RUNTIMES: tuple[str, ...] = ("torch",)
+"""Runtimes that can load float16-stored weights (upcast at load)."""
+
+DEFAULT_PRECISION = "fp32"
+
+GENERATE_DEFAULT_NUM_BEAMS = 1
+"""transformers' `generate` default beam width (greedy search): used where the model's generation config
+sets none and the user gave no num_beams."""
+
+GENERATE_DEFAULT_NEW_TOKENS = 20
+"""transformers' `generate` default length when the generation config sets neither max_length nor
+max_new_tokens: 20 tokens after the decoder's input (its start token, or the prompt)."""
+
+MAX_OBJECT_BYTES = 50 * 1024 * 1024
+"""Objects larger than this are recorded as failed without being downloaded."""
+
+SERVICE_NAME = "captioning"
+"""Powertools service name: the function's logger, metrics dimension and tracer service."""
+
+DEFAULT_METRICS_NAMESPACE = "Captioning"
+"""CloudWatch namespace of the function's own metrics (Embedded Metric Format)."""
+
+OFFLINE_ENVIRONMENT: dict[str, str] = {
+    "HF_HUB_OFFLINE": "1",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
+}
+"""Set wherever a model is loaded at run time: never reach the Hub, no progress bars in logs."""
+
+
+DUPLICATE_STATUS = "duplicate"
+"""Log-line status of an object whose item already exists for its ETag: nothing new is written."""
+
+RETRY_STATUS = "retry"
+"""Log-line status of an object handed back for a later delivery (transient error, or no time left)."""
+
+
+class ItemStatus(StrEnum):
+    """The `status` attribute of a captions-table item."""
+
+    CAPTIONED = "captioned"
+    FAILED = "failed"
+
+
+class MetricName(StrEnum):
+    """The function's own metrics (Embedded Metric Format, in the namespace POWERTOOLS_METRICS_NAMESPACE).
+
+    captioning/function/telemetry.py emits them; captioning/component/monitoring.py alarms on them and charts
+    them.
+    """
+
+    IMAGES_CAPTIONED = "ImagesCaptioned"
+    IMAGES_FAILED = "ImagesFailed"
+    DUPLICATES = "Duplicates"
+    RETRIES = "Retries"
+    BATCH_SIZE = "BatchSize"
+    CAPTION_LATENCY = "CaptionLatency"
+    """Milliseconds, one value per captioned image (its share of the batched caption call)."""
+    COLD_START = "ColdStart"
+    """Powertools' own name for the metric `capture_cold_start_metric` emits."""
+
+
+METRIC_DIMENSIONS: tuple[str, ...] = ("function_name", "service")
+"""Dimensions of every function metric: the function name (AWS_LAMBDA_FUNCTION_NAME) and SERVICE_NAME."""

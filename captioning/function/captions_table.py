@@ -1,0 +1,111 @@
+"""The captions table: one item per object key, written once per object version."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from boto3.dynamodb.types import TypeSerializer
+from botocore.exceptions import ClientError
+
+from captioning.contract.constants import ItemStatus
+
+BATCH_GET_LIMIT = 100
+"""Most keys one BatchGetItem call may name."""
+
+_serializer = TypeSerializer()
+
+
+def caption_item(
+    *,
+    key: str,
+    model: str,
+    etag: str,
+    size: int | None,
+    caption: str | None = None,
+    error: str | None = None,
+    inference_ms: int = 0,
+) -> dict[str, Any]:
+    """An item: `caption` makes it a captioned item, `error` a failed one."""
+    if (caption is None) == (error is None):
+        raise ValueError("an item holds either a caption or an error")
+    item: dict[str, Any] = {
+        "key": key,
+        "status": ItemStatus.CAPTIONED.value if caption is not None else ItemStatus.FAILED.value,
+        "model": model,
+        "etag": etag,
+        "size": size if size is not None else 0,
+        "created_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "inference_ms": inference_ms,
+    }
+    item["caption" if caption is not None else "error"] = caption if caption is not None else error
+    return item
+
+
+def put_item_once(dynamodb_client: Any, table_name: str, item: dict[str, Any]) -> bool:
+    """Write `item` unless the table already holds a captioned item for the same key and etag.
+
+    S3 delivers events at least once: a redelivered event for the same object version finds its item
+    and leaves it as it is (returns False). A new version of the key (another etag) replaces it, and so
+    may any attempt on a key whose item is `failed` (e.g. deleted, then uploaded again unchanged).
+    """
+    try:
+        dynamodb_client.put_item(
+            TableName=table_name,
+            Item={name: _serializer.serialize(value) for name, value in item.items()},
+            ConditionExpression="attribute_not_exists(#key) OR #etag <> :etag OR #status = :failed",
+            ExpressionAttributeNames={"#key": "key", "#etag": "etag", "#status": "status"},
+            ExpressionAttributeValues={
+                ":etag": {"S": item["etag"]},
+                ":failed": {"S": ItemStatus.FAILED.value},
+            },
+        )
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def item_versions(dynamodb_client: Any, table_name: str, keys: Iterable[str]) -> dict[str, tuple[str, str]]:
+    """key -> (status, ETag) of its item, for those of `keys` that have one (consistent reads).
+
+    Keys DynamoDB leaves unprocessed twice are left out: callers treat them as new, and the write stays
+    conditional, so the worst case is work done twice, never a wrong item.
+    """
+    unique = list(dict.fromkeys(keys))
+    found: dict[str, tuple[str, str]] = {}
+    for start in range(0, len(unique), BATCH_GET_LIMIT):
+        request = {
+            table_name: {
+                "Keys": [{"key": {"S": key}} for key in unique[start : start + BATCH_GET_LIMIT]],
+                "ConsistentRead": True,
+                "ProjectionExpression": "#key, #etag, #status",
+                "ExpressionAttributeNames": {"#key": "key", "#etag": "etag", "#status": "status"},
+            }
+        }
+        for _attempt in range(2):
+            response = dynamodb_client.batch_get_item(RequestItems=request)
+            for item in response.get("Responses", {}).get(table_name, []):
+                found[item["key"]["S"]] = (
+                    item.get("status", {}).get("S", ""),
+                    item.get("etag", {}).get("S", ""),
+                )
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                break
+    return found
+
+
+def captioned_etags(dynamodb_client: Any, table_name: str, keys: Iterable[str]) -> dict[str, str]:
+    """key -> ETag of its captioned item, for those of `keys` whose item is captioned.
+
+    An object whose event names the same ETag is a duplicate the conditional write would refuse anyway:
+    the function skips its fetch and caption.
+    """
+    return {
+        key: etag
+        for key, (status, etag) in item_versions(dynamodb_client, table_name, keys).items()
+        if status == ItemStatus.CAPTIONED.value
+    }

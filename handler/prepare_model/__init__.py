@@ -1,4 +1,0 @@
-"""Build-time model preparation: `python -m handler.prepare_model` (see __main__.py).
-
-Runs in the Dockerfile's model stage and from the repository root; never shipped in the function image.
-"""

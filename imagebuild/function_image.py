@@ -1,0 +1,216 @@
+"""`make image`: build captioning/function/Dockerfile into a tag, offline, on AWS's base or the stand-in; and
+read the
+built image's layer groups (model / libraries / code) back from `docker history`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from captioning.component.build_context import DOCKERFILE
+from captioning.contract.constants import (
+    DEFAULT_MODEL_ID,
+    DEFAULT_PRECISION,
+    DEFAULT_RUNTIME,
+    MODEL_DIR_IN_IMAGE,
+    RUNTIME_PRECISIONS,
+    RUNTIMES,
+)
+from captioning.contract.model_files import model_directory_problem
+from imagebuild import base_image, wheelhouse
+from imagebuild.docker_engine import docker, ensure_engine
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_TAG = "captioning-function:local"
+DEMO_MODEL_SOURCE = "models/demo-shapes"
+HUB_PLACEHOLDER = "captioning/preparation/hub_model"
+"""What the Dockerfile's model stage copies when no MODEL_SOURCE is given (COPY needs a source); unused."""
+BUILDERS = ("classic", "buildkit")
+
+
+@dataclass(frozen=True)
+class ImageOptions:
+    tag: str = DEFAULT_TAG
+    model_id: str = DEFAULT_MODEL_ID
+    model_source: str | None = DEMO_MODEL_SOURCE
+    """A model directory relative to the context, or None to download model_id."""
+    runtime: str = DEFAULT_RUNTIME
+    precision: str = DEFAULT_PRECISION
+    half_weights: bool = False
+    base_image: str | None = None
+    builder: str = "classic"
+    no_cache: bool = False
+    context: Path = REPO_ROOT
+    """The build context: the repository, or one the component assembled (model_source relative to it)."""
+
+    def problems(self) -> list[str]:
+        found = []
+        if self.runtime not in RUNTIMES:
+            found.append(f"RUNTIME must be one of {', '.join(RUNTIMES)}; got {self.runtime!r}")
+        elif self.precision not in RUNTIME_PRECISIONS[self.runtime]:
+            allowed = ", ".join(RUNTIME_PRECISIONS[self.runtime])
+            found.append(
+                f"PRECISION {self.precision!r} is not available with RUNTIME={self.runtime};"
+                f" allowed: {allowed}"
+            )
+        if self.builder not in BUILDERS:
+            found.append(f"BUILDER must be one of {', '.join(BUILDERS)}; got {self.builder!r}")
+        if self.model_source is not None:
+            problem = model_directory_problem(self.context / self.model_source)
+            if problem is not None:
+                found.append(f"MODEL_SOURCE {self.model_source!r} (under {self.context}): {problem}")
+        return found
+
+
+def build_arguments(options: ImageOptions, *, base: str, index_url: str) -> dict[str, str]:
+    """captioning/function/Dockerfile's build args for these options (an empty MODEL_SOURCE: download
+    MODEL_ID)."""
+    return {
+        "BASE_IMAGE": base,
+        "PIP_INDEX_URL": index_url,
+        "TORCH_INDEX_URL": index_url,
+        "MODEL_ID": options.model_id,
+        "MODEL_SOURCE": options.model_source or "",
+        "RUNTIME": options.runtime,
+        "PRECISION": options.precision,
+        "HALF_WEIGHTS": "1" if options.half_weights else "0",
+    }
+
+
+def build(options: ImageOptions) -> float:
+    """Build the image; returns the seconds it took."""
+    problems = options.problems()
+    if problems:
+        raise ValueError("; ".join(problems))
+    ensure_engine()
+    started = time.monotonic()
+    base = options.base_image or (base_image.AWS_BASE_IMAGE if base_image.aws_base_available() else None)
+    python_version = base_image.python_version(base) if base else "3.11"
+    packages = wheelhouse.download(python_version)
+    with wheelhouse.serve(packages) as index_url:
+        if base is None:
+            base = base_image.build_stand_in(index_url)
+        build_args = build_arguments(options, base=base, index_url=index_url)
+        command = ["build", "--network", "host", "-f", DOCKERFILE, "-t", options.tag]
+        command += ["--no-cache"] if options.no_cache else []
+        for name, value in build_args.items():
+            command += ["--build-arg", f"{name}={value}"]
+        environment = {**os.environ, "DOCKER_BUILDKIT": "1" if options.builder == "buildkit" else "0"}
+        print(
+            f"building {options.tag} (base {base}, runtime {options.runtime}, {options.builder} builder) ...",
+            file=sys.stderr,
+        )
+        docker(*command, ".", capture=False, cwd=options.context, env=environment)
+    return time.monotonic() - started
+
+
+# --- what is in the built image -------------------------------------------------------------------------
+GROUPS = ("model", "libraries", "code")
+# The classic builder writes `COPY dir:<hash> in DEST`, BuildKit `COPY SRC DEST # buildkit`.
+_GROUP_PATTERNS = {
+    "model": re.compile(rf"COPY .*{re.escape(MODEL_DIR_IN_IMAGE)}/?$"),
+    "libraries": re.compile(r"COPY .*/var/task/?$"),
+    "code": re.compile(r"COPY .*/var/task/captioning(/\w+)?/?$|compileall .*/captioning"),
+}
+
+
+@dataclass
+class Layer:
+    created_by: str
+    size: int
+
+
+def history(tag: str) -> list[Layer]:
+    """The image's layers, oldest first, as `docker history` shows them (including the base's)."""
+    result = docker("history", "--no-trunc", "--format", "{{.CreatedBy}}\t{{.Size}}", "--human=false", tag)
+    layers = []
+    for line in result.stdout.splitlines():
+        created_by, _, size = line.rpartition("\t")
+        layers.append(Layer(created_by, int(size)))
+    return list(reversed(layers))
+
+
+def layer_groups(tag: str, base: str | None = None) -> dict[str, int]:
+    """Bytes of the final stage's layer groups: model, libraries, code (in that order), and the base."""
+    layers = history(tag)
+    base_layers = len(history(base)) if base else _base_layer_count(layers)
+    groups = {"base": sum(layer.size for layer in layers[:base_layers])}
+    groups.update(dict.fromkeys(GROUPS, 0))
+    current = None
+    for layer in layers[base_layers:]:
+        step = layer.created_by.removesuffix("# buildkit").strip()
+        for group in GROUPS[GROUPS.index(current) if current else 0 :]:
+            if _GROUP_PATTERNS[group].search(step):
+                current = group
+                break
+        if current:
+            groups[current] += layer.size
+    return groups
+
+
+def _base_layer_count(layers: list[Layer]) -> int:
+    """Layers before the final stage's LAMBDA_TASK_ROOT check (its first instruction)."""
+    for position, layer in enumerate(layers):
+        if "LAMBDA_TASK_ROOT is not set" in layer.created_by:
+            return position
+    raise ValueError(
+        "not an image built from captioning/function/Dockerfile: no LAMBDA_TASK_ROOT check in its history"
+    )
+
+
+def image_size(tag: str) -> int:
+    return int(docker("image", "inspect", "--format", "{{.Size}}", tag).stdout.strip())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m imagebuild image", description=__doc__.split("\n")[0])
+    parser.add_argument("--tag", default=DEFAULT_TAG)
+    parser.add_argument(
+        "--model-id", default=None, help=f"Hub model to download (default {DEFAULT_MODEL_ID})"
+    )
+    parser.add_argument(
+        "--model-source",
+        default=None,
+        help="model directory in the repository to bake (default: the demo model, unless --model-id names"
+        " a Hub model to download instead; the two exclude each other)",
+    )
+    parser.add_argument("--runtime", default=DEFAULT_RUNTIME)
+    parser.add_argument("--precision", default=DEFAULT_PRECISION)
+    parser.add_argument("--half-weights", default="0", choices=["0", "1"])
+    parser.add_argument("--base-image", default=None, help="default: AWS's if pullable, else the stand-in")
+    parser.add_argument("--builder", default=os.environ.get("BUILDER", "classic"), help="classic or buildkit")
+    parser.add_argument("--no-cache", action="store_true", help="rebuild every layer (the base is reused)")
+    args = parser.parse_args(argv)
+    if args.model_id and args.model_source:
+        print(
+            "error: MODEL_ID and MODEL_SOURCE exclude each other: give the Hub model to download"
+            " or the model directory to bake",
+            file=sys.stderr,
+        )
+        return 2
+    options = ImageOptions(
+        tag=args.tag,
+        model_id=args.model_id or DEFAULT_MODEL_ID,
+        model_source=args.model_source or (None if args.model_id else DEMO_MODEL_SOURCE),
+        runtime=args.runtime,
+        precision=args.precision,
+        half_weights=args.half_weights == "1",
+        base_image=args.base_image or None,
+        builder=args.builder,
+        no_cache=args.no_cache,
+    )
+    problems = options.problems()
+    if problems:
+        for problem in problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 2
+    seconds = build(options)
+    groups = layer_groups(options.tag)
+    summary = ", ".join(f"{name} {size / 1e6:.0f} MB" for name, size in groups.items())
+    print(f"built {options.tag} in {seconds:.0f} s: {image_size(options.tag) / 1e6:.0f} MB ({summary})")
+    return 0

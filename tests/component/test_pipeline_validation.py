@@ -1,0 +1,232 @@
+"""Bad settings fail before any resource exists, naming the setting, the value and what is allowed."""
+# ruff: noqa: S101  (pytest reports failures through plain assert statements)
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+
+import pulumi
+import pytest
+
+from captioning import CaptioningPipeline, InvalidSettingError, PipelineSettings
+from captioning.component import limits
+from tests.pulumi_mocks import use_mocks
+
+# (overrides, setting named in the error, a phrase of what is allowed)
+INVALID = [
+    ({"memory_size": 127}, "memory_size", "from 128 to 10240"),
+    ({"memory_size": 10241}, "memory_size", "from 128 to 10240"),
+    ({"memory_size": "4096"}, "memory_size", "whole number"),
+    ({"timeout": 0}, "timeout", "from 1 to 900"),
+    ({"timeout": 901}, "timeout", "from 1 to 900"),
+    ({"ephemeral_storage": 511}, "ephemeral_storage", "from 512 to 10240"),
+    ({"ephemeral_storage": 10241}, "ephemeral_storage", "from 512 to 10240"),
+    ({"reserved_concurrency": -1}, "reserved_concurrency", ">= 1"),
+    ({"reserved_concurrency": 0}, "reserved_concurrency", "0 would throttle every upload"),
+    ({"provisioned_concurrency": -1}, "provisioned_concurrency", ">= 0"),
+    (
+        {"reserved_concurrency": 1, "provisioned_concurrency": 2},
+        "provisioned_concurrency",
+        "reserved concurrency (1)",
+    ),
+    ({"architecture": "amd64"}, "architecture", "'x86_64', 'arm64'"),
+    ({"trigger": "sns"}, "trigger", "'direct', 'queue'"),
+    ({"precision": "fp16"}, "precision", "'fp32', 'bf16', 'int8'"),
+    ({"runtime": "tensorflow"}, "runtime", "'onnx', 'torch'"),
+    ({"runtime": "onnx", "precision": "bf16"}, "precision", "runtime 'onnx'; set runtime to 'torch'"),
+    ({"runtime": "onnx", "half_precision_weights": True}, "half_precision_weights", "runtime 'onnx'"),
+    ({"prompt": "  "}, "prompt", "non-empty text"),
+    ({"prompt": "a photo of"}, "prompt", "unset with runtime 'onnx'"),
+    ({"tracing": "on"}, "tracing", "true or false"),
+    ({"metrics": 1}, "metrics", "true or false"),
+    ({"metrics_namespace": "AWS/Lambda"}, "metrics_namespace", "reserved for AWS"),
+    ({"metrics_namespace": ""}, "metrics_namespace", "1-255 ASCII characters"),
+    ({"alarm_emails": ("ops@example.com", "not-an-address")}, "alarm_emails", "e-mail addresses"),
+    ({"alarm_period": 45}, "alarm_period", "10, 20, 30 or a multiple of 60"),
+    ({"alarm_evaluation_periods": 0}, "alarm_evaluation_periods", ">= 1"),
+    ({"alarm_period": 3600, "alarm_evaluation_periods": 25}, "alarm_evaluation_periods", "86400 seconds"),
+    ({"errors_alarm_threshold": 0}, "errors_alarm_threshold", ">= 1"),
+    ({"throttles_alarm_threshold": 0}, "throttles_alarm_threshold", ">= 1"),
+    ({"duration_alarm_percent": 101}, "duration_alarm_percent", "from 1 to 100"),
+    ({"queue_age_alarm_seconds": 59}, "queue_age_alarm_seconds", ">= 60"),
+    ({"batch_size": 0}, "batch_size", "from 1 to 10000"),
+    ({"batch_size": 10001, "batching_window": 5}, "batch_size", "from 1 to 10000"),
+    (
+        {"trigger": "queue", "batch_size": 10000, "batching_window": 300, "memory_size": 10240},
+        "memory_size",
+        "none fits nlpconnect/vit-gpt2-image-captioning",
+    ),
+    (
+        {"memory_size": 1024},
+        "memory_size",
+        "the smallest memory that fits nlpconnect/vit-gpt2-image-captioning",
+    ),
+    ({"batch_size": 11, "batching_window": 0}, "batch_size", "batching_window is at least 1 second"),
+    ({"batching_window": 301}, "batching_window", "from 0 to 300"),
+    ({"trigger": "queue", "reserved_concurrency": 1}, "max_concurrency", "at least 2"),
+    ({"trigger": "queue", "max_concurrency": 1}, "max_concurrency", "from 2 to 1000"),
+    ({"trigger": "queue", "max_concurrency": 1001}, "max_concurrency", "from 2 to 1000"),
+    (
+        {"trigger": "queue", "reserved_concurrency": 3, "max_concurrency": 5},
+        "max_concurrency",
+        "reserved concurrency (3)",
+    ),
+    ({"max_receive_count": 0}, "max_receive_count", "from 1 to 1000"),
+    ({"retry_attempts": 3}, "retry_attempts", "from 0 to 2"),
+    ({"max_event_age": 59}, "max_event_age", "from 60 to 21600"),
+    ({"log_retention_days": 2}, "log_retention_days", "1, 3, 5, 7, 14, 30"),
+    ({"log_retention_days": 0}, "log_retention_days", "retention periods"),
+    ({"num_beams": 0}, "num_beams", ">= 1"),
+    ({"max_length": 0}, "max_length", ">= 1"),
+    ({"images_to_keep": 0}, "images_to_keep", ">= 1"),
+    ({"model_id": " "}, "model_id", "non-empty"),
+    ({"key_suffixes": (".jpeg", "peg")}, "key_suffixes", "do not overlap"),
+    ({"key_suffixes": (".jpg", ".jpg")}, "key_suffixes", "do not overlap"),
+    ({"key_suffixes": (".jpg", "")}, "key_suffixes", "non-empty strings"),
+    ({"force_destroy": "yes"}, "force_destroy", "true or false"),
+    ({"half_precision_weights": 1}, "half_precision_weights", "true or false"),
+    ({"model_dir": ""}, "model_dir", "a model directory, or unset"),
+    ({"model_dir": "no/such/model"}, "model_dir", "is not one; a relative path is taken from the program's"),
+    ({"model_dir": "samples"}, "model_dir", "samples is missing config.json and weights (model.safetensors"),
+    (
+        {"model_dir": "captioning/preparation/hub_model"},
+        "model_dir",
+        "hub_model is missing config.json and weights",
+    ),
+]
+
+
+@pytest.mark.parametrize(("overrides", "setting", "allowed"), INVALID, ids=[case[1] for case in INVALID])
+def test_invalid_setting_is_refused_with_a_clear_error(overrides, setting, allowed):
+    with pytest.raises(InvalidSettingError) as caught:
+        PipelineSettings(**overrides)
+    error = caught.value
+    assert error.setting == setting
+    message = str(error)
+    assert message.startswith(f"{setting}=")
+    assert repr(error.value) in message
+    assert allowed in message
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"memory_size": 128, "timeout": 1, "ephemeral_storage": 512, "model_dir": "models/demo-shapes"},
+        {"memory_size": 10240, "timeout": 900, "ephemeral_storage": 10240},
+        {"trigger": "queue", "batch_size": 10, "batching_window": 0, "reserved_concurrency": 2},
+        {"reserved_concurrency": 1},
+        {"runtime": "torch", "precision": "bf16", "half_precision_weights": True},
+        {"runtime": "onnx", "precision": "int8"},
+        {"num_beams": None, "max_length": None, "prompt": "<DETAILED_CAPTION>", "runtime": "torch"},
+        {"alarm_period": 10, "alarm_emails": ("ops@example.com",), "metrics_namespace": "Team/Captions"},
+        {"alarm_period": 3600, "alarm_evaluation_periods": 24, "duration_alarm_percent": 100},
+        {"reserved_concurrency": 3, "provisioned_concurrency": 3},
+        {"log_retention_days": 3653, "retry_attempts": 0, "max_event_age": 21600},
+        {"key_suffixes": ()},
+    ],
+)
+def test_settings_at_aws_limits_are_accepted(overrides):
+    args = PipelineSettings(**overrides)
+    for name, value in overrides.items():
+        assert getattr(args, name) == value
+
+
+def test_every_cloudwatch_retention_period_is_accepted():
+    for days in limits.LOG_RETENTION_DAYS:
+        assert PipelineSettings(log_retention_days=days).log_retention_days == days
+
+
+def test_args_changed_after_creation_are_checked_before_any_resource_is_created():
+    mocks = use_mocks()
+    args = PipelineSettings()
+    args.memory_size = 20000
+
+    @pulumi.runtime.test
+    def deploy():
+        CaptioningPipeline("test", args)
+
+    with pytest.raises(InvalidSettingError, match="memory_size=20000"):
+        deploy()
+    assert mocks.registrations == []
+
+
+def test_every_field_has_a_default():
+    for field in dataclasses.fields(PipelineSettings):
+        assert field.default is not dataclasses.MISSING or field.default_factory is not dataclasses.MISSING, (
+            field.name
+        )
+
+
+DEMO_MODEL = Path(__file__).resolve().parents[2] / "models" / "demo-shapes"
+
+
+@pytest.mark.parametrize(
+    ("files", "missing"),
+    [
+        ({}, "missing config.json and weights (model.safetensors or pytorch_model.bin"),
+        ({"config.json": "{}"}, "missing weights (model.safetensors or pytorch_model.bin"),
+        ({"config.json": "{}", "model.onnx": "graph"}, "missing weights ("),
+        ({"onnx_model.json": "{}", "encoder.onnx": ""}, "missing decoder_step.onnx and tokenizer.json"),
+    ],
+    ids=["empty", "config-only", "stray-onnx", "onnx-without-decoder"],
+)
+def test_a_model_dir_that_holds_no_model_is_refused_naming_what_is_missing(
+    files: dict[str, str], missing: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory = tmp_path / "not-a-model"
+    directory.mkdir()
+    for name, text in files.items():
+        (directory / name).write_text(text)
+    notes: list[str] = []
+    monkeypatch.setattr(pulumi.log, "warn", lambda message, *args, **kwargs: notes.append(message))
+    with pytest.raises(InvalidSettingError) as caught:
+        PipelineSettings(model_dir=str(directory))
+    error = caught.value
+    assert error.setting == "model_dir"
+    message = str(error)
+    assert f"{directory} is {missing}" in message
+    assert "a model directory holds config.json plus weights" in message and "onnx_model.json" in message
+    assert notes == [], "refused before the memory check could note it skipped"
+
+
+def _prepared_onnx(directory: Path, precision: str) -> Path:
+    directory.mkdir()
+    (directory / "onnx_model.json").write_text(json.dumps({"format": 1, "precision": precision}))
+    (directory / "config.json").write_text(json.dumps({"model_type": "vision-encoder-decoder"}))
+    for name in ("encoder.onnx", "decoder_step.onnx", "tokenizer.json"):
+        (directory / name).write_bytes(b"\0" * 1000)
+    return directory
+
+
+def test_a_prepared_onnx_model_dir_is_accepted_for_its_runtime_and_precision(tmp_path: Path) -> None:
+    directory = _prepared_onnx(tmp_path / "exported", "int8")
+    assert PipelineSettings(model_dir=str(directory), runtime="onnx", precision="int8").model_dir == str(
+        directory
+    )
+    with pytest.raises(InvalidSettingError, match=r"precision='fp32' is not allowed: 'int8' with model_dir"):
+        PipelineSettings(model_dir=str(directory), runtime="onnx", precision="fp32")
+    with pytest.raises(InvalidSettingError) as caught:
+        PipelineSettings(model_dir=str(directory), runtime="torch", precision="fp32")
+    assert caught.value.setting == "runtime"
+    assert "'onnx' with model_dir" in str(caught.value) and "config.json and weights" in str(caught.value)
+
+
+def test_a_copied_transformers_model_is_accepted(tmp_path: Path) -> None:
+    shutil.copytree(DEMO_MODEL, tmp_path / "mine")
+    for runtime in ("onnx", "torch"):
+        PipelineSettings(model_dir=str(tmp_path / "mine"), runtime=runtime, memory_size=3008)
+
+
+def test_a_model_dir_that_holds_no_model_registers_no_resource(tmp_path: Path) -> None:
+    mocks = use_mocks()
+    args = PipelineSettings()
+    args.model_dir = str(tmp_path)  # an empty folder
+
+    @pulumi.runtime.test
+    def deploy():
+        CaptioningPipeline("test", args)
+
+    with pytest.raises(InvalidSettingError, match="is missing config.json and weights"):
+        deploy()
+    assert mocks.registrations == []
