@@ -14,10 +14,12 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 demo: $(VENV)/.installed
 	$(PY) -m local caption samples/images/
 
+# The test layers are directories: tests/{unit,component,function,tools,e2e,image}; tests/conftest.py marks
+# every e2e test slow and every image test image. `make test`: every layer but image (`make image-test`,
+# which needs Docker). `make test-fast`: no e2e either (servers, exports, subprocess CLIs), while editing.
 test: $(VENV)/.installed lint
 	$(PY) -m pytest -q -m "not image" tests
 
-# Everything but the slow end-to-end modules (servers, the demo model end to end): a quick check while editing.
 test-fast: $(VENV)/.installed
 	$(PY) -m pytest -q -m "not slow and not image" tests
 

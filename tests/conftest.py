@@ -1,4 +1,8 @@
-"""Shared fixtures: a tiny captioning model on disk, a loaded Captioner, moto-backed AWS."""
+"""Shared fixtures: a tiny captioning model on disk, a loaded Captioner, moto-backed AWS; the layers' marks.
+
+A test's layer is its directory under tests/ (unit, component, function, tools, e2e, image); the marks
+follow it: every e2e test is `slow`, every image test is `image`, and no other layer may be either.
+"""
 
 from __future__ import annotations
 
@@ -19,11 +23,39 @@ from PIL import Image
 
 from tests.tiny_model import build_tiny_model
 
+# The marks each layer's tests get (image tests are slow too); `make test-fast` runs the layers with none.
+LAYERS = ("unit", "component", "function", "tools", "e2e", "image")
+LAYER_MARKS: dict[str, tuple[str, ...]] = {"e2e": ("slow",), "image": ("image", "slow")}
+TESTS_DIR = Path(__file__).resolve().parent
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by mark
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test by its layer; a test outside the layers, or marked slow or image outside theirs, is a
+    usage error."""
+    layer_marks = {mark for marks in LAYER_MARKS.values() for mark in marks}
+    for item in items:
+        layer = item.path.relative_to(TESTS_DIR).parts[0]
+        if layer not in LAYERS:
+            raise pytest.UsageError(
+                f"{item.nodeid} is in no layer: tests live in tests/{{{','.join(LAYERS)}}}/"
+            )
+        own = LAYER_MARKS.get(layer, ())
+        for mark in sorted(layer_marks - set(own)):
+            if item.get_closest_marker(mark):
+                raise pytest.UsageError(
+                    f"{item.nodeid} is marked {mark} but is in tests/{layer}/: the layer decides "
+                    f"(slow: tests/e2e/, image: tests/image/); move it, or make it fast"
+                )
+        for mark in own:
+            item.add_marker(mark)
+
+
 # No test reaches the Hub (the sizing check would otherwise try it for made-up model ids).
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 AWS_TEST_REGION = "us-east-1"
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = TESTS_DIR.parent
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -30,8 +30,6 @@ from PIL import Image
 from captioning.contract.constants import ItemStatus
 from models import shapes
 
-pytestmark = pytest.mark.slow
-
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SIZE_CAP_BYTES = 1_000_000
 CAPTIONED, FAILED, NO_ITEM = ItemStatus.CAPTIONED.value, ItemStatus.FAILED.value, "no item"

@@ -3,7 +3,8 @@
 The local command line chooses neither a runtime nor a precision, so the function it runs is given the
 model directory's own (as an image built from that directory would be): the demo model (torch) and an
 int8 ONNX directory caption without a word of warning. The deployed function still warns when its
-RUNTIME and its model directory really disagree.
+RUNTIME and its model directory really disagree. (Which runtime and precision the local pipeline gives a
+directory: tests/tools/test_local_choices.py.)
 """
 
 from __future__ import annotations
@@ -18,9 +19,6 @@ from pathlib import Path
 
 import pytest
 
-from captioning.contract.model_files import ONNX_MANIFEST
-from captioning.function.captioner import directory_precision, directory_runtime
-from local.lambda_runtime import directory_choices
 from models import DEMO_MODEL_DIR
 from tests.conftest import run_local
 
@@ -34,18 +32,6 @@ def warnings_in(output: str) -> list[str]:
     return [line for line in output.splitlines() if WARNING.search(line)]
 
 
-def test_the_demo_model_is_run_with_its_own_runtime() -> None:
-    assert directory_runtime(DEMO_MODEL_DIR) == "torch"
-    assert directory_precision(DEMO_MODEL_DIR) is None
-    assert directory_choices(DEMO_MODEL_DIR) == {"RUNTIME": "torch", "PRECISION": "fp32"}
-
-
-def test_onnx_graphs_are_run_with_the_precision_they_were_built_with(tmp_path: Path) -> None:
-    (tmp_path / ONNX_MANIFEST).write_text(json.dumps({"format": 1, "precision": "int8"}))
-    assert directory_choices(tmp_path) == {"RUNTIME": "onnx", "PRECISION": "int8"}
-
-
-@pytest.mark.slow
 def test_the_demo_prints_no_warning() -> None:
     """What `make demo` runs."""
     result = run_local("caption", str(SAMPLES_DIR))
@@ -63,7 +49,6 @@ def int8_onnx_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
     return output
 
 
-@pytest.mark.slow
 def test_an_int8_onnx_model_directory_captions_without_a_precision_warning(int8_onnx_dir: Path) -> None:
     result = run_local(
         "caption", str(SAMPLES_DIR / "red circle.png"), "--model", str(int8_onnx_dir), "--json"
@@ -103,7 +88,6 @@ def _function_init(model_dir: Path, runtime: str) -> str:
     return result.stdout + result.stderr
 
 
-@pytest.mark.slow
 def test_the_deployed_function_still_warns_when_runtime_and_directory_disagree() -> None:
     disagreeing = warnings_in(_function_init(DEMO_MODEL_DIR, "onnx"))
     assert len(disagreeing) == 1, disagreeing
@@ -113,7 +97,6 @@ def test_the_deployed_function_still_warns_when_runtime_and_directory_disagree()
     assert warnings_in(_function_init(DEMO_MODEL_DIR, "torch")) == []
 
 
-@pytest.mark.slow
 def test_loading_onnx_graphs_without_a_precision_uses_theirs_without_a_warning(
     int8_onnx_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -13,8 +13,6 @@ from captioning.function.images import load_image
 from captioning.preparation.export import export_onnx
 from models import evaluate
 
-pytestmark = pytest.mark.slow
-
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEMO_MODEL_DIR = REPO_ROOT / "models" / "demo-shapes"
 SAMPLES_DIR = REPO_ROOT / "samples"

@@ -1,7 +1,8 @@
 """The ONNX runtime on the tiny ViT + GPT-2 model: the exporter, the numpy beam search, runtime selection.
 
 float32 ONNX captions must equal the torch fast path's and plain `generate`'s, token for token.
-The fast checks of the parts (no export) are in test_onnx_units.py.
+The fast checks of the parts (no export) are in tests/unit/test_onnx_units.py. An end-to-end module: exporting
+the tiny model takes about a minute on 2 busy cores.
 """
 
 from __future__ import annotations
@@ -33,8 +34,6 @@ from captioning.function.generation import UnsupportedGeneration, generation_fro
 from captioning.function.onnx_captioner import OnnxCaptioner, clean_up_tokenization
 from captioning.preparation.export import export_onnx
 from tests.tiny_model import build_tiny_model
-
-pytestmark = pytest.mark.slow  # exports the tiny model (about a minute on 2 busy cores)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MAX_LENGTH = 12

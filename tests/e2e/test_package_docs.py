@@ -9,10 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-pytestmark = pytest.mark.slow
-
 PACKAGE_DOC = Path(__file__).resolve().parents[2] / "docs" / "package.md"
 MARKER = "<!-- tests/test_package_docs.py runs the next code block with pytest"
 CODE_BLOCK = re.compile(r"```python\n(?P<code>.*?)\n```", re.DOTALL)

@@ -17,8 +17,6 @@ import pytest
 
 from captioning.component.build_context import context_files
 
-pytestmark = pytest.mark.slow
-
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEMO_MODEL = REPO_ROOT / "models" / "demo-shapes"
 RUFF = Path(sys.executable).parent / "ruff"

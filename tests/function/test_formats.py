@@ -1,24 +1,19 @@
-"""Every format the function decodes is delivered by the default key suffixes and captioned end to end.
+"""Every format the function decodes is delivered by the default key suffixes, and decodes.
 
 The suffixes (captioning/component/settings.py IMAGE_EXTENSIONS) and the decoded formats
-(captioning/function/images.py
-ALLOWED_FORMATS) live apart, as the component cannot import Pillow: the first tests keep them in step.
-The last runs one file per default suffix through `python -m local caption` with the demo model.
-(The same files go to the built image in tests/image/test_function_in_container.py.)
+(captioning/function/images.py ALLOWED_FORMATS) live apart, as the component cannot import Pillow: these
+tests keep them in step. tests/e2e/test_formats.py captions one file per default suffix through the local
+pipeline; tests/image/test_function_in_container.py sends the same files to the built image.
 """
 
 from __future__ import annotations
-
-import json
-from pathlib import Path
 
 import pytest
 from PIL import features
 
 from captioning.component.settings import DEFAULT_IMAGE_SUFFIXES, IMAGE_EXTENSIONS
 from captioning.function.images import ALLOWED_FORMATS, load_image
-from tests.conftest import run_local
-from tests.formats import CAPTION, HEIC_FIXTURE, SUFFIXES, encoded, format_files, format_of
+from tests.formats import HEIC_FIXTURE, SUFFIXES, encoded, format_of
 
 
 def test_every_default_suffix_is_a_format_the_function_decodes() -> None:
@@ -53,16 +48,3 @@ def test_each_format_decodes_to_the_source_picture(image_format: str) -> None:
 def test_the_heic_fixture_is_heic() -> None:
     data = HEIC_FIXTURE.read_bytes()
     assert data[4:12] == b"ftypheic"
-
-
-@pytest.mark.slow
-def test_one_file_per_default_suffix_is_captioned_through_the_local_pipeline(tmp_path: Path) -> None:
-    files = format_files()
-    for name, data in files.items():
-        (tmp_path / name).write_bytes(data)
-    result = run_local("caption", str(tmp_path), "--json")
-    assert result.returncode == 0, result.stderr[-3000:]
-    rows = {row["key"]: row for row in json.loads(result.stdout)}
-    assert rows == {
-        name: {"key": name, "status": "captioned", "caption": CAPTION} for name in sorted(files)
-    }, result.stderr[-3000:]

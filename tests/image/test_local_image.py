@@ -1,8 +1,8 @@
 """`python -m local caption|serve --function-image TAG`: the real function image under the Lambda runtime
 emulator gives the same output and the same accounting as the in-process function.
 
-Needs Docker and the built image (`make image`): marked `image`, so `make test` leaves it out. The tag is
-the first of $CAPTIONING_IMAGE_TAGS (default captioning-function:local).
+Needs Docker and the built image: an image test, run by `make image-test` (which builds it), not by
+`make test`. The tag is the first of $CAPTIONING_IMAGE_TAGS (default captioning-function:local).
 """
 # ruff: noqa: S101  (pytest reports failures through plain assert statements)
 
@@ -16,8 +16,6 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ServeProcess, run_local, wait_for_line
-
-pytestmark = [pytest.mark.image, pytest.mark.slow]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SAMPLES_DIR = REPO_ROOT / "samples" / "images"

@@ -1,4 +1,5 @@
-"""The benchmark's own logic, not timed: ratios, JSON keys, model shapes, inputs, chart."""
+"""The benchmark's own logic, not timed: ratios, JSON keys, model shapes, inputs, chart. (The real code
+path on a tiny model: tests/e2e/test_bench_smoke.py.)"""
 # ruff: noqa: S101  (pytest reports failures through plain assert statements)
 
 from __future__ import annotations
@@ -408,53 +409,6 @@ def test_without_docker_the_image_figures_are_skipped_with_a_note(monkeypatch) -
     assert container.measure_images(
         SimpleNamespace(no_images=True), models=None, onnx=None, inputs=None, log=notes.append
     ) == {"available": False, "note": "skipped (--no-images)"}
-
-
-@pytest.mark.slow
-def test_a_tiny_end_to_end_run_prints_every_key_on_its_last_line(tmp_path, monkeypatch, capsys) -> None:
-    """The real benchmark code path on a tiny model (figures meaningless): cold starts in fresh
-    processes, warm rounds, ONNX export when the exporter is there, no Docker, no cache dropping."""
-    import sys
-
-    import bench.__main__ as bench_main
-    from bench import coldstart
-
-    monkeypatch.setattr(bench_main, "ensure_env", lambda *args, **kwargs: sys.executable)
-    monkeypatch.setattr(bench_main, "ensure_onnx_env", lambda *args, **kwargs: sys.executable)
-    monkeypatch.setattr(coldstart, "_empty_cache", lambda *args: None)
-
-    summary = bench_main.main(
-        [
-            "--model-size",
-            "tiny",
-            "--cache-dir",
-            str(tmp_path / "cache"),
-            "--output-dir",
-            str(tmp_path / "out"),
-            "--repeats",
-            "1",
-            "--cold-repeats",
-            "1",
-            "--no-images",
-        ]
-    )
-
-    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert REQUIRED_KEYS | ONNX_KEYS <= line.keys()
-    assert line["throughput_ratio"] > 0 and line["peak_rss_ratio"] > 0
-    assert line["raw"]["images"] == {"available": False, "note": "skipped (--no-images)"}
-    assert (tmp_path / "out" / "results.json").exists() and (tmp_path / "out" / "results.png").exists()
-    cold = summary["raw"]["cold_start"]
-    assert cold["baseline"]["peak_rss_bytes"] != cold["project"]["peak_rss_bytes"]
-    if summary["raw"]["onnx"]["exported"]:  # the exporter has landed: the ONNX figures are measured
-        # Bytes read can be 0 here (the page cache is not dropped in a test): those ratios may be None.
-        timed = {key for key in ONNX_KEYS if "bytes" not in key}
-        unmeasured = [key for key in timed if line[key] is None]
-        assert not unmeasured, summary["raw"]["onnx"]
-        assert "torch" not in cold["onnx"]["imported"] and "onnxruntime" in cold["onnx"]["imported"]
-    else:
-        assert all(line[key] is None for key in ONNX_KEYS)
-        assert summary["raw"]["onnx"]["notes"]
 
 
 def test_sizing_rows_say_which_are_measured_out_of_memory_or_extrapolated() -> None:
