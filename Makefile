@@ -23,9 +23,11 @@ test: $(VENV)/.installed lint
 test-fast: $(VENV)/.installed
 	$(PY) -m pytest -q -m "not slow and not image" tests
 
+# Format, style and the direction of imports between the package's lifecycles and the tools (.importlinter).
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache --no-logo
 
 bench: $(VENV)/.installed
 	$(PY) -m bench
@@ -34,11 +36,12 @@ train-demo: $(VENV)/.installed
 	$(PY) -m models.train_demo_shapes
 
 # The function image, offline (docs/container-image.md). Build args: MODEL_ID, MODEL_SOURCE, RUNTIME,
-# PRECISION, HALF_WEIGHTS, BASE_IMAGE, BUILDER (classic|buildkit), TAG, NO_CACHE=1.
+# PRECISION, HALF_PRECISION_WEIGHTS, BASE_IMAGE, BUILDER (classic|buildkit), TAG, NO_CACHE=1.
 # E.g. `make image RUNTIME=torch`.
 IMAGE_OPTIONS = $(if $(TAG),--tag "$(TAG)") $(if $(MODEL_ID),--model-id "$(MODEL_ID)") \
 	$(if $(MODEL_SOURCE),--model-source "$(MODEL_SOURCE)") $(if $(RUNTIME),--runtime "$(RUNTIME)") \
-	$(if $(PRECISION),--precision "$(PRECISION)") $(if $(HALF_WEIGHTS),--half-weights "$(HALF_WEIGHTS)") \
+	$(if $(PRECISION),--precision "$(PRECISION)") \
+	$(if $(HALF_PRECISION_WEIGHTS),--half-precision-weights "$(HALF_PRECISION_WEIGHTS)") \
 	$(if $(BASE_IMAGE),--base-image "$(BASE_IMAGE)") $(if $(BUILDER),--builder "$(BUILDER)") \
 	$(if $(filter 1,$(NO_CACHE)),--no-cache)
 
