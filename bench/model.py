@@ -13,9 +13,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from models import tiny
+
 GPT2_VOCAB_SIZE = 50257
 END_OF_TEXT_ID = GPT2_VOCAB_SIZE - 1
-END_OF_TEXT = "<|endoftext|>"
+END_OF_TEXT = tiny.END_OF_TEXT
 CAPTION_TOKENS = 16
 NUM_BEAMS = 4
 MODEL_SEED = 20240229
@@ -59,29 +61,19 @@ PREPROCESSOR = {
 }
 
 
-# For checking the benchmark itself (tests, --model-size tiny): the same architecture, tiny shapes.
-TINY_VIT_SHAPE = {
-    **VIT_SHAPE,
-    "hidden_size": 32,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 2,
-    "intermediate_size": 64,
-    "image_size": 32,
-    "patch_size": 8,
-}
-TINY_VOCAB_SIZE = 300
+# For checking the benchmark itself (tests, --model-size tiny): the same architecture, the tests' tiny
+# shapes (models/tiny.py), in GPT-2's id space (<|endoftext|> is the last token).
+TINY_VIT_SHAPE = {**VIT_SHAPE, **tiny.VIT_SHAPE}
+TINY_VOCAB_SIZE = tiny.VOCAB_SIZE
 TINY_GPT2_SHAPE = {
     **GPT2_SHAPE,
+    **tiny.GPT2_SHAPE,
     "vocab_size": TINY_VOCAB_SIZE,
-    "n_positions": 64,
-    "n_embd": 32,
-    "n_layer": 2,
-    "n_head": 2,
     "bos_token_id": TINY_VOCAB_SIZE - 1,
     "eos_token_id": TINY_VOCAB_SIZE - 1,
     "pad_token_id": TINY_VOCAB_SIZE - 1,
 }
-TINY_PREPROCESSOR = {**PREPROCESSOR, "size": {"height": 32, "width": 32}}
+TINY_PREPROCESSOR = {**PREPROCESSOR, "size": {"height": tiny.IMAGE_SIZE, "width": tiny.IMAGE_SIZE}}
 
 
 @dataclass(frozen=True)

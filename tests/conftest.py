@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from tests.tiny_model import build_tiny_model
+from models.tiny import build_vit_gpt2
 
 # The marks each layer's tests get (image tests are slow too); `make test-fast` runs the layers with none.
 LAYERS = ("unit", "component", "function", "tools", "e2e", "image")
@@ -76,7 +76,7 @@ def build_context_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pa
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny ViT + GPT-2 VisionEncoderDecoderModel directory, as save_pretrained writes it."""
-    return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny-vit-gpt2")
+    return build_vit_gpt2(tmp_path_factory.mktemp("models") / "tiny-vit-gpt2")
 
 
 @pytest.fixture(scope="session")

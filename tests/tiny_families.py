@@ -6,7 +6,8 @@ weights and a tokenizer made here: no Hub. Sizes are a few hundred kB so a test 
 captions in about a second.
 
 Families: vision-encoder-decoder with a BERT decoder (ViT + BERT), blip, git, florence2, idefics3
-(SmolVLM's architecture, chat template included). ViT + GPT-2 lives in tests/tiny_model.py.
+(SmolVLM's architecture, chat template included). ViT + GPT-2, and the tiny ViT and tokenizer training
+these share with it, live in models/tiny.py.
 """
 
 from __future__ import annotations
@@ -16,14 +17,21 @@ from pathlib import Path
 
 import torch
 import transformers
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from tokenizers import processors
 from transformers import GenerationConfig
 
-TINY_IMAGE_SIZE = 32
+from models.tiny import (
+    CAPTION_WORDS,
+    IMAGE_SIZE,
+    VIT_SHAPE,
+    train_byte_level_bpe,
+    vit_config,
+    vit_image_processor,
+    widen_weights,
+)
+
 _WORDS = (
-    "a red circle on a white background . a blue square next to a green triangle . "
-    "two yellow stars and one black line . small large bright dark shape picture photo of "
-    "what does the image describe ? caption this in one sentence user assistant describe"
+    CAPTION_WORDS + " what does the image describe ? caption this in one sentence user assistant describe"
 ).split()
 SMOLVLM_CHAT_TEMPLATE = (
     "<|im_start|>{% for message in messages %}{{message['role'] | capitalize}}"
@@ -35,33 +43,9 @@ SMOLVLM_CHAT_TEMPLATE = (
 """SmolVLM-256M-Instruct's chat template (chat_template.json), as published."""
 
 
-def _widen(model: torch.nn.Module, seed: int) -> None:
-    """Random init with std 0.02 gives every image the same caption; wider weights make captions depend
-    on the pixels, so batched-vs-single comparisons actually compare something."""
-    torch.manual_seed(seed)
-    with torch.no_grad():
-        for parameter in model.parameters():
-            if parameter.dim() > 1:
-                parameter.normal_(0.0, 0.3)
-
-
 def _bert_tokenizer(extra_special: tuple[str, ...] = ()) -> transformers.BertTokenizer:
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *extra_special, *dict.fromkeys(_WORDS)]
     return transformers.BertTokenizer(vocab={token: index for index, token in enumerate(vocab)})
-
-
-def _byte_level_tokenizer(special: list[str], vocab_size: int = 400) -> Tokenizer:
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=special,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    bpe.train_from_iterator([" ".join(_WORDS)] * 4, trainer=trainer)
-    return bpe
 
 
 def _save(model_dir: Path, model, *parts) -> Path:
@@ -71,18 +55,6 @@ def _save(model_dir: Path, model, *parts) -> Path:
     for part in parts:
         part.save_pretrained(model_dir)
     return model_dir
-
-
-def _vit_config(**overrides) -> transformers.ViTConfig:
-    settings = dict(
-        image_size=TINY_IMAGE_SIZE,
-        patch_size=8,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-    )
-    return transformers.ViTConfig(**(settings | overrides))
 
 
 def build_vit_bert(model_dir: Path, *, seed: int = 0, generation: dict | None = None) -> Path:
@@ -100,24 +72,19 @@ def build_vit_bert(model_dir: Path, *, seed: int = 0, generation: dict | None = 
         is_decoder=True,
         add_cross_attention=True,
     )
-    config = transformers.VisionEncoderDecoderConfig.from_encoder_decoder_configs(_vit_config(), decoder)
+    config = transformers.VisionEncoderDecoderConfig.from_encoder_decoder_configs(vit_config(), decoder)
     config.decoder_start_token_id = tokenizer.cls_token_id
     config.pad_token_id = tokenizer.pad_token_id
     config.eos_token_id = tokenizer.sep_token_id
     model = transformers.VisionEncoderDecoderModel(config=config)
-    _widen(model, seed)
+    widen_weights(model, seed)
     model.generation_config = GenerationConfig(
         decoder_start_token_id=tokenizer.cls_token_id,
         eos_token_id=tokenizer.sep_token_id,
         pad_token_id=tokenizer.pad_token_id,
         **(generation or {}),
     )
-    image_processor = transformers.ViTImageProcessorPil(
-        size={"height": TINY_IMAGE_SIZE, "width": TINY_IMAGE_SIZE},
-        image_mean=[0.5, 0.5, 0.5],
-        image_std=[0.5, 0.5, 0.5],
-    )
-    return _save(model_dir, model, tokenizer, image_processor)
+    return _save(model_dir, model, tokenizer, vit_image_processor())
 
 
 def build_blip(model_dir: Path, *, seed: int = 0, generation: dict | None = None) -> Path:
@@ -126,14 +93,7 @@ def build_blip(model_dir: Path, *, seed: int = 0, generation: dict | None = None
     tokenizer = _bert_tokenizer(("[DEC]",))
     tokenizer.add_special_tokens({"bos_token": "[DEC]"})
     config = transformers.BlipConfig(
-        vision_config=dict(
-            image_size=TINY_IMAGE_SIZE,
-            patch_size=8,
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-        ),
+        vision_config=dict(VIT_SHAPE),
         text_config=dict(
             vocab_size=len(tokenizer),
             hidden_size=32,
@@ -149,12 +109,10 @@ def build_blip(model_dir: Path, *, seed: int = 0, generation: dict | None = None
         ),
     )
     model = transformers.BlipForConditionalGeneration(config)
-    _widen(model, seed)
+    widen_weights(model, seed)
     if generation:
         model.generation_config = GenerationConfig(**generation)
-    image_processor = transformers.BlipImageProcessorPil(
-        size={"height": TINY_IMAGE_SIZE, "width": TINY_IMAGE_SIZE}
-    )
+    image_processor = transformers.BlipImageProcessorPil(size={"height": IMAGE_SIZE, "width": IMAGE_SIZE})
     processor = transformers.BlipProcessor(image_processor, tokenizer)
     return _save(model_dir, model, processor)
 
@@ -163,14 +121,7 @@ def build_git(model_dir: Path, *, seed: int = 0, generation: dict | None = None)
     """GitForCausalLM (microsoft/git-base*): CLIP vision encoder + BERT-style causal decoder."""
     tokenizer = _bert_tokenizer()
     config = transformers.GitConfig(
-        vision_config=dict(
-            image_size=TINY_IMAGE_SIZE,
-            patch_size=8,
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-        ),
+        vision_config=dict(VIT_SHAPE),
         vocab_size=len(tokenizer),
         hidden_size=32,
         intermediate_size=64,
@@ -182,7 +133,7 @@ def build_git(model_dir: Path, *, seed: int = 0, generation: dict | None = None)
         pad_token_id=tokenizer.pad_token_id,
     )
     model = transformers.GitForCausalLM(config)
-    _widen(model, seed)
+    widen_weights(model, seed)
     model.generation_config = GenerationConfig(
         bos_token_id=tokenizer.cls_token_id,
         eos_token_id=tokenizer.sep_token_id,
@@ -190,8 +141,8 @@ def build_git(model_dir: Path, *, seed: int = 0, generation: dict | None = None)
         **(generation or {}),
     )
     image_processor = transformers.CLIPImageProcessorPil(
-        size={"shortest_edge": TINY_IMAGE_SIZE},
-        crop_size={"height": TINY_IMAGE_SIZE, "width": TINY_IMAGE_SIZE},
+        size={"shortest_edge": IMAGE_SIZE},
+        crop_size={"height": IMAGE_SIZE, "width": IMAGE_SIZE},
     )
     processor = transformers.GitProcessor(image_processor, tokenizer)
     return _save(model_dir, model, processor)
@@ -201,7 +152,7 @@ def build_florence2(model_dir: Path, *, seed: int = 0, generation: dict | None =
     """Florence2ForConditionalGeneration (florence-community/Florence-2-*): DaViT vision tower + BART,
     a BART byte-level tokenizer with the `<image>` token the processor needs."""
     special = ["<s>", "<pad>", "</s>", "<unk>", "<mask>", "<image>"]
-    backend = _byte_level_tokenizer(special)
+    backend = train_byte_level_bpe(" ".join(_WORDS), special, vocab_size=400)
     backend.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0))
     roles = {"bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>", "unk_token": "<unk>"}
     roles |= {"mask_token": "<mask>"}
@@ -245,7 +196,7 @@ def build_florence2(model_dir: Path, *, seed: int = 0, generation: dict | None =
         image_token_id=image_token_id,
     )
     model = transformers.Florence2ForConditionalGeneration(config)
-    _widen(model, seed)
+    widen_weights(model, seed)
     model.generation_config = GenerationConfig(
         bos_token_id=0,
         eos_token_id=2,
@@ -255,8 +206,8 @@ def build_florence2(model_dir: Path, *, seed: int = 0, generation: dict | None =
         **(generation or {}),
     )
     image_processor = transformers.CLIPImageProcessorPil(
-        size={"height": TINY_IMAGE_SIZE, "width": TINY_IMAGE_SIZE},
-        crop_size={"height": TINY_IMAGE_SIZE, "width": TINY_IMAGE_SIZE},
+        size={"height": IMAGE_SIZE, "width": IMAGE_SIZE},
+        crop_size={"height": IMAGE_SIZE, "width": IMAGE_SIZE},
         do_center_crop=False,
         image_mean=[0.485, 0.456, 0.406],
         image_std=[0.229, 0.224, 0.225],
@@ -274,20 +225,13 @@ def build_idefics3(
     processor splits large images into tiles, so images of a batch give prompts of different lengths."""
     special = ["<|endoftext|>", "<|im_start|>", "<end_of_utterance>", "<fake_token_around_image>", "<image>"]
     special += ["<global-img>"] + [f"<row_{i}_col_{j}>" for i in range(1, 7) for j in range(1, 7)]
-    backend = _byte_level_tokenizer(special, vocab_size=420)
+    backend = train_byte_level_bpe(" ".join(_WORDS), special, vocab_size=420)
     roles = {"bos_token": "<|im_start|>", "eos_token": "<end_of_utterance>"}
     roles |= {"pad_token": "<|endoftext|>", "unk_token": "<|endoftext|>"}
     tokenizer = transformers.PreTrainedTokenizerFast(tokenizer_object=backend, **roles)
     image_token_id = tokenizer.convert_tokens_to_ids("<image>")
     config = transformers.Idefics3Config(
-        vision_config=dict(
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            image_size=TINY_IMAGE_SIZE,
-            patch_size=8,
-        ),
+        vision_config=dict(VIT_SHAPE),
         text_config=dict(
             model_type="llama",
             vocab_size=len(tokenizer),
@@ -305,7 +249,7 @@ def build_idefics3(
         scale_factor=2,
     )
     model = transformers.Idefics3ForConditionalGeneration(config)
-    _widen(model, seed)
+    widen_weights(model, seed)
     model.generation_config = GenerationConfig(
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
@@ -313,8 +257,8 @@ def build_idefics3(
         **(generation or {}),
     )
     image_processor = transformers.Idefics3ImageProcessorPil(
-        size={"longest_edge": 2 * TINY_IMAGE_SIZE},
-        max_image_size={"longest_edge": TINY_IMAGE_SIZE},
+        size={"longest_edge": 2 * IMAGE_SIZE},
+        max_image_size={"longest_edge": IMAGE_SIZE},
         do_image_splitting=image_splitting,
     )
     # image_seq_len = (image_size / patch_size)^2 / scale_factor^2 = 16 / 4

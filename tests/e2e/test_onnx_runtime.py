@@ -33,7 +33,7 @@ from captioning.function.captioner import Captioner, backend_for
 from captioning.function.generation import UnsupportedGeneration, generation_from_config
 from captioning.function.onnx_captioner import OnnxCaptioner, clean_up_tokenization
 from captioning.preparation.export import export_onnx
-from tests.tiny_model import build_tiny_model
+from models.tiny import build_vit_gpt2
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MAX_LENGTH = 12
@@ -252,7 +252,7 @@ def test_the_exporter_writes_only_what_the_runtime_reads(onnx_dir: Path) -> None
 
 
 def test_cli_refuses_an_unsupported_model_and_says_to_use_torch(tmp_path: Path) -> None:
-    source = build_tiny_model(tmp_path / "upcast")
+    source = build_vit_gpt2(tmp_path / "upcast")
     config = json.loads((source / "config.json").read_text())
     config["decoder"]["reorder_and_upcast_attn"] = True
     (source / "config.json").write_text(json.dumps(config))
@@ -353,7 +353,7 @@ def test_the_directory_chooses_the_runtime(onnx_dir: Path, tiny_model_dir: Path)
 
 def test_generation_settings_default_to_the_models_generation_config(onnx_dir: Path) -> None:
     captioner = Captioner.load(onnx_dir)
-    assert (captioner.num_beams, captioner.max_length) == (3, 12)  # tests/tiny_model.py's generation config
+    assert (captioner.num_beams, captioner.max_length) == (3, 12)  # models/tiny.py's generation config
     assert (Captioner.load(onnx_dir, num_beams=2, max_length=7).num_beams, 7) == (2, 7)
 
 
@@ -408,7 +408,7 @@ def test_verification_fails_graphs_that_compute_another_function(
     from captioning.preparation.errors import PreparationRefused
 
     processor, tokenizer, model = reference
-    other = VisionEncoderDecoderModel.from_pretrained(build_tiny_model(tmp_path / "other", seed=1)).eval()
+    other = VisionEncoderDecoderModel.from_pretrained(build_vit_gpt2(tmp_path / "other", seed=1)).eval()
 
     verify.verify_against_torch(model, processor, tokenizer, onnx_dir)  # the right model passes
     with pytest.raises(PreparationRefused, match="caption differently from the torch model") as refused:

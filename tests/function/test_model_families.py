@@ -26,8 +26,8 @@ from captioning.contract.constants import GENERATE_DEFAULT_NEW_TOKENS, GENERATE_
 from captioning.function import generic_captioner
 from captioning.function.captioner import Captioner
 from captioning.function.generic_captioner import GenericCaptioner, UnsupportedModelError
+from models.tiny import build_vit_gpt2
 from tests import tiny_families
-from tests.tiny_model import build_tiny_model
 
 NUM_BEAMS = 2
 MAX_LENGTH = 9
@@ -126,7 +126,7 @@ def test_caption_equals_the_models_own_generate_batched_and_one_at_a_time(
 
 
 def test_gpt2_vision_encoder_decoder_also_captions_on_the_generic_path(tmp_path: Path) -> None:
-    model_dir = build_tiny_model(tmp_path / "vit-gpt2")
+    model_dir = build_vit_gpt2(tmp_path / "vit-gpt2")
     generic = GenericCaptioner.load(model_dir, num_beams=3, max_length=12)
     fast = Captioner.load(model_dir, num_beams=3, max_length=12)
     images = _images()
