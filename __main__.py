@@ -14,21 +14,15 @@ else:
     import pulumi
 
     from captioning import CaptioningPipeline
+    from captioning.component.pipeline import STACK_OUTPUT_NAMES
     from captioning.component.stack_config import args_from_config
 
     pipeline = CaptioningPipeline("captioning", args_from_config())
 
-    pulumi.export("bucketName", pipeline.bucket_name)
-    pulumi.export("tableName", pipeline.table_name)
-    pulumi.export("functionName", pipeline.function_name)
-    pulumi.export("functionArn", pipeline.function_arn)
-    pulumi.export("imageUri", pipeline.image_uri)
-    pulumi.export("deadLetterQueueUrl", pipeline.dead_letter_queue_url)
-    pulumi.export("functionTargetArn", pipeline.function_target_arn)
-    # What `python -m ops backfill` needs to feed the pipeline only the keys S3 would notify it of.
-    pulumi.export("keyPrefix", pipeline.key_prefix)
-    pulumi.export("keySuffixes", pipeline.key_suffixes)
-    pulumi.export("alarmTopicArn", pipeline.alarm_topic_arn)
-    pulumi.export("dashboardName", pipeline.dashboard_name)
-    if pipeline.queue_url is not None:
-        pulumi.export("queueUrl", pipeline.queue_url)
+    # Every output of the component, in camelCase as the schema spells it (queueUrl in queue mode only).
+    # `python -m ops` reads them back (ops/locate.py); keyPrefix and keySuffixes tell its backfill
+    # which keys S3 would notify the pipeline of.
+    for output, exported_as in STACK_OUTPUT_NAMES.items():
+        value = getattr(pipeline, output)
+        if value is not None:
+            pulumi.export(exported_as, value)

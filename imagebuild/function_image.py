@@ -12,16 +12,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from captioning.component.build_args import dockerfile_build_args
 from captioning.component.build_context import DOCKERFILE
 from captioning.contract.constants import (
     DEFAULT_MODEL_ID,
     DEFAULT_PRECISION,
     DEFAULT_RUNTIME,
     MODEL_DIR_IN_IMAGE,
-    RUNTIME_PRECISIONS,
     RUNTIMES,
 )
 from captioning.contract.model_files import model_directory_problem
+from captioning.contract.runtimes import precision_problem
 from imagebuild import base_image, wheelhouse
 from imagebuild.docker_engine import docker, ensure_engine
 
@@ -41,7 +42,7 @@ class ImageOptions:
     """A model directory relative to the context, or None to download model_id."""
     runtime: str = DEFAULT_RUNTIME
     precision: str = DEFAULT_PRECISION
-    half_weights: bool = False
+    half_precision_weights: bool = False
     base_image: str | None = None
     builder: str = "classic"
     no_cache: bool = False
@@ -52,12 +53,10 @@ class ImageOptions:
         found = []
         if self.runtime not in RUNTIMES:
             found.append(f"RUNTIME must be one of {', '.join(RUNTIMES)}; got {self.runtime!r}")
-        elif self.precision not in RUNTIME_PRECISIONS[self.runtime]:
-            allowed = ", ".join(RUNTIME_PRECISIONS[self.runtime])
-            found.append(
-                f"PRECISION {self.precision!r} is not available with RUNTIME={self.runtime};"
-                f" allowed: {allowed}"
-            )
+        elif problem := precision_problem(
+            self.runtime, self.precision, runtime_name="RUNTIME", precision_name="PRECISION"
+        ):
+            found.append(problem)
         if self.builder not in BUILDERS:
             found.append(f"BUILDER must be one of {', '.join(BUILDERS)}; got {self.builder!r}")
         if self.model_source is not None:
@@ -68,17 +67,19 @@ class ImageOptions:
 
 
 def build_arguments(options: ImageOptions, *, base: str, index_url: str) -> dict[str, str]:
-    """captioning/function/Dockerfile's build args for these options (an empty MODEL_SOURCE: download
-    MODEL_ID)."""
+    """captioning/function/Dockerfile's build args for these options: the model's (as the component
+    passes them), then the base image and the package indexes of this offline build."""
     return {
+        **dockerfile_build_args(
+            model_id=options.model_id,
+            model_source=options.model_source,
+            runtime=options.runtime,
+            precision=options.precision,
+            half_precision_weights=options.half_precision_weights,
+        ),
         "BASE_IMAGE": base,
         "PIP_INDEX_URL": index_url,
         "TORCH_INDEX_URL": index_url,
-        "MODEL_ID": options.model_id,
-        "MODEL_SOURCE": options.model_source or "",
-        "RUNTIME": options.runtime,
-        "PRECISION": options.precision,
-        "HALF_WEIGHTS": "1" if options.half_weights else "0",
     }
 
 
@@ -181,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--runtime", default=DEFAULT_RUNTIME)
     parser.add_argument("--precision", default=DEFAULT_PRECISION)
-    parser.add_argument("--half-weights", default="0", choices=["0", "1"])
+    parser.add_argument("--half-precision-weights", default="0", choices=["0", "1"])
     parser.add_argument("--base-image", default=None, help="default: AWS's if pullable, else the stand-in")
     parser.add_argument("--builder", default=os.environ.get("BUILDER", "classic"), help="classic or buildkit")
     parser.add_argument("--no-cache", action="store_true", help="rebuild every layer (the base is reused)")
@@ -199,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         model_source=args.model_source or (None if args.model_id else DEMO_MODEL_SOURCE),
         runtime=args.runtime,
         precision=args.precision,
-        half_weights=args.half_weights == "1",
+        half_precision_weights=args.half_precision_weights == "1",
         base_image=args.base_image or None,
         builder=args.builder,
         no_cache=args.no_cache,

@@ -1,6 +1,6 @@
 """Where the pipeline is: from flags, from a running `python -m local serve`, or from the Pulumi stack.
 
-Flags win over everything; `--local` reads the state file serve writes (local/serve_state.py); else, if
+Flags win over everything; `--local` reads the state file serve writes (ops/serve_state.py); else, if
 the Pulumi CLI is installed, `pulumi stack output --json` of the selected (or `--stack`) stack.
 """
 
@@ -17,22 +17,30 @@ import boto3
 from botocore.client import BaseClient
 from botocore.config import Config
 
+from captioning.component.pipeline import STACK_OUTPUT_NAMES
 from captioning.component.settings import DEFAULT_IMAGE_SUFFIXES
+from ops import serve_state
+from ops.aws import MOTO_CLIENT_CREDENTIALS
 
-LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}  # moto takes any
 PULUMI_TIMEOUT_S = 120
 
-# Stack output (camelCase, as __main__.py exports it) -> Locations field.
+# Component output -> Locations field; keyed by the stack output's name (camelCase, as __main__.py
+# exports it). An output the component no longer has fails here, at import, not on a deployed stack.
 STACK_OUTPUTS = {
-    "bucketName": "bucket",
-    "tableName": "table",
-    "queueUrl": "queue_url",
-    "deadLetterQueueUrl": "dead_letter_queue_url",
-    "functionTargetArn": "function_name",
-    "alarmTopicArn": "alarm_topic_arn",
-    "keyPrefix": "key_prefix",
-    "keySuffixes": "key_suffixes",
+    STACK_OUTPUT_NAMES[output]: name
+    for output, name in {
+        "bucket_name": "bucket",
+        "table_name": "table",
+        "queue_url": "queue_url",
+        "dead_letter_queue_url": "dead_letter_queue_url",
+        "function_target_arn": "function_name",
+        "alarm_topic_arn": "alarm_topic_arn",
+        "key_prefix": "key_prefix",
+        "key_suffixes": "key_suffixes",
+    }.items()
 }
+FUNCTION_NAME_OUTPUT = STACK_OUTPUT_NAMES["function_name"]
+"""Read when a stack exports no functionTargetArn: then S3 invokes the function itself."""
 
 
 class LocateError(RuntimeError):
@@ -89,7 +97,7 @@ class Locations:
             if self.region:
                 options["region_name"] = self.region
             if self.local:
-                options.update(LOCAL_CREDENTIALS)
+                options.update(MOTO_CLIENT_CREDENTIALS)
             self._clients[cache_key] = boto3.client(service, **options)
         return self._clients[cache_key]
 
@@ -133,8 +141,6 @@ def _enough(given: dict[str, Any]) -> bool:
 
 
 def from_local_serve(state_path: Any = None) -> Locations:
-    from local import serve_state  # the local package is only needed for --local
-
     try:
         state = serve_state.read(state_path)
     except serve_state.ServeStateError as error:
@@ -189,10 +195,13 @@ def locations_from_outputs(outputs: dict[str, Any], *, source: str) -> Locations
     for output, name in STACK_OUTPUTS.items():
         if outputs.get(output) is not None:
             values[name] = tuple(outputs[output]) if name == "key_suffixes" else outputs[output]
-    if "function_name" not in values and outputs.get("functionName"):
-        values["function_name"] = outputs["functionName"]
+    if "function_name" not in values and outputs.get(FUNCTION_NAME_OUTPUT):
+        values["function_name"] = outputs[FUNCTION_NAME_OUTPUT]
     if not values.get("bucket"):
-        raise LocateError(f"{source} has no bucketName: is this the captioning project's stack, deployed?")
+        raise LocateError(
+            f"{source} has no {STACK_OUTPUT_NAMES['bucket_name']}: is this the captioning project's"
+            " stack, deployed?"
+        )
     return Locations(source=source, **values)
 
 

@@ -22,6 +22,7 @@ import pulumi_aws as aws
 import pulumi_docker as docker
 
 from captioning.component import policies
+from captioning.component.build_args import dockerfile_build_args
 from captioning.component.build_context import DOCKERFILE, BuildContext, prepare_build_context
 from captioning.component.settings import PipelineSettings
 
@@ -58,47 +59,45 @@ def registry_credentials(
     )
 
 
-def build_args(args: PipelineSettings, context: BuildContext) -> dict[str, str]:
-    """Docker build arguments of captioning/function/Dockerfile (MODEL_SOURCE unset means: download
-    MODEL_ID)."""
-    values = {
-        "MODEL_ID": args.model_id,
-        "RUNTIME": args.runtime,
-        "PRECISION": args.precision,
-        "HALF_WEIGHTS": "1" if args.half_precision_weights else "0",
-    }
-    if context.model_source is not None:
-        values["MODEL_SOURCE"] = context.model_source
-    return values
+def build_args(settings: PipelineSettings, context: BuildContext) -> dict[str, str]:
+    """Docker build arguments of captioning/function/Dockerfile: the model directory the context holds,
+    else the model id to download."""
+    return dockerfile_build_args(
+        model_id=settings.model_id,
+        model_source=context.model_source,
+        runtime=settings.runtime,
+        precision=settings.precision,
+        half_precision_weights=settings.half_precision_weights,
+    )
 
 
-def image_build_settings(args: PipelineSettings, context: BuildContext) -> docker.RemoteImageBuildArgs:
+def image_build_settings(settings: PipelineSettings, context: BuildContext) -> docker.RemoteImageBuildArgs:
     """One platform, no provenance or SBOM attestations: the pushed reference is a single image manifest."""
     return docker.RemoteImageBuildArgs(
         context=str(context.path),
         dockerfile=DOCKERFILE,
-        platform=args.platform,
-        build_args=build_args(args, context),
+        platform=settings.platform,
+        build_args=build_args(settings, context),
         provenance="false",
         sbom="false",
     )
 
 
 def create_function_image(
-    name: str, args: PipelineSettings, *, account_id: pulumi.Input[str], parent: pulumi.Resource
+    name: str, settings: PipelineSettings, *, account_id: pulumi.Input[str], parent: pulumi.Resource
 ) -> FunctionImage:
     child = pulumi.ResourceOptions(parent=parent)
     repository = aws.ecr.Repository(
         f"{name}-repository",
         image_scanning_configuration=aws.ecr.RepositoryImageScanningConfigurationArgs(scan_on_push=True),
-        force_delete=args.force_destroy,
-        tags=args.tags,
+        force_delete=settings.force_destroy,
+        tags=settings.tags,
         opts=child,
     )
     lifecycle_policy = aws.ecr.LifecyclePolicy(
         f"{name}-repository-lifecycle",
         repository=repository.name,
-        policy=json.dumps(policies.keep_last_images_lifecycle_policy(args.images_to_keep)),
+        policy=json.dumps(policies.keep_last_images_lifecycle_policy(settings.images_to_keep)),
         opts=child,
     )
     pull_policy = aws.ecr.RepositoryPolicy(
@@ -109,11 +108,11 @@ def create_function_image(
         ),
         opts=child,
     )
-    context = prepare_build_context(args.model_dir)
+    context = prepare_build_context(settings.model_dir)
     image = docker.RemoteImage(
         f"{name}-image",
         name=repository.repository_url.apply(lambda url: f"{url}:{pulumi.get_stack()}"),
-        build=image_build_settings(args, context),
+        build=image_build_settings(settings, context),
         # The bridged build reruns only when a file it is made from changes.
         triggers={"context": context.fingerprint},
         keep_locally=True,

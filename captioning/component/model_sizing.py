@@ -37,15 +37,12 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from captioning.component import limits, measured_memory
 from captioning.component.build_context import resolve_model_dir
-
-if TYPE_CHECKING:
-    from captioning.component.settings import PipelineSettings
-    from captioning.component.validation import InvalidSettingError
+from captioning.component.settings import PipelineSettings
+from captioning.component.validation import InvalidSettingError
 
 logger = logging.getLogger(__name__)
 
@@ -141,8 +138,6 @@ class ModelFootprint:
 def memory_errors(args: PipelineSettings) -> Iterator[InvalidSettingError]:
     """InvalidSettingError for a memory size (or runtime) the chosen model cannot run with; nothing when
     the settings fit, or when the model's size cannot be found (then a note is logged)."""
-    from captioning.component.validation import InvalidSettingError  # validation imports this module
-
     if not _is_int(args.memory_size) or not limits.MEMORY_MB[0] <= args.memory_size <= limits.MEMORY_MB[1]:
         return  # the range check reports it
     footprint = model_footprint(args)

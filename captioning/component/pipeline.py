@@ -1,11 +1,15 @@
 """CaptioningPipeline: S3 upload -> Lambda (container image) -> DynamoDB caption, in one component."""
 
+import inspect
+
 import pulumi
 import pulumi_aws as aws
+from pulumi.provider.experimental.util import camel_case
 
 from captioning.component.args import CaptioningPipelineArgs
 from captioning.component.function import CaptioningFunction, FunctionGrants, create_captioning_function
 from captioning.component.image import FunctionImage, create_function_image
+from captioning.component.model_check import check_model_fits
 from captioning.component.monitoring import Monitoring, create_monitoring
 from captioning.component.queues import create_dead_letter_queue, create_upload_queue
 from captioning.component.settings import PipelineSettings, resolve_settings
@@ -54,26 +58,29 @@ class CaptioningPipeline(pulumi.ComponentResource):
         # Resolved before anything is registered: a refused setting leaves no half-made component.
         # (Already resolved PipelineSettings are accepted too, and checked again.)
         settings = resolve_settings(args)
+        check_model_fits(settings)
         super().__init__(TYPE_TOKEN, name, None, opts)
         self._build(name, settings)
 
-    def _build(self, name: str, args: PipelineSettings) -> None:
+    def _build(self, name: str, settings: PipelineSettings) -> None:
         # From the component's provider (its region, its credentials), never parsed out of a child's ARN:
         # outputs a provider always sets may be missing under a unit test's mocks.
         account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
         region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
-        images = create_images_bucket(name, force_destroy=args.force_destroy, tags=args.tags, parent=self)
-        table = create_captions_table(name, tags=args.tags, parent=self)
-        dead_letter_queue = create_dead_letter_queue(name, tags=args.tags, parent=self)
+        images = create_images_bucket(
+            name, force_destroy=settings.force_destroy, tags=settings.tags, parent=self
+        )
+        table = create_captions_table(name, tags=settings.tags, parent=self)
+        dead_letter_queue = create_dead_letter_queue(name, tags=settings.tags, parent=self)
         upload_queue = (
-            create_upload_queue(name, args, dead_letter_queue=dead_letter_queue, parent=self)
-            if args.trigger == "queue"
+            create_upload_queue(name, settings, dead_letter_queue=dead_letter_queue, parent=self)
+            if settings.trigger == "queue"
             else None
         )
-        image = create_function_image(name, args, account_id=account_id, parent=self)
+        image = create_function_image(name, settings, account_id=account_id, parent=self)
         function = create_captioning_function(
             name,
-            args,
+            settings,
             image_uri=image.uri,
             table_name=table.name,
             grants=FunctionGrants(
@@ -88,7 +95,7 @@ class CaptioningPipeline(pulumi.ComponentResource):
         if upload_queue is None:
             trigger = connect_direct(
                 name,
-                args,
+                settings,
                 bucket=images.bucket,
                 account_id=account_id,
                 function=function,
@@ -98,7 +105,7 @@ class CaptioningPipeline(pulumi.ComponentResource):
         else:
             trigger = connect_queue(
                 name,
-                args,
+                settings,
                 bucket=images.bucket,
                 account_id=account_id,
                 queue=upload_queue,
@@ -108,7 +115,7 @@ class CaptioningPipeline(pulumi.ComponentResource):
 
         monitoring = create_monitoring(
             name,
-            args,
+            settings,
             region=region,
             function=function,
             dead_letter_queue=dead_letter_queue,
@@ -119,7 +126,7 @@ class CaptioningPipeline(pulumi.ComponentResource):
         # The settings and child resources, grouped by concern, for Python programs that extend or test the
         # pipeline (not annotated on the class: they are not outputs of the Pulumi package). The properties
         # below name the ones a program reaches for most.
-        self.settings: PipelineSettings = args
+        self.settings: PipelineSettings = settings
         self.images_bucket: ImagesBucket = images
         self.captions_table: aws.dynamodb.Table = table
         self.dead_letter_queue: aws.sqs.Queue = dead_letter_queue
@@ -139,24 +146,9 @@ class CaptioningPipeline(pulumi.ComponentResource):
         self.queue_url = upload_queue.url if upload_queue is not None else None
         self.alarm_topic_arn = monitoring.topic.arn
         self.dashboard_name = monitoring.dashboard.dashboard_name
-        self.key_prefix = pulumi.Output.from_input(args.key_prefix)
-        self.key_suffixes = pulumi.Output.from_input(list(args.key_suffixes))
-        self.register_outputs(
-            {
-                "bucket_name": self.bucket_name,
-                "table_name": self.table_name,
-                "function_name": self.function_name,
-                "function_arn": self.function_arn,
-                "function_target_arn": self.function_target_arn,
-                "image_uri": self.image_uri,
-                "dead_letter_queue_url": self.dead_letter_queue_url,
-                "queue_url": self.queue_url,
-                "alarm_topic_arn": self.alarm_topic_arn,
-                "dashboard_name": self.dashboard_name,
-                "key_prefix": self.key_prefix,
-                "key_suffixes": self.key_suffixes,
-            }
-        )
+        self.key_prefix = pulumi.Output.from_input(settings.key_prefix)
+        self.key_suffixes = pulumi.Output.from_input(list(settings.key_suffixes))
+        self.register_outputs({name: getattr(self, name) for name in OUTPUT_NAMES})
 
     # The important child resources, for Python programs (not outputs of the Pulumi package: only the
     # class's annotations are). Each is also reachable through the part it belongs to.
@@ -220,3 +212,10 @@ class CaptioningPipeline(pulumi.ComponentResource):
     def dashboard(self) -> aws.cloudwatch.Dashboard:
         """The CloudWatch dashboard."""
         return self.monitoring.dashboard
+
+
+OUTPUT_NAMES: tuple[str, ...] = tuple(inspect.get_annotations(CaptioningPipeline))
+"""The component's outputs, in every language: its class annotations (what the schema is made from)."""
+
+STACK_OUTPUT_NAMES: dict[str, str] = {name: camel_case(name) for name in OUTPUT_NAMES}
+"""Each output's name as the stack program (__main__.py) exports it, as the schema spells it."""

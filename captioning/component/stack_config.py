@@ -1,72 +1,61 @@
 """Reads a stack's `captioning:*` config into CaptioningPipelineArgs.
 
-Keys are camelCase; the two people change most are literally `memory` and `concurrency`.
-A value of the wrong type, an unknown key, or a value AWS would refuse fails naming the key.
+One key per setting: the setting's name in camelCase (as the schema spells the input), except the two
+people change most, which are literally `memory` and `concurrency`. A value of the wrong type, an unknown
+key, or a value AWS would refuse fails naming the key.
 """
 
 from __future__ import annotations
 
 import json
+import typing
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pulumi
+from pulumi.provider.experimental.util import camel_case
 from pulumi.runtime import config as runtime_config
 
 from captioning.component.args import CaptioningPipelineArgs
+from captioning.component.model_check import check_model_fits
 from captioning.component.settings import resolve_settings
 from captioning.component.validation import InvalidSettingError
 
 NAMESPACE = "captioning"
+
+SHORT_KEYS = {"memory_size": "memory", "reserved_concurrency": "concurrency"}
+"""The settings whose config key is not their name in camelCase."""
+
+NOT_IN_CONFIG = ("tags",)
+"""Settings with no config key: a map of tags is not a config value (a stack tags its resources with
+the AWS provider's `aws:defaultTags`)."""
+
+_KINDS = {int: "int", str: "str", bool: "bool"}
 
 
 @dataclass(frozen=True)
 class ConfigKey:
     key: str
     field: str
-    kind: str  # "int", "str", "bool" or "list"
-    example: str = ""  # shown when a list is malformed
+    kind: str  # "int", "str", "bool" or "list" (of strings, given as JSON)
 
 
-CONFIG_KEYS = (
-    ConfigKey("memory", "memory_size", "int"),
-    ConfigKey("concurrency", "reserved_concurrency", "int"),
-    ConfigKey("provisionedConcurrency", "provisioned_concurrency", "int"),
-    ConfigKey("timeout", "timeout", "int"),
-    ConfigKey("architecture", "architecture", "str"),
-    ConfigKey("ephemeralStorage", "ephemeral_storage", "int"),
-    ConfigKey("trigger", "trigger", "str"),
-    ConfigKey("batchSize", "batch_size", "int"),
-    ConfigKey("batchingWindow", "batching_window", "int"),
-    ConfigKey("maxConcurrency", "max_concurrency", "int"),
-    ConfigKey("maxReceiveCount", "max_receive_count", "int"),
-    ConfigKey("retryAttempts", "retry_attempts", "int"),
-    ConfigKey("maxEventAge", "max_event_age", "int"),
-    ConfigKey("modelId", "model_id", "str"),
-    ConfigKey("modelDir", "model_dir", "str"),
-    ConfigKey("halfPrecisionWeights", "half_precision_weights", "bool"),
-    ConfigKey("runtime", "runtime", "str"),
-    ConfigKey("numBeams", "num_beams", "int"),
-    ConfigKey("maxLength", "max_length", "int"),
-    ConfigKey("prompt", "prompt", "str"),
-    ConfigKey("precision", "precision", "str"),
-    ConfigKey("maxObjectBytes", "max_object_bytes", "int"),
-    ConfigKey("keyPrefix", "key_prefix", "str"),
-    ConfigKey("keySuffixes", "key_suffixes", "list", '[".jpg", ".png"]'),
-    ConfigKey("logRetentionDays", "log_retention_days", "int"),
-    ConfigKey("forceDestroy", "force_destroy", "bool"),
-    ConfigKey("imagesToKeep", "images_to_keep", "int"),
-    ConfigKey("tracing", "tracing", "bool"),
-    ConfigKey("metrics", "metrics", "bool"),
-    ConfigKey("metricsNamespace", "metrics_namespace", "str"),
-    ConfigKey("alarmEmails", "alarm_emails", "list", '["ops@example.com"]'),
-    ConfigKey("alarmPeriod", "alarm_period", "int"),
-    ConfigKey("alarmEvaluationPeriods", "alarm_evaluation_periods", "int"),
-    ConfigKey("errorsAlarmThreshold", "errors_alarm_threshold", "int"),
-    ConfigKey("throttlesAlarmThreshold", "throttles_alarm_threshold", "int"),
-    ConfigKey("durationAlarmPercent", "duration_alarm_percent", "int"),
-    ConfigKey("queueAgeAlarmSeconds", "queue_age_alarm_seconds", "int"),
+def _kind(hint: object) -> str:
+    """How a setting's config value is read, from its annotation on CaptioningPipelineArgs."""
+    if typing.get_origin(hint) is Sequence:
+        return "list"
+    types = [member for member in typing.get_args(hint) or (hint,) if member is not type(None)]
+    (kind,) = {_KINDS[member] for member in types}  # a new kind of setting needs a reader below
+    return kind
+
+
+CONFIG_KEYS = tuple(
+    ConfigKey(SHORT_KEYS.get(field, camel_case(field)), field, _kind(hint))
+    for field, hint in typing.get_type_hints(CaptioningPipelineArgs).items()
+    if field not in NOT_IN_CONFIG
 )
+"""Every config key, in the order of CaptioningPipelineArgs (the README's configuration table's)."""
 _BY_FIELD = {entry.field: entry for entry in CONFIG_KEYS}
 
 
@@ -85,8 +74,8 @@ def args_from_config(config: pulumi.Config | None = None) -> CaptioningPipelineA
         value = _read(config, entry)
         if value is not None:
             values[entry.field] = value
-    try:
-        resolve_settings(values)  # refused here, naming the config key, rather than by the component
+    try:  # refused here, naming the config key, rather than by the component
+        check_model_fits(resolve_settings(values))
     except InvalidSettingError as error:
         entry = _BY_FIELD.get(error.setting)
         if entry is None:
@@ -108,10 +97,10 @@ def _read(config: pulumi.Config, entry: ConfigKey) -> Any:
     try:
         value = json.loads(raw)
     except json.JSONDecodeError:
-        value = raw
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise InvalidSettingError(f"{NAMESPACE}:{entry.key}", raw, f"a list of strings, e.g. {entry.example}")
-    return tuple(value)
+        value = None
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return tuple(value)
+    return raw  # not a JSON list of strings: the settings' validation refuses it, saying what is allowed
 
 
 def _reject_unknown_keys() -> None:

@@ -10,15 +10,8 @@ import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from captioning.component import limits, model_sizing
-from captioning.component.build_context import program_directory, resolve_model_dir
-from captioning.contract import constants
-from captioning.contract.model_files import (
-    WHAT_A_MODEL_DIRECTORY_HOLDS,
-    is_prepared_onnx,
-    missing_model_files,
-    prepared_onnx_precision,
-)
+from captioning.component import limits
+from captioning.contract import constants, runtimes
 
 if TYPE_CHECKING:
     from captioning.component.settings import PipelineSettings
@@ -57,8 +50,6 @@ def _errors(args: PipelineSettings) -> Iterator[InvalidSettingError]:
     yield from _one_of("architecture", args.architecture, limits.ARCHITECTURES)
     yield from _one_of("trigger", args.trigger, TRIGGERS)
     yield from _model_settings(args)
-    yield from _model_dir(args)  # before sizing, which reads the directory
-    yield from model_sizing.memory_errors(args)
     yield from _concurrency(args)
     yield from _queue_settings(args)
     yield from _integer_in_range(
@@ -82,64 +73,23 @@ def _errors(args: PipelineSettings) -> Iterator[InvalidSettingError]:
             yield InvalidSettingError(flag, getattr(args, flag), "true or false")
 
 
-def _model_dir(args: PipelineSettings) -> Iterator[InvalidSettingError]:
-    model_dir = args.model_dir
-    if model_dir is None:
-        return
-    if not isinstance(model_dir, str) or not model_dir.strip():
-        yield InvalidSettingError("model_dir", model_dir, "a model directory, or unset to download model_id")
-        return
-    directory = resolve_model_dir(model_dir)
-    if not directory.is_dir():
-        yield InvalidSettingError(
-            "model_dir",
-            model_dir,
-            f"an existing model directory ({directory} is not one; a relative path is "
-            f"taken from the program's directory, {program_directory()}), or unset to download model_id",
-        )
-        return
-    missing = missing_model_files(directory)
-    if missing:
-        # The image build would fail on it (prepare_model --source), never download model_id instead.
-        yield InvalidSettingError(
-            "model_dir",
-            model_dir,
-            f"a directory that holds a model ({directory} is missing {' and '.join(missing)}; "
-            f"{WHAT_A_MODEL_DIRECTORY_HOLDS}), or unset to download model_id",
-        )
-        return
-    if is_prepared_onnx(directory):
-        built = prepared_onnx_precision(directory)
-        if args.runtime != "onnx":
-            yield InvalidSettingError(
-                "runtime",
-                args.runtime,
-                f"'onnx' with model_dir {model_dir} (a prepared ONNX model); for the torch runtime "
-                "set model_dir to the transformers model (config.json and weights) it was exported from",
-            )
-        elif args.precision != built:
-            yield InvalidSettingError(
-                "precision",
-                args.precision,
-                f"{built!r} with model_dir {model_dir} (its ONNX graphs were prepared in {built}); "
-                "set model_dir to the transformers model to build another precision",
-            )
-
-
 def _model_settings(args: PipelineSettings) -> Iterator[InvalidSettingError]:
     if not isinstance(args.model_id, str) or not args.model_id.strip():
         yield InvalidSettingError("model_id", args.model_id, "a non-empty model id")
+    model_dir = args.model_dir
+    if model_dir is not None and (not isinstance(model_dir, str) or not model_dir.strip()):
+        yield InvalidSettingError("model_dir", model_dir, "a model directory, or unset to download model_id")
     yield from _one_of("runtime", args.runtime, constants.RUNTIMES)
     yield from _one_of("precision", args.precision, constants.PRECISIONS)
-    supported = constants.RUNTIME_PRECISIONS.get(args.runtime, constants.PRECISIONS)
-    if args.precision in constants.PRECISIONS and args.precision not in supported:
+    # An unknown precision is reported by _one_of above; here, one this runtime does not run.
+    if args.precision in constants.PRECISIONS and runtimes.precision_problem(args.runtime, args.precision):
         yield InvalidSettingError(
             "precision",
             args.precision,
-            f"one of {', '.join(supported)} with runtime {args.runtime!r}; "
+            f"one of {', '.join(runtimes.supported_precisions(args.runtime))} with runtime {args.runtime!r}; "
             f"set runtime to 'torch' for {args.precision}",
         )
-    if args.half_precision_weights is True and args.runtime not in constants.HALF_WEIGHTS_RUNTIMES:
+    if args.half_precision_weights is True and runtimes.half_precision_weights_problem(args.runtime):
         yield InvalidSettingError(
             "half_precision_weights",
             args.half_precision_weights,

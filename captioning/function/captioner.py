@@ -18,8 +18,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from captioning.contract.constants import DEFAULT_PRECISION, PRECISIONS
+from captioning.contract.constants import DEFAULT_PRECISION
 from captioning.contract.model_files import ONNX_MANIFEST
+from captioning.contract.runtimes import precision_problem
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -103,8 +104,9 @@ class Captioner:
         """
         if precision is None:
             precision = directory_precision(model_dir) or DEFAULT_PRECISION
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
+        problem = precision_problem(None, precision)
+        if problem is not None:
+            raise ValueError(problem)
         backend = backend_for(model_dir)
         if backend in ("onnx", "torch") and prompt:
             raise ValueError(

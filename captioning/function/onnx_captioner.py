@@ -25,8 +25,8 @@ import onnxruntime
 from PIL import Image
 from tokenizers import Tokenizer
 
-from captioning.contract.constants import RUNTIME_PRECISIONS
 from captioning.contract.model_files import ONNX_DECODER, ONNX_ENCODER, ONNX_MANIFEST, ONNX_TOKENIZER
+from captioning.contract.runtimes import precision_problem
 from captioning.function.beam_search import generate
 from captioning.function.cpus import available_cpus
 from captioning.function.generation import generation_from_config, read_generation_config
@@ -118,11 +118,9 @@ class OnnxCaptioner:
         path = Path(model_dir)
         manifest = read_manifest(path)
         built = manifest["precision"]
-        if precision not in RUNTIME_PRECISIONS["onnx"]:
-            raise ValueError(
-                f"precision {precision!r} is not available with runtime onnx"
-                f" ({', '.join(RUNTIME_PRECISIONS['onnx'])}); {path} holds {built} graphs"
-            )
+        problem = precision_problem("onnx", precision)
+        if problem is not None:
+            raise ValueError(f"{problem}; {path} holds {built} graphs")
         if precision != built:
             logger.warning(
                 "precision %s requested but %s holds %s graphs (ONNX precision is fixed when the model is"

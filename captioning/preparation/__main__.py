@@ -1,14 +1,15 @@
 """Prepare a captioning model for the function image (run from the repository root):
 
     python -m captioning.preparation (--source DIR | --model-id ID) --output DIR
-        [--runtime onnx|torch] [--precision fp32|int8] [--half]
+        [--runtime onnx|torch] [--precision fp32|int8] [--half-precision-weights]
 
 The model comes from `--source`, a model directory (an offline build, e.g. the demo model; a directory
 that holds no model is refused, never replaced by a download), or from the Hub with huggingface_hub
 (`--model-id`, default the project's model; an unreachable Hub is refused within seconds). A prepared
 ONNX model as `--source` is copied as it is, for `--runtime onnx` at the precision it was built in.
 `--runtime torch` stores safetensors weights, tokenizer and image processor for `Captioner.load`;
-`--half` stores those weights in float16 (half the bytes read at cold start, upcast at load).
+`--half-precision-weights` stores those weights in float16 (half the bytes read at cold start, upcast
+at load).
 `--runtime onnx` exports the encoder and one decoder step to ONNX, quantises them at build for
 `--precision int8`, and checks that the graphs caption like the torch model before it succeeds.
 """
@@ -26,12 +27,11 @@ from captioning.contract.constants import (
     DEFAULT_MODEL_ID,
     DEFAULT_PRECISION,
     DEFAULT_RUNTIME,
-    HALF_WEIGHTS_RUNTIMES,
     OFFLINE_ENVIRONMENT,
-    RUNTIME_PRECISIONS,
     RUNTIMES,
 )
 from captioning.contract.model_files import is_prepared_onnx, model_directory_problem, prepared_onnx_precision
+from captioning.contract.runtimes import half_precision_weights_problem, precision_problem
 from captioning.preparation.errors import PreparationRefused
 from captioning.preparation.fetch import fetch_from_hub
 
@@ -50,37 +50,37 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--runtime", default=DEFAULT_RUNTIME, help=f"one of {', '.join(RUNTIMES)}")
     parser.add_argument("--precision", default=DEFAULT_PRECISION, help="fp32 or int8 (onnx: quantised now)")
-    parser.add_argument("--half", action="store_true", help="store float16 weights (torch runtime only)")
+    parser.add_argument(
+        "--half-precision-weights", action="store_true", help="store float16 weights (torch runtime only)"
+    )
     return parser
 
 
-def check_options(runtime: str, precision: str, half: bool) -> None:
+def check_options(runtime: str, precision: str, half_precision_weights: bool) -> None:
     """Refuse option combinations the runtimes cannot honour, naming what is allowed."""
     if runtime not in RUNTIMES:
         raise PreparationRefused(f"--runtime must be one of {', '.join(RUNTIMES)}; got {runtime!r}")
-    allowed = RUNTIME_PRECISIONS[runtime]
-    if precision not in allowed:
-        raise PreparationRefused(
-            f"--precision {precision!r} is not available with --runtime {runtime};"
-            f" allowed: {', '.join(allowed)}"
+    problem = precision_problem(runtime, precision, runtime_name="--runtime", precision_name="--precision")
+    if problem is None and half_precision_weights:
+        problem = half_precision_weights_problem(
+            runtime, runtime_name="--runtime", setting_name="--half-precision-weights"
         )
-    if half and runtime not in HALF_WEIGHTS_RUNTIMES:
-        raise PreparationRefused(
-            f"--half (float16-stored weights) works only with --runtime {' or '.join(HALF_WEIGHTS_RUNTIMES)};"
-            f" --runtime {runtime} was asked"
-        )
+    if problem is not None:
+        raise PreparationRefused(problem)
 
 
-def prepare(source: Path, output: Path, *, runtime: str, precision: str, half: bool) -> None:
+def prepare(
+    source: Path, output: Path, *, runtime: str, precision: str, half_precision_weights: bool
+) -> None:
     """Write the directory `Captioner.load` loads for `runtime` from the model directory `source`."""
-    check_options(runtime, precision, half)
+    check_options(runtime, precision, half_precision_weights)
     if is_prepared_onnx(source):
         _copy_prepared_onnx(source, output, runtime=runtime, precision=precision)
         return
     if runtime == "torch":
         from captioning.preparation.save_torch import save_torch_model
 
-        save_torch_model(source, output, half=half)
+        save_torch_model(source, output, half=half_precision_weights)
     else:
         from captioning.preparation.export import export_onnx
 
@@ -129,16 +129,28 @@ def main(argv: list[str] | None = None) -> int:
         if name != "HF_HUB_OFFLINE":  # the Hub download below must reach the network
             os.environ.setdefault(name, value)
     try:
-        check_options(args.runtime, args.precision, args.half)
+        check_options(args.runtime, args.precision, args.half_precision_weights)
         check_source(args.source, args.model_id)
         if args.source is not None:
-            prepare(args.source, args.output, runtime=args.runtime, precision=args.precision, half=args.half)
+            prepare(
+                args.source,
+                args.output,
+                runtime=args.runtime,
+                precision=args.precision,
+                half_precision_weights=args.half_precision_weights,
+            )
             origin = str(args.source)
         else:
             origin = args.model_id or DEFAULT_MODEL_ID
             with tempfile.TemporaryDirectory() as download_dir:
                 source = fetch_from_hub(origin, Path(download_dir))
-                prepare(source, args.output, runtime=args.runtime, precision=args.precision, half=args.half)
+                prepare(
+                    source,
+                    args.output,
+                    runtime=args.runtime,
+                    precision=args.precision,
+                    half_precision_weights=args.half_precision_weights,
+                )
     except PreparationRefused as refusal:
         print(f"prepare_model: {refusal}", file=sys.stderr)
         return 2

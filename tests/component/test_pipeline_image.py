@@ -101,12 +101,11 @@ def test_image_is_built_from_handler_with_the_model_and_runtime_as_build_args():
         context = Path(build["context"])
         assert (context / build["dockerfile"]).read_text().startswith("# The captioning function's image")
         assert (context / "model" / "config.json").is_file(), "the model directory is in the context"
-        assert build["buildArgs"] == {
-            "MODEL_ID": "acme/tiny-captioner",
+        assert build["buildArgs"] == {  # the model baked from the context; model_id only labels captions
             "MODEL_SOURCE": "model",
             "RUNTIME": "torch",
             "PRECISION": "bf16",
-            "HALF_WEIGHTS": "1",
+            "HALF_PRECISION_WEIGHTS": "1",
         }
         assert image_name.startswith(f"{ECR_HOST}/test-repository")
 
@@ -124,7 +123,7 @@ def test_by_default_the_build_downloads_model_id_for_onnx_in_float32():
             "MODEL_ID": "nlpconnect/vit-gpt2-image-captioning",
             "RUNTIME": "onnx",
             "PRECISION": "fp32",
-            "HALF_WEIGHTS": "0",
+            "HALF_PRECISION_WEIGHTS": "0",
         }
 
     return pipeline.function_image.uri.apply(check)

@@ -10,7 +10,8 @@ import pulumi
 import pytest
 
 from captioning import CaptioningPipeline, InvalidSettingError, PipelineSettings
-from captioning.component import limits
+from captioning.component import limits, model_sizing
+from captioning.component.model_check import check_model_fits
 from tests.pulumi_mocks import use_mocks
 
 # (overrides, setting named in the error, a phrase of what is allowed)
@@ -52,16 +53,6 @@ INVALID = [
     ({"queue_age_alarm_seconds": 59}, "queue_age_alarm_seconds", ">= 60"),
     ({"batch_size": 0}, "batch_size", "from 1 to 10000"),
     ({"batch_size": 10001, "batching_window": 5}, "batch_size", "from 1 to 10000"),
-    (
-        {"trigger": "queue", "batch_size": 10000, "batching_window": 300, "memory_size": 10240},
-        "memory_size",
-        "none fits nlpconnect/vit-gpt2-image-captioning",
-    ),
-    (
-        {"memory_size": 1024},
-        "memory_size",
-        "the smallest memory that fits nlpconnect/vit-gpt2-image-captioning",
-    ),
     ({"batch_size": 11, "batching_window": 0}, "batch_size", "batching_window is at least 1 second"),
     ({"batching_window": 301}, "batching_window", "from 0 to 300"),
     ({"trigger": "queue", "reserved_concurrency": 1}, "max_concurrency", "at least 2"),
@@ -87,6 +78,21 @@ INVALID = [
     ({"force_destroy": "yes"}, "force_destroy", "true or false"),
     ({"half_precision_weights": 1}, "half_precision_weights", "true or false"),
     ({"model_dir": ""}, "model_dir", "a model directory, or unset"),
+]
+
+# Refused by the explicit model check the component runs (check_model_fits): these read the model
+# directory or size the model; constructing the settings reads nothing.
+MODEL_INVALID = [
+    (
+        {"trigger": "queue", "batch_size": 10000, "batching_window": 300, "memory_size": 10240},
+        "memory_size",
+        "none fits nlpconnect/vit-gpt2-image-captioning",
+    ),
+    (
+        {"memory_size": 1024},
+        "memory_size",
+        "the smallest memory that fits nlpconnect/vit-gpt2-image-captioning",
+    ),
     ({"model_dir": "no/such/model"}, "model_dir", "is not one; a relative path is taken from the program's"),
     ({"model_dir": "samples"}, "model_dir", "samples is missing config.json and weights (model.safetensors"),
     (
@@ -101,12 +107,46 @@ INVALID = [
 def test_invalid_setting_is_refused_with_a_clear_error(overrides, setting, allowed):
     with pytest.raises(InvalidSettingError) as caught:
         PipelineSettings(**overrides)
-    error = caught.value
+    _assert_names(caught.value, setting, allowed)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "setting", "allowed"), MODEL_INVALID, ids=[case[1] for case in MODEL_INVALID]
+)
+def test_a_model_that_does_not_fit_is_refused_by_the_model_check(overrides, setting, allowed):
+    settings = PipelineSettings(**overrides)  # nothing read yet
+    with pytest.raises(InvalidSettingError) as caught:
+        check_model_fits(settings)
+    _assert_names(caught.value, setting, allowed)
+
+
+def _assert_names(error: InvalidSettingError, setting: str, allowed: str) -> None:
     assert error.setting == setting
     message = str(error)
     assert message.startswith(f"{setting}=")
     assert repr(error.value) in message
     assert allowed in message
+
+
+def test_constructing_settings_reads_no_model_and_asks_no_hub(monkeypatch):
+    """The tools build PipelineSettings to read defaults: no file, no network, no Pulumi root."""
+    monkeypatch.setattr(model_sizing, "model_footprint", lambda *_: pytest.fail("sized at construction"))
+    PipelineSettings(model_id="acme/not-in-the-table", memory_size=128)
+    PipelineSettings(model_dir="no/such/model")
+
+
+@pytest.mark.parametrize("overrides", [{"memory_size": 1024}, {"model_dir": "no/such/model"}])
+def test_the_component_runs_the_model_check_before_any_resource_is_created(overrides):
+    mocks = use_mocks()
+    settings = PipelineSettings(**overrides)
+
+    @pulumi.runtime.test
+    def deploy():
+        CaptioningPipeline("test", settings)
+
+    with pytest.raises(InvalidSettingError, match=next(iter(overrides))):
+        deploy()
+    assert mocks.registrations == []
 
 
 @pytest.mark.parametrize(
@@ -127,9 +167,10 @@ def test_invalid_setting_is_refused_with_a_clear_error(overrides, setting, allow
     ],
 )
 def test_settings_at_aws_limits_are_accepted(overrides):
-    args = PipelineSettings(**overrides)
+    settings = PipelineSettings(**overrides)
+    check_model_fits(settings)
     for name, value in overrides.items():
-        assert getattr(args, name) == value
+        assert getattr(settings, name) == value
 
 
 def test_every_cloudwatch_retention_period_is_accepted():
@@ -181,7 +222,7 @@ def test_a_model_dir_that_holds_no_model_is_refused_naming_what_is_missing(
     notes: list[str] = []
     monkeypatch.setattr(pulumi.log, "warn", lambda message, *args, **kwargs: notes.append(message))
     with pytest.raises(InvalidSettingError) as caught:
-        PipelineSettings(model_dir=str(directory))
+        check_model_fits(PipelineSettings(model_dir=str(directory)))
     error = caught.value
     assert error.setting == "model_dir"
     message = str(error)
@@ -201,13 +242,11 @@ def _prepared_onnx(directory: Path, precision: str) -> Path:
 
 def test_a_prepared_onnx_model_dir_is_accepted_for_its_runtime_and_precision(tmp_path: Path) -> None:
     directory = _prepared_onnx(tmp_path / "exported", "int8")
-    assert PipelineSettings(model_dir=str(directory), runtime="onnx", precision="int8").model_dir == str(
-        directory
-    )
+    check_model_fits(PipelineSettings(model_dir=str(directory), runtime="onnx", precision="int8"))
     with pytest.raises(InvalidSettingError, match=r"precision='fp32' is not allowed: 'int8' with model_dir"):
-        PipelineSettings(model_dir=str(directory), runtime="onnx", precision="fp32")
+        check_model_fits(PipelineSettings(model_dir=str(directory), runtime="onnx", precision="fp32"))
     with pytest.raises(InvalidSettingError) as caught:
-        PipelineSettings(model_dir=str(directory), runtime="torch", precision="fp32")
+        check_model_fits(PipelineSettings(model_dir=str(directory), runtime="torch", precision="fp32"))
     assert caught.value.setting == "runtime"
     assert "'onnx' with model_dir" in str(caught.value) and "config.json and weights" in str(caught.value)
 
@@ -215,7 +254,9 @@ def test_a_prepared_onnx_model_dir_is_accepted_for_its_runtime_and_precision(tmp
 def test_a_copied_transformers_model_is_accepted(tmp_path: Path) -> None:
     shutil.copytree(DEMO_MODEL, tmp_path / "mine")
     for runtime in ("onnx", "torch"):
-        PipelineSettings(model_dir=str(tmp_path / "mine"), runtime=runtime, memory_size=3008)
+        check_model_fits(
+            PipelineSettings(model_dir=str(tmp_path / "mine"), runtime=runtime, memory_size=3008)
+        )
 
 
 def test_a_model_dir_that_holds_no_model_registers_no_resource(tmp_path: Path) -> None:

@@ -105,7 +105,7 @@ def test_model_stage_prepares_the_model_with_the_build_args(dockerfile) -> None:
     assert args["MODEL_ID"] == constants.DEFAULT_MODEL_ID
     assert args["RUNTIME"] == constants.DEFAULT_RUNTIME
     assert args["PRECISION"] == constants.DEFAULT_PRECISION
-    assert args["HALF_WEIGHTS"] == "0"
+    assert args["HALF_PRECISION_WEIGHTS"] == "0"
     assert args["MODEL_SOURCE"] == "", "no model source by default: download MODEL_ID"
     placeholder = REPO_ROOT / function_image.HUB_PLACEHOLDER
     assert placeholder.is_dir() and not (placeholder / "config.json").exists()
@@ -116,7 +116,7 @@ def test_model_stage_prepares_the_model_with_the_build_args(dockerfile) -> None:
         f"--output {constants.MODEL_DIR_IN_IMAGE}",
         '--runtime "${RUNTIME}"',
         '--precision "${PRECISION}"',
-        '$([ "${HALF_WEIGHTS}" = "1" ] && echo --half)',
+        '$([ "${HALF_PRECISION_WEIGHTS}" = "1" ] && echo --half-precision-weights)',
     ):
         assert expected in run, expected
 
@@ -124,7 +124,12 @@ def test_model_stage_prepares_the_model_with_the_build_args(dockerfile) -> None:
 def _prepare_model_arguments(run: str, **build_args: str) -> list[str]:
     """The arguments the model stage's RUN passes to prepare_model, run by a shell with `python` echoing."""
     script = run.replace("python -m captioning.preparation", 'printf "%s\\n"')
-    environment = {"PATH": "/usr/bin:/bin", "RUNTIME": "onnx", "PRECISION": "fp32", "HALF_WEIGHTS": "0"}
+    environment = {
+        "PATH": "/usr/bin:/bin",
+        "RUNTIME": "onnx",
+        "PRECISION": "fp32",
+        "HALF_PRECISION_WEIGHTS": "0",
+    }
     result = subprocess.run(  # noqa: S603
         ["/bin/sh", "-c", script],
         env={**environment, **build_args},
@@ -163,11 +168,11 @@ def test_the_model_stage_passes_a_model_source_or_a_model_id_never_both(
 
 def test_make_image_s_build_args_give_a_source_or_download_the_model_id(tmp_path: Path) -> None:
     demo = function_image.build_arguments(ImageOptions(), base="b", index_url="i")
-    assert demo["MODEL_SOURCE"] == "models/demo-shapes"
+    assert demo["MODEL_SOURCE"] == "models/demo-shapes" and "MODEL_ID" not in demo
     hub = function_image.build_arguments(
         ImageOptions(model_source=None, model_id="org/m"), base="b", index_url="i"
     )
-    assert hub["MODEL_SOURCE"] == "" and hub["MODEL_ID"] == "org/m"
+    assert "MODEL_SOURCE" not in hub and hub["MODEL_ID"] == "org/m"
     assert ImageOptions(model_source=None).problems() == []
 
 
@@ -177,16 +182,36 @@ def test_the_component_s_build_args_give_a_source_only_with_a_model_dir() -> Non
     from captioning.component.settings import PipelineSettings
 
     with_model = build_args(PipelineSettings(), BuildContext(REPO_ROOT, "digest", MODEL_SOURCE))
-    assert with_model["MODEL_SOURCE"] == MODEL_SOURCE
+    assert with_model["MODEL_SOURCE"] == MODEL_SOURCE and "MODEL_ID" not in with_model
     downloading = build_args(PipelineSettings(), BuildContext(REPO_ROOT, "digest", None))
     assert "MODEL_SOURCE" not in downloading and downloading["MODEL_ID"] == constants.DEFAULT_MODEL_ID
+
+
+@pytest.mark.parametrize("model_source", ["models/demo-shapes", None])
+def test_both_builders_pass_the_same_model_args_and_the_dockerfile_declares_each(
+    dockerfile, model_source: str | None
+) -> None:
+    """`make image` and the component build with one function's args, each an ARG of the Dockerfile."""
+    from captioning.component.build_context import BuildContext
+    from captioning.component.image import build_args
+    from captioning.component.settings import PipelineSettings
+
+    global_args, stages = dockerfile
+    declared = set(global_args) | {name for stage in stages for name in stage.args()}
+    options = ImageOptions(model_source=model_source, runtime="torch", half_precision_weights=True)
+    made = function_image.build_arguments(options, base="b", index_url="i")
+    settings = PipelineSettings(runtime="torch", half_precision_weights=True)
+    component = build_args(settings, BuildContext(REPO_ROOT, "digest", model_source))
+    assert {name: made[name] for name in component} == component
+    assert set(made) - set(component) == {"BASE_IMAGE", "PIP_INDEX_URL", "TORCH_INDEX_URL"}
+    assert set(made) <= declared, set(made) - declared
 
 
 def test_model_stage_caches_its_packages_across_runtimes(dockerfile) -> None:
     """The pip layer comes before any runtime-specific ARG, so both runtimes' builds share it."""
     _, (model_stage, _, _) = dockerfile
     pip_layer = model_stage.index("RUN", r"pip install")
-    for name in ("RUNTIME", "PRECISION", "MODEL_ID", "MODEL_SOURCE", "HALF_WEIGHTS"):
+    for name in ("RUNTIME", "PRECISION", "MODEL_ID", "MODEL_SOURCE", "HALF_PRECISION_WEIGHTS"):
         assert model_stage.index("ARG", rf"^{name}\b") > pip_layer, name
 
 
@@ -332,7 +357,7 @@ def test_make_image_defaults_to_the_demo_model_and_passes_overrides() -> None:
         "image",
         "RUNTIME=torch",
         "PRECISION=bf16",
-        "HALF_WEIGHTS=1",
+        "HALF_PRECISION_WEIGHTS=1",
         "MODEL_ID=org/m",
         "TAG=t:1",
         "BUILDER=buildkit",
@@ -340,7 +365,7 @@ def test_make_image_defaults_to_the_demo_model_and_passes_overrides() -> None:
     for expected in (
         '--runtime "torch"',
         '--precision "bf16"',
-        '--half-weights "1"',
+        '--half-precision-weights "1"',
         '--model-id "org/m"',
         '--tag "t:1"',
         '--builder "buildkit"',

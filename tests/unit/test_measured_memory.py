@@ -12,7 +12,8 @@ import pytest
 
 from bench.container import smallest_memory_without_oom
 from bench.model import TINY_GPT2_SHAPE, TINY_VIT_SHAPE, build_config
-from captioning.component import measured_memory, model_sizing, validation
+from captioning.component import measured_memory, model_sizing
+from captioning.component.model_check import check_model_fits
 from captioning.component.model_sizing import memory_errors
 from captioning.component.settings import PipelineSettings
 from captioning.component.validation import InvalidSettingError
@@ -53,7 +54,7 @@ MEASURED = [(name, *_runtime_precision(name), runs) for name, runs in sorted(LAM
 
 
 def _args(**settings) -> PipelineSettings:
-    """Settings changed after creation: memory_errors / validate are called explicitly below."""
+    """Settings changed after creation: memory_errors / check_model_fits are called explicitly below."""
     args = PipelineSettings()
     for name, value in settings.items():
         setattr(args, name, value)
@@ -152,11 +153,11 @@ def test_a_batch_larger_than_measured_gets_the_estimate_never_below_the_measured
 def test_the_default_settings_at_1536_mb_are_refused_as_measured() -> None:
     """The issue's case: the default model, ONNX fp32, direct mode, 1,536 MB (estimated 1,330 MB)."""
     with pytest.raises(InvalidSettingError) as caught:
-        validation.validate(_args(memory_size=1536))
+        check_model_fits(_args(memory_size=1536))
     message = str(caught.value)
     assert caught.value.setting == "memory_size"
     assert "measured out of memory at 1,536 MB" in message and "at least 2,048 MB" in message
-    validation.validate(_args(memory_size=2048))
+    check_model_fits(_args(memory_size=2048))
 
 
 def _prepared_directory(tmp_path: Path, config: dict, onnx: bool) -> Path:
