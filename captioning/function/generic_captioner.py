@@ -44,8 +44,8 @@ from captioning.contract.constants import (
     GENERATE_DEFAULT_NEW_TOKENS,
     GENERATE_DEFAULT_NUM_BEAMS,
     OFFLINE_ENVIRONMENT,
-    PRECISIONS,
 )
+from captioning.contract.runtimes import precision_problem
 
 for _name, _value in OFFLINE_ENVIRONMENT.items():  # before transformers / huggingface_hub read them
     os.environ.setdefault(_name, _value)
@@ -161,8 +161,9 @@ class GenericCaptioner:
         precision: "fp32"; "bf16" where the CPU computes bfloat16 natively (else fp32, one log line);
         "int8": dynamic int8 quantisation of the linear layers at load.
         """
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
+        problem = precision_problem("torch", precision)
+        if problem is not None:
+            raise ValueError(problem)
         for name, value in (("num_beams", num_beams), ("max_length", max_length)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise ValueError(f"{name} must be a whole number >= 1 or None; got {value!r}")

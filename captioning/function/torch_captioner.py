@@ -24,7 +24,8 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from captioning.contract.constants import OFFLINE_ENVIRONMENT, PRECISIONS
+from captioning.contract.constants import OFFLINE_ENVIRONMENT
+from captioning.contract.runtimes import precision_problem
 
 # Set before transformers/huggingface_hub read them at import: no hub access, no progress bars.
 os.environ.setdefault("HF_HUB_OFFLINE", OFFLINE_ENVIRONMENT["HF_HUB_OFFLINE"])
@@ -107,8 +108,9 @@ class TorchCaptioner:
         num_threads: torch threads; default, the CPUs this process may run on.
         model_id: the name written beside captions; default, the directory's name.
         """
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
+        problem = precision_problem("torch", precision)
+        if problem is not None:
+            raise ValueError(problem)
         model_path = Path(model_dir)
         if not (model_path / "config.json").is_file():
             raise FileNotFoundError(f"no captioning model at {model_path}: config.json is missing")
