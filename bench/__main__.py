@@ -39,21 +39,11 @@ from bench.model import BenchModels, ensure_models  # noqa: E402
 from bench.onnx_models import OnnxModels, ensure_onnx_models  # noqa: E402
 from bench.report import build_summary, draw_chart, render_table, summary_line  # noqa: E402
 from bench.warm import WarmFigures, measure_warm_interleaved  # noqa: E402
+from ops.arguments import positive_int  # noqa: E402
 
 DEFAULT_CACHE = Path(os.environ.get("CAPTIONING_BENCH_CACHE", Path.home() / ".cache" / "captioning-bench"))
 BENCH_DIR = Path(__file__).resolve().parent
 REDUCED_PRECISION = "int8"
-
-
-def at_least_one(text: str) -> int:
-    """argparse type: a whole number >= 1 (a median of zero rounds is no figure)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 1; got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 1; got {value}")
-    return value
 
 
 def _check_directories(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -89,12 +79,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=REDUCED_PRECISION,
         help="the precision measured as 'reduced precision'",
     )
+    # At least one round each: a median of zero rounds is no figure.
     parser.add_argument(
-        "--repeats", type=at_least_one, default=5, help="timed rounds per warm figure, >= 1 (median)"
+        "--repeats", type=positive_int, default=5, help="timed rounds per warm figure, >= 1 (median)"
     )
     parser.add_argument(
         "--cold-repeats",
-        type=at_least_one,
+        type=positive_int,
         default=3,
         help="cold-start rounds, >= 1 (every pipeline in turn); each figure is the median",
     )

@@ -1,6 +1,6 @@
 """The deployed queue-mode pipeline, emulated on 127.0.0.1 for `python -m local caption|serve|soak`.
 
-settings           LocalSettings, the one settings object of every command (key filters from the component)
+settings           LocalSettings, the one settings object of every command (the component's key filters)
 emulator           moto's server on 127.0.0.1 (a clear error when the port is taken)
 resources          the component's resources in it, from the component (policies, retention, key filters)
 lambda_runtime     the function: in-process (import captioning.function.main) or its image under the runtime
@@ -12,5 +12,7 @@ dead_letters       reading the dead-letter queue without hiding its messages
 rendering          progress bar, results table and JSON, serve's lines, the soak's summary
 emulated_pipeline  all of the above as one context manager
 caption / serve / soak   the three commands (soak_objects: what it uploads; faults: what it breaks)
-serve_state        the file `serve` leaves for `python -m ops --local`
+
+serve leaves its state file for `python -m ops --local` through ops/serve_state.py; the emulator's account
+and credentials are ops/aws.py's.
 """

@@ -15,12 +15,9 @@ from typing import TextIO
 
 try:
     from captioning.component import limits
-    from captioning.component.settings import PipelineSettings
-    from local.arguments import fraction, int_in_range, port, positive_int
     from local.emulator import EmulatorError, check_port_free
     from local.settings import (
         DEMO_MODEL_DIR,
-        SOAK_DEFAULTS,
         LocalSettings,
         SettingsError,
         check_model_directory,
@@ -28,6 +25,7 @@ try:
         suffixes_text,
     )
     from local.uploader import UploadError, collect_uploads
+    from ops.arguments import fraction, int_in_range, port, positive_int
 except ModuleNotFoundError as missing:  # run with a Python that lacks the project's packages
     REPO_ROOT = Path(__file__).resolve().parent.parent
     sys.exit(
@@ -37,7 +35,7 @@ except ModuleNotFoundError as missing:  # run with a Python that lacks the proje
     )
 
 
-def _add_pipeline_options(parser: argparse.ArgumentParser, *, workers: int, batch_size: int = 10) -> None:
+def _add_pipeline_options(parser: argparse.ArgumentParser, *, workers: int, batch_size: int) -> None:
     parser.add_argument(
         "--model",
         type=Path,
@@ -74,7 +72,7 @@ def _add_delivery_options(parser: argparse.ArgumentParser) -> None:
         help="run this function image (e.g. captioning-function:local from `make image`) under the Lambda "
         "runtime emulator instead of the handler in this process; it carries its own model",
     )
-    defaults = PipelineSettings()
+    defaults = LocalSettings  # the component's key filter defaults, read from the class
     parser.add_argument(
         "--key-prefix",
         default=defaults.key_prefix,
@@ -112,7 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
         "Files the deployed key filters would not deliver are reported as skipped.",
     )
     caption.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="image files or folders")
-    _add_pipeline_options(caption, workers=1)
+    # LocalSettings' defaults, read from the class: constructing it checks the key filters.
+    _add_pipeline_options(caption, workers=LocalSettings.workers, batch_size=LocalSettings.batch_size)
     _add_delivery_options(caption)
     caption.add_argument(
         "--json", action="store_true", help="print only a JSON array of {key, status, caption|error|reason}"
@@ -123,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep the emulated pipeline running for your own uploads",
         description="Keep the emulator running and caption whatever is uploaded to its bucket until Ctrl-C.",
     )
-    _add_pipeline_options(serve, workers=1)
+    _add_pipeline_options(serve, workers=LocalSettings.workers, batch_size=LocalSettings.batch_size)
     _add_delivery_options(serve)
     serve.add_argument(
         "--port", type=port, default=0, help="port for the emulator endpoint (default: any free port)"
@@ -136,20 +135,29 @@ def build_parser() -> argparse.ArgumentParser:
         "rate, one worker is killed mid-batch and some events are delivered twice; then account for every "
         "object.",
     )
+    soak_defaults = soak_settings()
     soak.add_argument(
-        "--images", type=positive_int, default=300, metavar="N", help="objects to upload (default 300)"
+        "--images",
+        type=positive_int,
+        default=soak_defaults.images,
+        metavar="N",
+        help=f"objects to upload (default {soak_defaults.images})",
     )
     soak.add_argument(
         "--fault-rate",
         type=fraction,
-        default=0.2,
+        default=soak_defaults.fault_rate,
         metavar="P",
-        help="share of GetObject / DynamoDB writes that fail (default 0.2)",
+        help=f"share of GetObject / DynamoDB writes that fail (default {soak_defaults.fault_rate})",
     )
     soak.add_argument(
-        "--seed", type=int, default=0, metavar="S", help="seed for objects and faults (default 0)"
+        "--seed",
+        type=int,
+        default=soak_defaults.seed,
+        metavar="S",
+        help=f"seed for objects and faults (default {soak_defaults.seed})",
     )
-    _add_pipeline_options(soak, workers=SOAK_DEFAULTS["workers"], batch_size=SOAK_DEFAULTS["batch_size"])
+    _add_pipeline_options(soak, workers=soak_defaults.workers, batch_size=soak_defaults.batch_size)
     soak.add_argument("--json", action="store_true", help="end with one JSON summary line")
     return parser
 
@@ -172,24 +180,18 @@ def settings_from(args: argparse.Namespace) -> LocalSettings:
         "batch_size": args.batch_size,
         "verbose": args.verbose,
         "as_json": getattr(args, "json", False),
+        **({"log_level": "INFO"} if args.verbose else {}),  # else the command's default
     }
     if args.command == "soak":
-        # Injected faults make the function log a warning per retry; show them only when asked.
-        return soak_settings(
-            **common,
-            log_level="INFO" if args.verbose else "ERROR",
-            images=args.images,
-            fault_rate=args.fault_rate,
-            seed=args.seed,
-        )
-    defaults = PipelineSettings()
+        return soak_settings(**common, images=args.images, fault_rate=args.fault_rate, seed=args.seed)
     return LocalSettings(
         **common,
         function_image=image,
-        log_level="INFO" if args.verbose else "WARNING",
         port=getattr(args, "port", 0),
         key_prefix=args.key_prefix,
-        key_suffixes=tuple(args.key_suffixes) if args.key_suffixes is not None else defaults.key_suffixes,
+        key_suffixes=(
+            tuple(args.key_suffixes) if args.key_suffixes is not None else LocalSettings.key_suffixes
+        ),
         all_keys=args.all_keys,
     )
 

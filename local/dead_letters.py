@@ -15,10 +15,10 @@ from botocore.exceptions import ClientError
 
 from captioning.function.events import MalformedEvent, objects_in_notification
 from local.resources import EmulatedResources
+from ops.aws import SQS_MESSAGES_PER_CALL
 
 logger = logging.getLogger(__name__)
 
-SQS_RECEIVE_LIMIT = 10
 PEEK_VISIBILITY_S = 30  # only while one sweep runs; visibility is reset to 0 right after
 
 
@@ -63,7 +63,7 @@ class DeadLetterPeek:
             while True:
                 messages = self._sqs.receive_message(
                     QueueUrl=self._queue_url,
-                    MaxNumberOfMessages=SQS_RECEIVE_LIMIT,
+                    MaxNumberOfMessages=SQS_MESSAGES_PER_CALL,
                     WaitTimeSeconds=0,
                     VisibilityTimeout=PEEK_VISIBILITY_S,
                 ).get("Messages", [])
@@ -82,10 +82,10 @@ class DeadLetterPeek:
 
     def _release(self, handles: list[str]) -> None:
         """Make the swept messages visible again."""
-        for start in range(0, len(handles), SQS_RECEIVE_LIMIT):
+        for start in range(0, len(handles), SQS_MESSAGES_PER_CALL):
             entries = [
                 {"Id": str(index), "ReceiptHandle": handle, "VisibilityTimeout": 0}
-                for index, handle in enumerate(handles[start : start + SQS_RECEIVE_LIMIT])
+                for index, handle in enumerate(handles[start : start + SQS_MESSAGES_PER_CALL])
             ]
             try:
                 self._sqs.change_message_visibility_batch(QueueUrl=self._queue_url, Entries=entries)

@@ -17,13 +17,14 @@ from typing import Any
 
 from botocore.client import BaseClient
 
+from captioning.component.settings import PipelineSettings
 from captioning.function.events import sqs_record
 from local.lambda_runtime import LambdaContext, LambdaHandler
 from local.resources import EmulatedResources
+from ops.aws import SQS_MESSAGES_PER_CALL
 
 logger = logging.getLogger(__name__)
 
-SQS_RECEIVE_LIMIT = 10
 POLL_WAIT_S = 1
 
 
@@ -91,7 +92,7 @@ class EventSourceMapping:
         function: LambdaHandler,
         *,
         workers: int = 1,
-        batch_size: int = SQS_RECEIVE_LIMIT,
+        batch_size: int = PipelineSettings.batch_size,  # the component's default, Lambda's
         batching_window_s: float = 0.5,
         function_timeout_s: float | None = None,
         on_batch: BatchHook | None = None,
@@ -172,10 +173,10 @@ class EventSourceMapping:
 
     def _receive_batch(self, sqs: BaseClient) -> list[dict[str, Any]]:
         """Up to batch_size messages: one receive, topped up within the batching window when it is bigger."""
-        messages = self._receive(sqs, min(self.batch_size, SQS_RECEIVE_LIMIT), POLL_WAIT_S)
+        messages = self._receive(sqs, min(self.batch_size, SQS_MESSAGES_PER_CALL), POLL_WAIT_S)
         window_ends = time.monotonic() + self.batching_window_s
         while messages and len(messages) < self.batch_size and time.monotonic() < window_ends:
-            more = self._receive(sqs, min(self.batch_size - len(messages), SQS_RECEIVE_LIMIT), 0)
+            more = self._receive(sqs, min(self.batch_size - len(messages), SQS_MESSAGES_PER_CALL), 0)
             if not more:
                 break
             messages.extend(more)

@@ -17,11 +17,11 @@ from botocore.client import BaseClient
 
 from captioning.component import limits, policies
 from captioning.component.triggers import OBJECT_CREATED
-from local.settings import KeyFilter
+from captioning.contract.key_filters import EVERY_KEY, KeyFilter
+from ops.aws import MOTO_ACCOUNT_ID, MOTO_CLIENT_CREDENTIALS, MOTO_CREDENTIALS, MOTO_REGION
 
-REGION = "us-east-1"
-ACCOUNT_ID = "123456789012"  # moto's default account
-DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}  # moto ignores them
+# local/lambda_runtime.py's names for two of them, until it imports ops.aws itself.
+ACCOUNT_ID, DUMMY_CREDENTIALS = MOTO_ACCOUNT_ID, MOTO_CREDENTIALS
 
 logger = logging.getLogger(__name__)
 
@@ -46,8 +46,7 @@ class EmulatedResources:
             service,
             endpoint_url=self.endpoint_url,
             region_name=self.region,
-            aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            **MOTO_CLIENT_CREDENTIALS,
         )
 
 
@@ -57,7 +56,7 @@ def create_resources(
     name: str = "captioning-local",
     visibility_timeout_s: int,
     max_receive_count: int,
-    key_filters: Sequence[KeyFilter] = (),
+    key_filters: Sequence[KeyFilter] = EVERY_KEY,
 ) -> EmulatedResources:
     """Create the bucket, table, queues and notification the component creates in queue mode.
 
@@ -70,7 +69,7 @@ def create_resources(
     if not low <= max_receive_count <= high:
         raise ValueError(f"maxReceiveCount must be {low}-{high}, got {max_receive_count}")
     probe = EmulatedResources(
-        endpoint_url, REGION, "", "", "", "", "", visibility_timeout_s, max_receive_count
+        endpoint_url, MOTO_REGION, "", "", "", "", "", visibility_timeout_s, max_receive_count
     )
     s3, sqs, dynamodb = probe.client("s3"), probe.client("sqs"), probe.client("dynamodb")
     bucket, table = f"{name}-images", f"{name}-captions"
@@ -99,7 +98,7 @@ def create_resources(
     )["QueueUrl"]
     queue_arn = _queue_arn(sqs, queue_url)
     queue_policy = policies.upload_queue_policy(
-        queue_arn=queue_arn, bucket_arn=f"arn:aws:s3:::{bucket}", account_id=ACCOUNT_ID
+        queue_arn=queue_arn, bucket_arn=f"arn:aws:s3:::{bucket}", account_id=MOTO_ACCOUNT_ID
     )
     sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps(queue_policy)})
     s3.put_bucket_notification_configuration(
@@ -109,7 +108,7 @@ def create_resources(
     logger.info("emulator ready at %s: bucket %s, queue %s, table %s", endpoint_url, bucket, queue_url, table)
     return EmulatedResources(
         endpoint_url=endpoint_url,
-        region=REGION,
+        region=MOTO_REGION,
         bucket=bucket,
         table=table,
         queue_url=queue_url,
@@ -121,18 +120,14 @@ def create_resources(
 
 
 def notification_rules(queue_arn: str, key_filters: Sequence[KeyFilter]) -> list[dict]:
-    """The bucket's queue notification rules: one per key filter (as captioning/component/triggers.py makes
-    them), or one for every key when there is no filter."""
+    """The bucket's queue notification rules, one per key filter (as captioning/component/triggers.py
+    makes them)."""
     rules = []
-    for key_filter in key_filters or (KeyFilter(None, None),):
+    for key_filter in key_filters:
         rule: dict = {"QueueArn": queue_arn, "Events": list(OBJECT_CREATED)}
-        filter_rules = [
-            {"Name": name, "Value": value}
-            for name, value in (("prefix", key_filter.prefix), ("suffix", key_filter.suffix))
-            if value
-        ]
-        if filter_rules:
-            rule["Filter"] = {"Key": {"FilterRules": filter_rules}}
+        s3_filter = key_filter.s3_filter()
+        if s3_filter is not None:
+            rule["Filter"] = s3_filter
         rules.append(rule)
     return rules
 

@@ -2,7 +2,7 @@
 
 Prints a line per caption item as it lands and per message parked in the dead-letter queue (which
 stays readable: see local/dead_letters.py), and leaves its endpoints in a state file for
-`python -m ops --local` (local/serve_state.py).
+`python -m ops --local` (ops/serve_state.py).
 """
 
 from __future__ import annotations
@@ -18,12 +18,13 @@ from typing import TextIO
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 
-from local import serve_state
 from local.emulated_pipeline import EmulatedPipeline
 from local.rendering import dead_letter_line, item_line
-from local.resources import DUMMY_CREDENTIALS, EmulatedResources
+from local.resources import EmulatedResources
 from local.settings import DEMO_MODEL_HINT, LocalSettings, suffixes_text
 from local.tracking import NewItemsWatcher
+from ops import serve_state
+from ops.aws import MOTO_CREDENTIALS, SQS_MESSAGES_PER_CALL
 
 WATCH_INTERVAL_S = 1.0
 
@@ -33,13 +34,10 @@ logger = logging.getLogger(__name__)
 def connection_help(resources: EmulatedResources, settings: LocalSettings) -> str:
     """Where things are and the AWS CLI lines that upload a photo and read its caption back."""
     cli = f"aws --endpoint-url {resources.endpoint_url}"
-    credentials = (
-        f"export AWS_ACCESS_KEY_ID={DUMMY_CREDENTIALS['AWS_ACCESS_KEY_ID']} "
-        f"AWS_SECRET_ACCESS_KEY={DUMMY_CREDENTIALS['AWS_SECRET_ACCESS_KEY']} "
-        f"AWS_DEFAULT_REGION={resources.region}"
-    )
+    variables = {**MOTO_CREDENTIALS, "AWS_DEFAULT_REGION": resources.region}
+    credentials = "export " + " ".join(f"{name}={value}" for name, value in variables.items())
     key = '\'{"key": {"S": "photo.jpg"}}\''
-    if settings.filters:
+    if not settings.delivers_every_key:
         suffixes = suffixes_text(settings.key_suffixes) or "any"
         delivered = f"keys starting with {settings.key_prefix!r}, " if settings.key_prefix else "keys "
         filters = (
@@ -65,14 +63,15 @@ def connection_help(resources: EmulatedResources, settings: LocalSettings) -> st
             f"  {cli} dynamodb scan --table-name {resources.table}",
             "Read the dead-letter queue (events that failed every delivery):",
             f"  {cli} sqs receive-message --queue-url {resources.dead_letter_queue_url} "
-            "--attribute-names All --max-number-of-messages 10",
+            f"--attribute-names All --max-number-of-messages {SQS_MESSAGES_PER_CALL}",
             "",
         ]
     )
 
 
 def state_of(resources: EmulatedResources, settings: LocalSettings) -> dict[str, object]:
-    """What `python -m ops --local` needs to find this pipeline (keys: local.serve_state.KEYS)."""
+    """What `python -m ops --local` needs to find this pipeline (keys: ops.serve_state.KEYS)."""
+    filtered = not settings.delivers_every_key
     return {
         "endpoint_url": resources.endpoint_url,
         "region": resources.region,
@@ -81,8 +80,8 @@ def state_of(resources: EmulatedResources, settings: LocalSettings) -> dict[str,
         "queue_url": resources.queue_url,
         "dead_letter_queue_url": resources.dead_letter_queue_url,
         "trigger": "queue",
-        "key_prefix": settings.key_prefix if settings.filters else "",
-        "key_suffixes": list(settings.key_suffixes) if settings.filters else [],
+        "key_prefix": settings.key_prefix if filtered else "",
+        "key_suffixes": list(settings.key_suffixes) if filtered else [],
         "pid": os.getpid(),
     }
 

@@ -1,9 +1,8 @@
 """One settings object for every `python -m local` command, checked before anything heavy is imported.
 
-The key filters, the batch-size limit and the model-directory check are the component's own
-(captioning/component/args.py, captioning/component/triggers.py, captioning/component/limits.py), so the
-emulated pipeline only
-captions what the deployed one would.
+The key filters and their defaults, the batch size's default and limit, and the model-directory check are
+the component's own (captioning/contract/key_filters.py, captioning/component/settings.py and limits.py,
+captioning/contract/model_files.py), so the emulated pipeline only captions what the deployed one would.
 """
 
 from __future__ import annotations
@@ -12,10 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from captioning.component import limits
-from captioning.component.settings import DEFAULT_IMAGE_SUFFIXES, PipelineSettings
-from captioning.component.triggers import key_filters
+from captioning.component.settings import PipelineSettings
 from captioning.component.validation import InvalidSettingError
 from captioning.contract.constants import DEFAULT_MODEL_ID
+from captioning.contract.key_filters import EVERY_KEY, KeyFilter, delivered, key_filters
 from captioning.contract.model_files import model_directory_problem
 from models import DEMO_MODEL_DIR
 
@@ -25,7 +24,7 @@ DEMO_MODEL_HINT = (
     f"python -m captioning.preparation --model-id {DEFAULT_MODEL_ID} --output DIR, then --model DIR"
 )
 
-SOAK_DEFAULTS = {
+SOAK_DEFAULTS: dict[str, object] = {
     "workers": 2,
     "batch_size": 5,
     "visibility_timeout_s": 10,
@@ -33,22 +32,11 @@ SOAK_DEFAULTS = {
     "log_level": "ERROR",  # injected faults make the function log a warning per retry
     "all_keys": True,  # its bad objects include a .pdf: the soak is about faults, not key filters
 }
-"""The soak's own sizing, over LocalSettings' defaults (which suit `caption` and `serve`)."""
+"""The soak's own sizing, over LocalSettings' defaults (which suit `caption` and `serve`): soak_settings()."""
 
 
 class SettingsError(ValueError):
     """A setting the local pipeline cannot run with; the message names it and what is allowed."""
-
-
-@dataclass(frozen=True)
-class KeyFilter:
-    """One S3 notification rule's key filter (S3 matches both case-sensitively; None matches all)."""
-
-    prefix: str | None
-    suffix: str | None
-
-    def matches(self, key: str) -> bool:
-        return key.startswith(self.prefix or "") and key.endswith(self.suffix or "")
 
 
 @dataclass(frozen=True)
@@ -59,7 +47,8 @@ class LocalSettings:
     function_image: str | None = None
     """Run this function image under the Lambda runtime emulator instead of the handler in-process."""
     workers: int = 1
-    batch_size: int = 10
+    # The component's defaults, read from its class: constructing PipelineSettings checks a whole pipeline.
+    batch_size: int = PipelineSettings.batch_size
     visibility_timeout_s: int | None = None
     """The function timeout, and the queue's visibility timeout: equal here, so a failed message comes
     back as soon as AWS would allow (the component sets six times the timeout). None: 30 s, or 3 s a
@@ -68,8 +57,8 @@ class LocalSettings:
     log_level: str = "WARNING"
     verbose: bool = False
     port: int = 0
-    key_prefix: str = ""
-    key_suffixes: tuple[str, ...] = DEFAULT_IMAGE_SUFFIXES
+    key_prefix: str = PipelineSettings.key_prefix
+    key_suffixes: tuple[str, ...] = PipelineSettings.key_suffixes
     all_keys: bool = False
     """Caption every key, even ones the deployed notification's key filters would not deliver."""
     as_json: bool = False
@@ -78,6 +67,7 @@ class LocalSettings:
     fault_rate: float = 0.2
     seed: int = 0
     filters: tuple[KeyFilter, ...] = field(init=False)
+    """The deployed notification's rules for key_prefix and key_suffixes; with all_keys, one for every key."""
 
     def __post_init__(self) -> None:
         if self.workers < 1:
@@ -91,16 +81,18 @@ class LocalSettings:
 
     def _key_filters(self) -> tuple[KeyFilter, ...]:
         if self.all_keys:
-            return ()
-        try:
-            args = PipelineSettings(key_prefix=self.key_prefix, key_suffixes=tuple(self.key_suffixes))
+            return EVERY_KEY
+        try:  # the component's checks of the two settings
+            PipelineSettings(key_prefix=self.key_prefix, key_suffixes=tuple(self.key_suffixes))
         except InvalidSettingError as error:
             option = {"key_prefix": "--key-prefix", "key_suffixes": "--key-suffix"}.get(error.setting)
             raise SettingsError(str(error.renamed(option)) if option else str(error)) from None
-        rules = key_filters(args)
-        if all(rule["filter_prefix"] is None and rule["filter_suffix"] is None for rule in rules):
-            return ()
-        return tuple(KeyFilter(rule["filter_prefix"], rule["filter_suffix"]) for rule in rules)
+        return key_filters(self.key_prefix, self.key_suffixes)
+
+    @property
+    def delivers_every_key(self) -> bool:
+        """--all-keys, or no prefix and no suffix: every key reaches the function."""
+        return any(rule.every_key for rule in self.filters)
 
     @property
     def uses_demo_model(self) -> bool:
@@ -122,7 +114,7 @@ class LocalSettings:
 
     def skip_reason(self, key: str) -> str | None:
         """Why the deployed notification would not deliver `key` to the function; None if it would."""
-        if not self.filters or any(rule.matches(key) for rule in self.filters):
+        if delivered(key, self.filters):
             return None
         wanted = []
         if self.key_prefix:

@@ -16,8 +16,8 @@ from pathlib import Path
 from PIL import Image
 
 from captioning.function.images import load_image
-from local.arguments import positive_int
 from models import DEMO_MODEL_DIR, shapes
+from ops.arguments import positive_int
 
 DEFAULT_MODEL_DIR = DEMO_MODEL_DIR
 # Far from the training seed; any seed the training script never used is a fresh draw.

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from local.arguments import positive_int
 from models import DEMO_MODEL_DIR
+from ops.arguments import positive_int
 
 DEFAULT_OUTPUT_DIR = DEMO_MODEL_DIR
 

@@ -15,30 +15,11 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from rich.console import Console
 
 from ops import backfill, redrive, render, status
+from ops.arguments import positive_int, positive_number
 from ops.control import StopRequested
-from ops.locate import LocateError, Locations, describe, locate
+from ops.locate import FLAG_FIELDS, LocateError, Locations, describe, locate
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def _common_options() -> argparse.ArgumentParser:
@@ -108,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fill.add_argument(
         "--rate",
-        type=_positive_float,
+        type=positive_number,
         default=backfill.DEFAULT_RATE,
         metavar="N",
         help=f"objects sent per second (default {backfill.DEFAULT_RATE:g})",
@@ -126,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     look.add_argument(
         "--failures",
-        type=_positive_int,
+        type=positive_int,
         default=status.DEFAULT_FAILURES,
         metavar="N",
         help=f"how many of the latest failures to list (default {status.DEFAULT_FAILURES})",
@@ -135,21 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _locate(args: argparse.Namespace) -> Locations:
-    flags = {
-        name: getattr(args, name, None)
-        for name in (
-            "bucket",
-            "table",
-            "queue_url",
-            "dead_letter_queue_url",
-            "function_name",
-            "alarm_topic_arn",
-            "endpoint_url",
-            "region",
-            "key_prefix",
-            "key_suffixes",
-        )
-    }
+    flags = {name: getattr(args, name, None) for name in (*FLAG_FIELDS, "key_prefix", "key_suffixes")}
     return locate(flags, local=getattr(args, "local", False), stack=getattr(args, "stack", None))
 
 

@@ -1,6 +1,7 @@
-"""Argument types for the project's command lines (`python -m local`, `models.*`; free for `ops` and
-`bench`): each refuses a bad value with one line saying what is allowed. Standard library only, so
-`--help` and a typo never wait for a heavy import."""
+"""Argument types for the project's command lines (`python -m ops`, `python -m local`, `models.*`, `bench`):
+each refuses a bad value with one line saying what is allowed. Standard library only, so `--help` and a
+typo never wait for a heavy import. Here because ops is the one tool in the wheel: the others import it.
+"""
 
 from __future__ import annotations
 
@@ -30,6 +31,17 @@ positive_int = int_in_range(1)
 
 port = int_in_range(0, 65535, what=" (0: any free port)")
 """A TCP port, or 0 for any free one."""
+
+
+def positive_number(text: str) -> float:
+    """An argparse type: a number more than 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return value
 
 
 def fraction(text: str) -> float:

@@ -18,12 +18,13 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from captioning.contract.key_filters import delivered, key_filters
 from captioning.function.captions_table import item_versions
 from captioning.function.events import s3_notification_event, s3_notification_record
+from ops.aws import SQS_MESSAGES_PER_CALL
 from ops.control import RateLimit, StopRequested
 from ops.locate import LocateError, Locations
 
-SQS_BATCH_LIMIT = 10
 DEFAULT_RATE = 10.0
 """Objects sent per second by default: a pace the pipeline absorbs without a burst of throttles."""
 
@@ -93,11 +94,6 @@ def effective_prefix(locations: Locations, prefix: str | None) -> str:
     )
 
 
-def delivered(key: str, suffixes: tuple[str, ...]) -> bool:
-    """Whether S3's notification filter (case-sensitive suffix; none = every key) lets `key` through."""
-    return not suffixes or key.endswith(suffixes)
-
-
 def list_objects(locations: Locations, prefix: str) -> Iterator[list[ListedObject]]:
     """The bucket's objects under `prefix`, a page (up to 1,000) at a time."""
     paginator = locations.client("s3").get_paginator("list_objects_v2")
@@ -124,11 +120,12 @@ def plan(
     """The objects to send: listed, filtered as S3 would, without those already captioned (or failed)
     for the same version unless `include_done`. A stop asked for while listing ends it after the page."""
     dynamodb = locations.client("dynamodb")
+    filters = key_filters(locations.key_prefix, locations.key_suffixes)
     pending: list[ListedObject] = []
     for page in list_objects(locations, summary.prefix):
         summary.listed += len(page)
         progress.listing(summary.listed)
-        candidates = [obj for obj in page if delivered(obj.key, locations.key_suffixes)]
+        candidates = [obj for obj in page if delivered(obj.key, filters)]
         summary.not_delivered += len(page) - len(candidates)
         if not include_done and candidates:
             versions = item_versions(dynamodb, locations.table, [obj.key for obj in candidates])
@@ -180,11 +177,11 @@ def run_backfill(
     send = _queue_sender(locations) if locations.mode == "queue" else _function_invoker(locations)
     limit = RateLimit(rate)
     progress.start(len(pending))
-    for start in range(0, len(pending), SQS_BATCH_LIMIT):
+    for start in range(0, len(pending), SQS_MESSAGES_PER_CALL):
         if stop is not None and stop.requested:
             summary.interrupted = True
             break
-        batch = pending[start : start + SQS_BATCH_LIMIT]
+        batch = pending[start : start + SQS_MESSAGES_PER_CALL]
         limit.wait(len(batch), stop)
         if stop is not None and stop.requested:  # asked while waiting for the rate limit
             summary.interrupted = True

@@ -19,11 +19,11 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ops.aws import SQS_MESSAGES_PER_CALL
 from ops.backfill import Progress, describe_error
 from ops.control import StopRequested
 from ops.locate import Locations
 
-RECEIVE_LIMIT = 10
 HOLD_S = 60
 """Visibility timeout while a received message is being moved (it reappears if we die meanwhile)."""
 EMPTY_RECEIVES_TO_STOP = 2
@@ -151,7 +151,7 @@ def _drain(
             return
         messages = sqs.receive_message(
             QueueUrl=locations.dead_letter_queue_url,
-            MaxNumberOfMessages=RECEIVE_LIMIT,
+            MaxNumberOfMessages=SQS_MESSAGES_PER_CALL,
             VisibilityTimeout=HOLD_S,
             WaitTimeSeconds=1,
             MessageAttributeNames=["All"],

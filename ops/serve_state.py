@@ -1,5 +1,6 @@
-"""Where a running `python -m local serve` can be reached: one small JSON file, written at start-up and
-removed on exit, so other tools (`python -m ops --local`) find the emulator without copying its banner.
+"""Where a running `python -m local serve` can be reached: one small JSON file, written by serve at start-up
+and removed on exit, so `python -m ops --local` finds the emulator without copying its banner. ops owns the
+format (it ships in the wheel and imports no other tool); serve writes the file through this module.
 
 The file is `$CAPTIONING_LOCAL_STATE`, or `~/.cache/captioning/serve.json`. Its keys are KEYS.
 """

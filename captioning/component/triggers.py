@@ -11,6 +11,7 @@ import pulumi_aws as aws
 from captioning.component import policies
 from captioning.component.function import CaptioningFunction
 from captioning.component.settings import PipelineSettings
+from captioning.contract.key_filters import key_filters
 
 OBJECT_CREATED = ["s3:ObjectCreated:*"]
 
@@ -27,13 +28,6 @@ class QueueTrigger:
     queue_policy: aws.sqs.QueuePolicy
     notification: aws.s3.BucketNotification
     event_source_mapping: aws.lambda_.EventSourceMapping
-
-
-def key_filters(args: PipelineSettings) -> list[dict[str, str | None]]:
-    """One notification rule per suffix (S3 takes a single suffix per rule); none means every key."""
-    prefix = args.key_prefix or None
-    suffixes = args.key_suffixes or (None,)
-    return [{"filter_prefix": prefix, "filter_suffix": suffix} for suffix in suffixes]
 
 
 def connect_direct(
@@ -62,9 +56,9 @@ def connect_direct(
         bucket=bucket.id,
         lambda_functions=[
             aws.s3.BucketNotificationLambdaFunctionArgs(
-                lambda_function_arn=function.target_arn, events=OBJECT_CREATED, **filters
+                lambda_function_arn=function.target_arn, events=OBJECT_CREATED, **rule.pulumi_args()
             )
-            for filters in key_filters(args)
+            for rule in key_filters(args.key_prefix, args.key_suffixes)
         ],
         # S3 checks it may invoke the function when the notification is saved.
         opts=pulumi.ResourceOptions(parent=parent, depends_on=[permission]),
@@ -111,8 +105,10 @@ def connect_queue(
         f"{name}-notification",
         bucket=bucket.id,
         queues=[
-            aws.s3.BucketNotificationQueueArgs(queue_arn=queue.arn, events=OBJECT_CREATED, **filters)
-            for filters in key_filters(args)
+            aws.s3.BucketNotificationQueueArgs(
+                queue_arn=queue.arn, events=OBJECT_CREATED, **rule.pulumi_args()
+            )
+            for rule in key_filters(args.key_prefix, args.key_suffixes)
         ],
         # S3 checks it may send to the queue when the notification is saved.
         opts=pulumi.ResourceOptions(parent=parent, depends_on=[queue_policy]),

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from captioning.component.settings import DEFAULT_IMAGE_SUFFIXES
-from local import serve_state
 from models.shapes import demo_images, draw, encode, random_spec
+from ops import serve_state
 from tests.conftest import ServeProcess, run_local, wait_for_line
 
 pytestmark = pytest.mark.slow

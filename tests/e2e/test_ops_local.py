@@ -23,6 +23,7 @@ import boto3
 import pytest
 
 from captioning.function.events import s3_notification_event, s3_notification_record
+from ops.aws import MOTO_CLIENT_CREDENTIALS
 
 pytestmark = pytest.mark.slow
 
@@ -41,8 +42,7 @@ class Serve:
         options = {
             "endpoint_url": state["endpoint_url"],
             "region_name": state["region"],
-            "aws_access_key_id": "testing",
-            "aws_secret_access_key": "testing",
+            **MOTO_CLIENT_CREDENTIALS,
         }
         self.s3 = boto3.client("s3", **options)
         self.sqs = boto3.client("sqs", **options)

@@ -304,10 +304,10 @@ def test_the_cold_start_child_measures_peak_memory_with_vmhwm() -> None:
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        (["--repeats", "0"], "argument --repeats: must be a whole number >= 1; got 0"),
-        (["--repeats", "-3"], "argument --repeats: must be a whole number >= 1; got -3"),
-        (["--cold-repeats", "0"], "argument --cold-repeats: must be a whole number >= 1; got 0"),
-        (["--cold-repeats", "two"], "argument --cold-repeats: must be a whole number >= 1; got 'two'"),
+        (["--repeats", "0"], "argument --repeats: must be at least 1, got 0"),
+        (["--repeats", "-3"], "argument --repeats: must be at least 1, got -3"),
+        (["--cold-repeats", "0"], "argument --cold-repeats: must be at least 1, got 0"),
+        (["--cold-repeats", "two"], "argument --cold-repeats: expected a whole number, got 'two'"),
     ],
 )
 def test_bench_refuses_bad_arguments_before_any_work(arguments, message, tmp_path, capsys) -> None:

@@ -22,7 +22,7 @@ from captioning.function.events import (
     s3_notification_record,
     sqs_record,
 )
-from local import serve_state
+from ops import serve_state
 
 KEYS = ["plain.jpg", "a folder/red flower+1.png", "ünïcödé/photo (2).JPG", "100%=done&more?.webp"]
 QUEUE_ARN = "arn:aws:sqs:eu-west-1:123456789012:uploads"

@@ -20,6 +20,7 @@ from local.resources import EmulatedResources, create_resources
 from local.soak import summarize
 from local.soak_objects import SoakObject, soak_objects
 from local.tracking import KeyResult
+from ops.aws import MOTO_CLIENT_CREDENTIALS
 
 # --- the injector, against moto's server with boto3's standard retries ---------------------------------
 
@@ -40,8 +41,7 @@ def _function_clients(deployment: EmulatedResources, max_attempts: int = 3) -> A
     options = {
         "endpoint_url": deployment.endpoint_url,
         "region_name": deployment.region,
-        "aws_access_key_id": "testing",
-        "aws_secret_access_key": "testing",  # noqa: S106  moto's dummy credential
+        **MOTO_CLIENT_CREDENTIALS,
         "config": config,
     }
 

@@ -16,6 +16,7 @@ import pytest
 
 from captioning.component import limits, policies
 from captioning.component.settings import PipelineSettings
+from captioning.contract.key_filters import EVERY_KEY, key_filters
 from captioning.function.events import s3_notification_event, s3_notification_record
 from local.dead_letters import DeadLetterPeek, keys_in_notification
 from local.emulator import Emulator, EmulatorError, check_port_free
@@ -26,6 +27,7 @@ from local.resources import EmulatedResources, create_resources
 from local.settings import LocalSettings, SettingsError, check_model_directory, suffixes_text
 from local.tracking import SKIPPED, KeyResult, ResultTracker
 from local.uploader import UploadError, collect_uploads, upload_all
+from ops.aws import MOTO_ACCOUNT_ID
 from tests.conftest import run_local
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -302,12 +304,9 @@ def test_a_batch_bigger_than_one_receive_is_topped_up_within_the_batching_window
 
 
 def test_the_local_key_filters_are_the_components_defaults() -> None:
-    from captioning.component.triggers import key_filters
-
-    settings = LocalSettings()
-    assert [(f.prefix, f.suffix) for f in settings.filters] == [
-        (rule["filter_prefix"], rule["filter_suffix"]) for rule in key_filters(PipelineSettings())
-    ]
+    defaults = PipelineSettings()
+    assert LocalSettings().filters == key_filters(defaults.key_prefix, defaults.key_suffixes)
+    assert LocalSettings(all_keys=True).filters == EVERY_KEY
 
 
 @pytest.mark.parametrize("key", ["photo.ico", "no-suffix", "holiday.Jpg", "album/scan.Tiff", "doc.pdf"])
@@ -368,7 +367,7 @@ def test_resources_carry_the_components_queue_policy_retention_and_redrive(
     sqs = filtered.client("sqs")
     attributes = sqs.get_queue_attributes(QueueUrl=filtered.queue_url, AttributeNames=["All"])["Attributes"]
     assert json.loads(attributes["Policy"]) == policies.upload_queue_policy(
-        queue_arn=filtered.queue_arn, bucket_arn=f"arn:aws:s3:::{filtered.bucket}", account_id="123456789012"
+        queue_arn=filtered.queue_arn, bucket_arn=f"arn:aws:s3:::{filtered.bucket}", account_id=MOTO_ACCOUNT_ID
     )
     assert int(attributes["MessageRetentionPeriod"]) == limits.SQS_MAX_RETENTION_SECONDS
     assert json.loads(attributes["RedrivePolicy"])["maxReceiveCount"] == 3
@@ -391,6 +390,25 @@ def test_the_bucket_notifies_the_queue_only_for_keys_the_filters_let_through(
     ):
         keys += [key for message in messages for key in keys_of(message["Body"])]
     assert sorted(keys) == ["kept.PNG", "kept.jpg"]
+
+
+def test_the_emulated_bucket_has_the_rules_the_component_deploys_prefix_included() -> None:
+    filters = LocalSettings(key_prefix="in/", key_suffixes=(".jpg", ".png")).filters
+    deployed = [rule.pulumi_args() for rule in filters]  # what the component's notification is given
+    with Emulator() as endpoint_url:
+        emulated = create_resources(
+            endpoint_url, visibility_timeout_s=5, max_receive_count=3, key_filters=filters
+        )
+        rules = emulated.client("s3").get_bucket_notification_configuration(Bucket=emulated.bucket)
+    in_bucket = [
+        {f"filter_{part['Name'].lower()}": part["Value"] for part in rule["Filter"]["Key"]["FilterRules"]}
+        for rule in rules["QueueConfigurations"]
+    ]
+    assert sorted(in_bucket, key=str) == sorted(deployed, key=str)
+    assert deployed == [
+        {"filter_prefix": "in/", "filter_suffix": ".jpg"},
+        {"filter_prefix": "in/", "filter_suffix": ".png"},
+    ]
 
 
 # --- a taken port: a clear error, at once --------------------------------------------------------------

@@ -21,8 +21,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from captioning.function.events import parse_event
-from local import serve_state
-from ops import backfill, redrive, status
+from ops import backfill, redrive, serve_state, status
 from ops.__main__ import main
 from ops.control import RateLimit
 from ops.locate import LocateError, Locations, locate
