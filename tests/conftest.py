@@ -16,12 +16,15 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from PIL import Image
 
 from models.tiny import build_vit_gpt2
+
+if TYPE_CHECKING:
+    from local.resources import EmulatedResources
 
 # The marks each layer's tests get (image tests are slow too); `make test-fast` runs the layers with none.
 LAYERS = ("unit", "component", "function", "tools", "e2e", "image")
@@ -120,6 +123,17 @@ def mocked_aws(aws_credentials: None) -> Iterator[None]:
 
     with mock_aws():
         yield
+
+
+@pytest.fixture
+def emulated_resources(mocked_aws: None) -> EmulatedResources:
+    """The deployed queue-mode resources (bucket notifying a queue with a dead-letter queue, captions table)
+    in moto's in-process AWS, made by the local pipeline's own code (local/resources.py), which takes its
+    policies, retention and filters from the component. The queue holds S3's test event."""
+    from local.resources import create_resources
+
+    # No endpoint: the default AWS endpoints, which mock_aws intercepts in-process.
+    return create_resources(None, visibility_timeout_s=30, max_receive_count=3)
 
 
 # --- `python -m local` in a child process, as a user runs it ---------------------------------------------
