@@ -17,8 +17,8 @@ from typing import Any
 
 from botocore.client import BaseClient
 
+from captioning.aws_events import sqs_record
 from captioning.component.settings import PipelineSettings
-from captioning.function.events import sqs_record
 from local.lambda_runtime import LambdaContext, LambdaHandler
 from local.resources import EmulatedResources
 from ops.aws import SQS_MESSAGES_PER_CALL

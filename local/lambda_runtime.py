@@ -1,14 +1,15 @@
-"""The Lambda function as the emulated pipeline runs it: in this process (import captioning.function.main, as
-an
-INIT phase would) or, with --function-image, the real image under the Lambda runtime emulator.
+"""The Lambda function as the emulated pipeline runs it: in this process (the function's INIT,
+`CaptionHandler.from_environment()`, as importing captioning.function.main runs it) or, with
+--function-image, the real image under the Lambda runtime emulator.
 
 Both give the event source mapping a `handler(event, context)` and report, per object key, why the
-function last gave it back for a retry (read from its own structured log lines).
+function last gave it back for a retry: in process from the outcomes of each invocation; from the image,
+from the `key`, `status` and `error` fields of its JSON log lines (Lambda's SQS response carries message
+ids only).
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import os
@@ -19,18 +20,18 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType, TracebackType
+from types import TracebackType
 from typing import Any
 
-from captioning.contract.constants import DEFAULT_PRECISION, OFFLINE_ENVIRONMENT, RETRY_STATUS, SERVICE_NAME
+from captioning.aws_events import s3_notification_event, s3_notification_record
+from captioning.contract.constants import DEFAULT_PRECISION, SERVICE_NAME, ObjectStatus
+from captioning.contract.environment import OFFLINE_ENVIRONMENT, Variable
 from captioning.function.captioner import directory_precision, directory_runtime
-from captioning.function.events import s3_notification_event, s3_notification_record
 from local.resources import ACCOUNT_ID, DUMMY_CREDENTIALS, EmulatedResources
 from local.settings import LocalSettings
 
 FUNCTION_NAME = "captioning-local"
 WARM_UP_BATCH = 4
-RETRY_MESSAGE = "object will be retried"
 
 LambdaHandler = Callable[[dict[str, Any], Any], Any]
 
@@ -72,19 +73,19 @@ def function_environment(
         "AWS_ENDPOINT_URL": resources.endpoint_url,
         "AWS_DEFAULT_REGION": resources.region,
         "AWS_REGION": resources.region,
-        "AWS_LAMBDA_FUNCTION_NAME": FUNCTION_NAME,
-        "AWS_LAMBDA_FUNCTION_TIMEOUT": str(settings.function_timeout_s),
-        "TABLE_NAME": resources.table,
-        "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
-        "POWERTOOLS_LOG_LEVEL": log_level,
-        "POWERTOOLS_METRICS_DISABLED": "true",
-        "POWERTOOLS_TRACE_DISABLED": "true",
+        Variable.AWS_LAMBDA_FUNCTION_NAME: FUNCTION_NAME,
+        Variable.AWS_LAMBDA_FUNCTION_TIMEOUT: str(settings.function_timeout_s),
+        Variable.TABLE_NAME: resources.table,
+        Variable.POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
+        Variable.POWERTOOLS_LOG_LEVEL: log_level,
+        Variable.POWERTOOLS_METRICS_DISABLED: "true",
+        Variable.POWERTOOLS_TRACE_DISABLED: "true",
     }
     if settings.function_image is None:  # the image carries its model, runtime and precision
-        environment["MODEL_DIR"] = str(settings.model_dir)
-        environment["MODEL_ID"] = settings.model_dir.name
+        environment[Variable.MODEL_DIR] = str(settings.model_dir)
+        environment[Variable.MODEL_ID] = settings.model_dir.name
         environment.update(directory_choices(settings.model_dir))
-    return environment
+    return {str(name): value for name, value in environment.items()}
 
 
 def directory_choices(model_dir: Path) -> dict[str, str]:
@@ -92,91 +93,79 @@ def directory_choices(model_dir: Path) -> dict[str, str]:
     has nothing to warn about (the local command line chooses neither): ONNX graphs with the precision
     they were built with, a torch model at the default precision."""
     return {
-        "RUNTIME": directory_runtime(model_dir),
-        "PRECISION": directory_precision(model_dir) or DEFAULT_PRECISION,
+        Variable.RUNTIME: directory_runtime(model_dir),
+        Variable.PRECISION: directory_precision(model_dir) or DEFAULT_PRECISION,
     }
 
 
 def retry_reason(fields: Mapping[str, Any]) -> tuple[str, str] | None:
-    """(key, error) from one of the function's log records or JSON log lines, if it gives a key back."""
+    """(key, error) from one of the image's JSON log lines, if it gives a key back."""
     key = fields.get("key")
-    if fields.get("status") == RETRY_STATUS and isinstance(key, str):
-        return key, str(fields.get("error") or fields.get("message") or RETRY_MESSAGE)
+    if fields.get("status") == ObjectStatus.RETRY and isinstance(key, str):
+        return key, str(fields.get("error") or fields.get("message") or ObjectStatus.RETRY)
     return None
 
 
-class _RetryReasonsHandler(logging.Handler):
-    """Remembers, per object key, why the in-process function last gave it back for a retry."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.by_key: dict[str, str] = {}
-
-    def emit(self, record: logging.LogRecord) -> None:
-        found = retry_reason({**vars(record), "message": record.getMessage()})
-        if found:
-            self.by_key[found[0]] = found[1]
-
-
 class InProcessFunction:
-    """captioning.function.main imported here after its environment is set (its INIT), then warmed up.
+    """The function's INIT run here after its environment is set, then warmed up.
 
-    `module` exposes the function's boto3 clients (`s3_client`, `dynamodb_client`), which the soak
-    injects faults into.
+    `caption_handler` is the function (captioning/function/processing.py): its boto3 clients
+    (`s3_client`, `dynamodb_client`) are where the soak injects faults; every invocation's outcomes
+    come back through its `on_invocation`.
     """
 
     def __init__(self, resources: EmulatedResources, settings: LocalSettings) -> None:
         self.resources = resources
         self.settings = settings
-        self.module: ModuleType
-        self._reasons = _RetryReasonsHandler()
+        self.caption_handler: Any = None
+        self._reasons: dict[str, str] = {}
 
     def __enter__(self) -> InProcessFunction:
-        # The retry warnings are captured whatever is displayed: the function logs at WARNING at least.
-        level = self.settings.log_level
-        capture_level = level if logging.getLevelName(level) < logging.WARNING else "WARNING"
-        for name, value in function_environment(self.resources, self.settings, capture_level).items():
-            os.environ[name] = value
-        if "captioning.function.main" in sys.modules:  # a second pipeline in one process: re-run the init
-            self.module = importlib.reload(sys.modules["captioning.function.main"])
-        else:
-            self.module = importlib.import_module("captioning.function.main")
-        self._route_logs(level)
-        _warm_up(self.module)
+        from captioning.function.processing import CaptionHandler
+
+        environment = function_environment(self.resources, self.settings, self.settings.log_level)
+        os.environ.update(environment)
+        self.caption_handler = CaptionHandler.from_environment()
+        # Its log lines (JSON) to stderr through its own handler only, not a second time through root; at
+        # this pipeline's level even when an earlier one in this process set up the logger.
+        function_logger = logging.getLogger(SERVICE_NAME)
+        function_logger.propagate = False
+        function_logger.setLevel(self.settings.log_level)
+        self.caption_handler.on_invocation = self._remember_retries
+        _warm_up(self.caption_handler)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        logging.getLogger(SERVICE_NAME).removeHandler(self._reasons)
+        if self.caption_handler is not None:
+            self.caption_handler.on_invocation = None
+
+    @property
+    def module(self) -> Any:
+        """The function, under the name local/soak.py still uses for it (faults.install)."""
+        return self.caption_handler
 
     @property
     def handler(self) -> LambdaHandler:
-        return self.module.handler
+        return self.caption_handler.handler
 
     @property
     def retry_reasons(self) -> Mapping[str, str]:
-        return self._reasons.by_key
+        """Per object key, why the function last gave it back for a retry."""
+        return self._reasons
 
-    def _route_logs(self, display_level: str) -> None:
-        """The function's log lines go to stderr at `display_level`; its retry warnings are captured."""
-        function_logger = logging.getLogger(SERVICE_NAME)
-        function_logger.propagate = False  # its handler prints JSON lines; not a second time through root
-        for existing in list(function_logger.handlers):
-            if isinstance(existing, _RetryReasonsHandler):
-                function_logger.removeHandler(existing)
-            else:
-                existing.setLevel(display_level)
-        function_logger.addHandler(self._reasons)
+    def _remember_retries(self, invocation: Any) -> None:
+        self._reasons.update(invocation.retry_reasons)
 
 
-def _warm_up(module: ModuleType) -> None:
+def _warm_up(function: Any) -> None:
     """Caption calls before any event, as a warm (provisioned) environment has made them.
 
     The function's timeout guard starts from a cold-start guess of seconds per image and learns from
     its calls; without this, a short local function timeout sends a first batch back to the queue.
     The first call pays one-off costs; the second, a small batch, gives the estimate.
-    Skipped when the module does not expose its captioner and estimate.
+    Skipped when the function does not expose its captioner and estimate.
     """
-    captioner, estimate = getattr(module, "captioner", None), getattr(module, "caption_time", None)
+    captioner, estimate = getattr(function, "captioner", None), getattr(function, "caption_time", None)
     if captioner is None or not hasattr(estimate, "record"):
         return
     from PIL import Image

@@ -18,9 +18,9 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from captioning.aws_events import s3_notification_event, s3_notification_record
 from captioning.contract.key_filters import delivered, key_filters
 from captioning.function.captions_table import item_versions
-from captioning.function.events import s3_notification_event, s3_notification_record
 from ops.aws import SQS_MESSAGES_PER_CALL
 from ops.control import RateLimit, StopRequested
 from ops.locate import LocateError, Locations

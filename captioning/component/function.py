@@ -11,6 +11,7 @@ import pulumi_aws as aws
 from captioning.component import policies
 from captioning.component.settings import PipelineSettings
 from captioning.contract import constants
+from captioning.contract.environment import Variable
 
 LIVE_ALIAS = "live"
 
@@ -50,17 +51,21 @@ def environment(args: PipelineSettings, table_name: pulumi.Input[str]) -> dict[s
     Generation settings the user left unset are not written: the model's generation_config.json decides.
     """
     variables: dict[str, pulumi.Input[str]] = {
-        "TABLE_NAME": table_name,
-        "MODEL_ID": args.model_id,
-        "RUNTIME": args.runtime,
-        "PRECISION": args.precision,
-        "MAX_OBJECT_BYTES": str(args.max_object_bytes),
-        "POWERTOOLS_SERVICE_NAME": constants.SERVICE_NAME,
-        "POWERTOOLS_METRICS_NAMESPACE": args.metrics_namespace,
-        "POWERTOOLS_METRICS_DISABLED": _flag(not args.metrics),
-        "POWERTOOLS_TRACE_DISABLED": _flag(not args.tracing),
+        Variable.TABLE_NAME: table_name,
+        Variable.MODEL_ID: args.model_id,
+        Variable.RUNTIME: args.runtime,
+        Variable.PRECISION: args.precision,
+        Variable.MAX_OBJECT_BYTES: str(args.max_object_bytes),
+        Variable.POWERTOOLS_SERVICE_NAME: constants.SERVICE_NAME,
+        Variable.POWERTOOLS_METRICS_NAMESPACE: args.metrics_namespace,
+        Variable.POWERTOOLS_METRICS_DISABLED: _flag(not args.metrics),
+        Variable.POWERTOOLS_TRACE_DISABLED: _flag(not args.tracing),
     }
-    optional = {"NUM_BEAMS": args.num_beams, "MAX_LENGTH": args.max_length, "PROMPT": args.prompt}
+    optional = {
+        Variable.NUM_BEAMS: args.num_beams,
+        Variable.MAX_LENGTH: args.max_length,
+        Variable.PROMPT: args.prompt,
+    }
     variables.update({name: str(value) for name, value in optional.items() if value is not None})
     return variables
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from captioning.contract.environment import OFFLINE_ENVIRONMENT  # noqa: F401  re-exported for older importers
+
 DEFAULT_MODEL_ID = "nlpconnect/vit-gpt2-image-captioning"
 """The model a pipeline captions with when none is named."""
 
@@ -47,19 +49,8 @@ SERVICE_NAME = "captioning"
 DEFAULT_METRICS_NAMESPACE = "Captioning"
 """CloudWatch namespace of the function's own metrics (Embedded Metric Format)."""
 
-OFFLINE_ENVIRONMENT: dict[str, str] = {
-    "HF_HUB_OFFLINE": "1",
-    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-    "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
-}
-"""Set wherever a model is loaded at run time: never reach the Hub, no progress bars in logs."""
-
-
-DUPLICATE_STATUS = "duplicate"
-"""Log-line status of an object whose item already exists for its ETag: nothing new is written."""
-
-RETRY_STATUS = "retry"
-"""Log-line status of an object handed back for a later delivery (transient error, or no time left)."""
+TABLE_KEY = "key"
+"""The captions table's partition key attribute: an item's object key."""
 
 
 class ItemStatus(StrEnum):
@@ -67,6 +58,18 @@ class ItemStatus(StrEnum):
 
     CAPTIONED = "captioned"
     FAILED = "failed"
+
+
+class ObjectStatus(StrEnum):
+    """What one invocation did with one object: the `status` of its log line and of its outcome in the
+    function's result. CAPTIONED and FAILED wrote an item of that ItemStatus."""
+
+    CAPTIONED = ItemStatus.CAPTIONED.value
+    FAILED = ItemStatus.FAILED.value
+    DUPLICATE = "duplicate"
+    """The item already exists for the object's ETag: nothing new is written."""
+    RETRY = "retry"
+    """Handed back for a later delivery (transient error, or no time left)."""
 
 
 class MetricName(StrEnum):

@@ -9,7 +9,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 
-from captioning.contract.constants import ItemStatus
+from captioning.contract.constants import TABLE_KEY, ItemStatus
 
 BATCH_GET_LIMIT = 100
 """Most keys one BatchGetItem call may name."""
@@ -31,7 +31,7 @@ def caption_item(
     if (caption is None) == (error is None):
         raise ValueError("an item holds either a caption or an error")
     item: dict[str, Any] = {
-        "key": key,
+        TABLE_KEY: key,
         "status": ItemStatus.CAPTIONED.value if caption is not None else ItemStatus.FAILED.value,
         "model": model,
         "etag": etag,
@@ -55,7 +55,7 @@ def put_item_once(dynamodb_client: Any, table_name: str, item: dict[str, Any]) -
             TableName=table_name,
             Item={name: _serializer.serialize(value) for name, value in item.items()},
             ConditionExpression="attribute_not_exists(#key) OR #etag <> :etag OR #status = :failed",
-            ExpressionAttributeNames={"#key": "key", "#etag": "etag", "#status": "status"},
+            ExpressionAttributeNames={"#key": TABLE_KEY, "#etag": "etag", "#status": "status"},
             ExpressionAttributeValues={
                 ":etag": {"S": item["etag"]},
                 ":failed": {"S": ItemStatus.FAILED.value},
@@ -79,16 +79,16 @@ def item_versions(dynamodb_client: Any, table_name: str, keys: Iterable[str]) ->
     for start in range(0, len(unique), BATCH_GET_LIMIT):
         request = {
             table_name: {
-                "Keys": [{"key": {"S": key}} for key in unique[start : start + BATCH_GET_LIMIT]],
+                "Keys": [{TABLE_KEY: {"S": key}} for key in unique[start : start + BATCH_GET_LIMIT]],
                 "ConsistentRead": True,
                 "ProjectionExpression": "#key, #etag, #status",
-                "ExpressionAttributeNames": {"#key": "key", "#etag": "etag", "#status": "status"},
+                "ExpressionAttributeNames": {"#key": TABLE_KEY, "#etag": "etag", "#status": "status"},
             }
         }
         for _attempt in range(2):
             response = dynamodb_client.batch_get_item(RequestItems=request)
             for item in response.get("Responses", {}).get(table_name, []):
-                found[item["key"]["S"]] = (
+                found[item[TABLE_KEY]["S"]] = (
                     item.get("status", {}).get("S", ""),
                     item.get("etag", {}).get("S", ""),
                 )

@@ -43,12 +43,11 @@ from pathlib import Path
 from captioning.contract.constants import (
     GENERATE_DEFAULT_NEW_TOKENS,
     GENERATE_DEFAULT_NUM_BEAMS,
-    OFFLINE_ENVIRONMENT,
 )
+from captioning.contract.environment import offline_environment
 from captioning.contract.runtimes import precision_problem
 
-for _name, _value in OFFLINE_ENVIRONMENT.items():  # before transformers / huggingface_hub read them
-    os.environ.setdefault(_name, _value)
+os.environ.update(offline_environment())  # before transformers / huggingface_hub read it
 
 import torch  # noqa: E402
 import transformers  # noqa: E402

@@ -1,7 +1,7 @@
 """The function's settings, read once from its environment at init.
 
-captioning/component/function.py writes these variables (tests/test_pipeline_function.py feeds one into the
-other).
+captioning/component/function.py writes these variables, named in captioning/contract/environment.py
+(tests/component/test_pipeline_function.py feeds one into the other).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from captioning.contract import constants
+from captioning.contract.environment import Variable
 
 
 class SettingsError(ValueError):
@@ -37,24 +38,24 @@ class Settings:
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> Settings:
-        table_name = environ.get("TABLE_NAME", "").strip()
+        table_name = environ.get(Variable.TABLE_NAME, "").strip()
         if not table_name:
             raise SettingsError(
-                "TABLE_NAME is not set: it must name the DynamoDB table captions are written to"
+                f"{Variable.TABLE_NAME} is not set: it must name the DynamoDB table captions are written to"
             )
-        model_dir = Path(environ.get("MODEL_DIR") or constants.MODEL_DIR_IN_IMAGE)
+        model_dir = Path(environ.get(Variable.MODEL_DIR) or constants.MODEL_DIR_IN_IMAGE)
         return cls(
             table_name=table_name,
             model_dir=model_dir,
-            model_id=environ.get("MODEL_ID") or model_dir.name,
-            runtime=_one_of(environ, "RUNTIME", constants.RUNTIMES, constants.DEFAULT_RUNTIME),
-            precision=_one_of(environ, "PRECISION", constants.PRECISIONS, constants.DEFAULT_PRECISION),
-            num_beams=_positive_int(environ, "NUM_BEAMS"),
-            max_length=_positive_int(environ, "MAX_LENGTH"),
-            prompt=environ.get("PROMPT") or None,
-            max_object_bytes=_positive_int(environ, "MAX_OBJECT_BYTES") or constants.MAX_OBJECT_BYTES,
-            metrics_enabled=not _flag(environ, "POWERTOOLS_METRICS_DISABLED"),
-            tracing_enabled=not _flag(environ, "POWERTOOLS_TRACE_DISABLED"),
+            model_id=environ.get(Variable.MODEL_ID) or model_dir.name,
+            runtime=_one_of(environ, Variable.RUNTIME, constants.RUNTIMES, constants.DEFAULT_RUNTIME),
+            precision=_one_of(environ, Variable.PRECISION, constants.PRECISIONS, constants.DEFAULT_PRECISION),
+            num_beams=_positive_int(environ, Variable.NUM_BEAMS),
+            max_length=_positive_int(environ, Variable.MAX_LENGTH),
+            prompt=environ.get(Variable.PROMPT) or None,
+            max_object_bytes=_positive_int(environ, Variable.MAX_OBJECT_BYTES) or constants.MAX_OBJECT_BYTES,
+            metrics_enabled=not _flag(environ, Variable.POWERTOOLS_METRICS_DISABLED),
+            tracing_enabled=not _flag(environ, Variable.POWERTOOLS_TRACE_DISABLED),
         )
 
 

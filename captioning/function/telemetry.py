@@ -20,6 +20,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from captioning.contract.constants import DEFAULT_METRICS_NAMESPACE, SERVICE_NAME, MetricName
+from captioning.contract.environment import Variable
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -57,9 +58,9 @@ class Telemetry:
         return cls(
             metrics_enabled=metrics_enabled,
             tracing_enabled=tracing_enabled,
-            service=os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE_NAME,
-            namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE"),
-            function_name=os.environ.get("AWS_LAMBDA_FUNCTION_NAME"),
+            service=os.environ.get(Variable.POWERTOOLS_SERVICE_NAME) or SERVICE_NAME,
+            namespace=os.environ.get(Variable.POWERTOOLS_METRICS_NAMESPACE),
+            function_name=os.environ.get(Variable.AWS_LAMBDA_FUNCTION_NAME),
         )
 
     def instrument(self, handler: Handler) -> Handler:

@@ -24,15 +24,10 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from captioning.contract.constants import OFFLINE_ENVIRONMENT
+from captioning.contract.environment import offline_environment
 from captioning.contract.runtimes import precision_problem
 
-# Set before transformers/huggingface_hub read them at import: no hub access, no progress bars.
-os.environ.setdefault("HF_HUB_OFFLINE", OFFLINE_ENVIRONMENT["HF_HUB_OFFLINE"])
-os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", OFFLINE_ENVIRONMENT["HF_HUB_DISABLE_PROGRESS_BARS"])
-os.environ.setdefault(
-    "TRANSFORMERS_NO_ADVISORY_WARNINGS", OFFLINE_ENVIRONMENT["TRANSFORMERS_NO_ADVISORY_WARNINGS"]
-)
+os.environ.update(offline_environment())  # before transformers / huggingface_hub read it
 
 import torch
 import transformers

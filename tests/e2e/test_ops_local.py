@@ -22,7 +22,7 @@ from typing import Any
 import boto3
 import pytest
 
-from captioning.function.events import s3_notification_event, s3_notification_record
+from captioning.aws_events import s3_notification_event, s3_notification_record
 from ops.aws import MOTO_CLIENT_CREDENTIALS
 
 pytestmark = pytest.mark.slow

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from captioning.function.events import s3_notification_event, s3_notification_record, sqs_record
+from captioning.aws_events import s3_notification_event, s3_notification_record, sqs_record
 from local.function_container import FunctionContainer
 from tests.formats import CAPTION, format_files
 from tests.image.conftest import BUCKET, REGION, TABLE, record

@@ -14,14 +14,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from captioning.function.events import (
-    MalformedEvent,
-    ObjectRef,
-    parse_event,
-    s3_notification_event,
-    s3_notification_record,
-    sqs_record,
-)
+from captioning.aws_events import s3_notification_event, s3_notification_record, sqs_record
+from captioning.function.events import MalformedEvent, ObjectRef, parse_event
 from ops import serve_state
 
 KEYS = ["plain.jpg", "a folder/red flower+1.png", "ünïcödé/photo (2).JPG", "100%=done&more?.webp"]

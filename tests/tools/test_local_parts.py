@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
+from captioning.aws_events import s3_notification_event, s3_notification_record
 from captioning.component import limits, policies
 from captioning.component.settings import PipelineSettings
 from captioning.contract.key_filters import EVERY_KEY, key_filters
-from captioning.function.events import s3_notification_event, s3_notification_record
 from local.dead_letters import DeadLetterPeek, keys_in_notification
 from local.emulator import Emulator, EmulatorError, check_port_free
 from local.event_source import EventSourceMapping, WorkerCrash, failed_message_ids, lambda_sqs_record
