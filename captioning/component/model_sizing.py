@@ -135,34 +135,38 @@ class ModelFootprint:
     measured architecture a directory's config.json describes."""
 
 
-def memory_errors(args: PipelineSettings) -> Iterator[InvalidSettingError]:
+def memory_errors(settings: PipelineSettings) -> Iterator[InvalidSettingError]:
     """InvalidSettingError for a memory size (or runtime) the chosen model cannot run with; nothing when
     the settings fit, or when the model's size cannot be found (then a note is logged)."""
-    if not _is_int(args.memory_size) or not limits.MEMORY_MB[0] <= args.memory_size <= limits.MEMORY_MB[1]:
+    if (
+        not _is_int(settings.memory_size)
+        or not limits.MEMORY_MB[0] <= settings.memory_size <= limits.MEMORY_MB[1]
+    ):
         return  # the range check reports it
-    footprint = model_footprint(args)
+    footprint = model_footprint(settings)
     if footprint is None:
         return
-    if args.runtime == "onnx" and footprint.family not in (None, *ONNX_FAMILIES):
+    if settings.runtime == "onnx" and footprint.family not in (None, *ONNX_FAMILIES):
         yield InvalidSettingError(
             "runtime",
-            args.runtime,
+            settings.runtime,
             f"'torch' for {footprint.name} (a {footprint.family} model): the onnx runtime exports"
             " ViT + GPT-2 vision-encoder-decoder models only (pulumi config set captioning:runtime torch)",
         )
         return
-    need = required_memory_mb(args, footprint)
-    if need is None or args.memory_size >= need.total:
+    need = required_memory_mb(settings, footprint)
+    if need is None or settings.memory_size >= need.total:
         return
-    yield InvalidSettingError("memory_size", args.memory_size, _refusal(args, footprint, need))
+    yield InvalidSettingError("memory_size", settings.memory_size, _refusal(settings, footprint, need))
 
 
-def _refusal(args: PipelineSettings, footprint: ModelFootprint, need: Requirement) -> str:
+def _refusal(settings: PipelineSettings, footprint: ModelFootprint, need: Requirement) -> str:
     """What memory_size is allowed, and why: the measurements where they decide, else the estimate."""
     images = f"{need.images} image{'s' if need.images > 1 else ''} per call"
     parts = (
-        f"{_size(need.weights_mb)} of weights ({count_text(footprint.parameters)} parameters, {args.runtime}"
-        f" {args.precision}) + {need.runtime_mb} MB runtime + {need.activations_mb} MB activations for"
+        f"{_size(need.weights_mb)} of weights ({count_text(footprint.parameters)} parameters,"
+        f" {settings.runtime} {settings.precision}) + {need.runtime_mb} MB runtime +"
+        f" {need.activations_mb} MB activations for"
         f" {images}, with {round((HEADROOM - 1) * 100)}% headroom on the model's part"
     )
     if need.total > limits.MEMORY_MB[1]:
@@ -174,8 +178,8 @@ def _refusal(args: PipelineSettings, footprint: ModelFootprint, need: Requiremen
     measured = need.measured
     if measured is None:
         return f"{smallest}: {parts}"
-    setting = f"{args.runtime} {args.precision}, {images}"
-    found = _measured_text(measured, args.memory_size)
+    setting = f"{settings.runtime} {settings.precision}, {images}"
+    found = _measured_text(measured, settings.memory_size)
     if measured.covers(need.images):
         return f"{smallest} ({setting}): {found}"
     covered = f"{measured.images_per_call} images per call"
@@ -220,14 +224,14 @@ class Requirement:
     measured: measured_memory.MeasuredSizes | None = None
 
 
-def images_per_call(args: PipelineSettings) -> int:
+def images_per_call(settings: PipelineSettings) -> int:
     """Images the handler captions in one call: a queue batch, or the one object of a direct event."""
-    return args.batch_size if args.trigger == "queue" and _is_int(args.batch_size) else 1
+    return settings.batch_size if settings.trigger == "queue" and _is_int(settings.batch_size) else 1
 
 
-def required_memory_mb(args: PipelineSettings, footprint: ModelFootprint) -> Requirement | None:
+def required_memory_mb(settings: PipelineSettings, footprint: ModelFootprint) -> Requirement | None:
     """The smallest memory (MB) the function needs for this model and these settings."""
-    return requirement(footprint, args.runtime, args.precision, images_per_call(args))
+    return requirement(footprint, settings.runtime, settings.precision, images_per_call(settings))
 
 
 def requirement(footprint: ModelFootprint, runtime: str, precision: str, images: int) -> Requirement | None:
@@ -261,13 +265,13 @@ def requirement(footprint: ModelFootprint, runtime: str, precision: str, images:
     return Requirement(total, weights_mb, runtime_mb, activations_mb, images, estimate, measured)
 
 
-def model_footprint(args: PipelineSettings) -> ModelFootprint | None:
+def model_footprint(settings: PipelineSettings) -> ModelFootprint | None:
     """The model's parameter count and family: from model_dir, the table, or the Hub's metadata."""
-    name = args.model_id if isinstance(args.model_id, str) and args.model_id.strip() else None
-    if isinstance(args.model_dir, str) and args.model_dir.strip():
-        directory = resolve_model_dir(args.model_dir)
+    name = settings.model_id if isinstance(settings.model_id, str) and settings.model_id.strip() else None
+    if isinstance(settings.model_dir, str) and settings.model_dir.strip():
+        directory = resolve_model_dir(settings.model_dir)
         if directory.is_dir():
-            return _from_directory(directory, f"the model in {args.model_dir}")
+            return _from_directory(directory, f"the model in {settings.model_dir}")
         _note(f"model directory {directory} not found: memory check skipped")
         return None
     if name is None:

@@ -53,7 +53,7 @@ class Monitoring:
 
 
 def alarm_specs(
-    args: PipelineSettings,
+    settings: PipelineSettings,
     *,
     function_name: pulumi.Input[str],
     dead_letter_queue_name: pulumi.Input[str],
@@ -62,7 +62,7 @@ def alarm_specs(
     """Every alarm of a pipeline with these settings (the queue-age alarm in queue mode only, the
     asynchronous-delivery alarms in direct mode only)."""
     function = {"FunctionName": function_name}
-    duration_threshold_ms = args.timeout * 1000 * args.duration_alarm_percent / 100
+    duration_threshold_ms = settings.timeout * 1000 * settings.duration_alarm_percent / 100
     specs = [
         AlarmSpec(
             "dead-letters",
@@ -80,7 +80,7 @@ def alarm_specs(
             LAMBDA_NAMESPACE,
             "Errors",
             function,
-            threshold=args.errors_alarm_threshold,
+            threshold=settings.errors_alarm_threshold,
             description="The captioning function failed invocations (its logs say why); failed events are "
             "retried and then dead-lettered.",
         ),
@@ -89,7 +89,7 @@ def alarm_specs(
             LAMBDA_NAMESPACE,
             "Throttles",
             function,
-            threshold=args.throttles_alarm_threshold,
+            threshold=settings.throttles_alarm_threshold,
             description="Invocations of the captioning function were throttled: uploads wait (and in "
             "direct mode may age out). Raise reserved concurrency or the account's quota.",
         ),
@@ -102,9 +102,9 @@ def alarm_specs(
             statistic=None,
             extended_statistic="p99",
             comparison="GreaterThanThreshold",
-            description=f"p99 duration of the captioning function is over {args.duration_alarm_percent} % "
-            f"of its {args.timeout} s timeout: invocations are about to time out. Give it more memory "
-            "(CPU) or a longer timeout, or smaller batches.",
+            description="p99 duration of the captioning function is over"
+            f" {settings.duration_alarm_percent} % of its {settings.timeout} s timeout: invocations are"
+            " about to time out. Give it more memory (CPU) or a longer timeout, or smaller batches.",
         ),
     ]
     if upload_queue_name is None:
@@ -135,9 +135,9 @@ def alarm_specs(
                 SQS_NAMESPACE,
                 "ApproximateAgeOfOldestMessage",
                 {"QueueName": upload_queue_name},
-                threshold=args.queue_age_alarm_seconds,
+                threshold=settings.queue_age_alarm_seconds,
                 statistic="Maximum",
-                description=f"An upload has waited over {args.queue_age_alarm_seconds} s in the upload "
+                description=f"An upload has waited over {settings.queue_age_alarm_seconds} s in the upload "
                 "queue: the function is not keeping up (concurrency, errors or throttles).",
             )
         )
@@ -146,7 +146,7 @@ def alarm_specs(
 
 def create_monitoring(
     name: str,
-    args: PipelineSettings,
+    settings: PipelineSettings,
     *,
     region: pulumi.Input[str],
     function: CaptioningFunction,
@@ -156,24 +156,24 @@ def create_monitoring(
 ) -> Monitoring:
     """The topic, its e-mail subscriptions, the alarms and the dashboard (its charts in `region`)."""
     child = pulumi.ResourceOptions(parent=parent)
-    topic = aws.sns.Topic(f"{name}-alarms", tags=args.tags, opts=child)
+    topic = aws.sns.Topic(f"{name}-alarms", tags=settings.tags, opts=child)
     subscriptions = [
         aws.sns.TopicSubscription(
             f"{name}-alarms-email-{index}", topic=topic.arn, protocol="email", endpoint=email, opts=child
         )
-        for index, email in enumerate(args.alarm_emails)
+        for index, email in enumerate(settings.alarm_emails)
     ]
     specs = alarm_specs(
-        args,
+        settings,
         function_name=function.function.name,
         dead_letter_queue_name=dead_letter_queue.name,
         upload_queue_name=upload_queue.name if upload_queue is not None else None,
     )
-    alarms = {spec.role: _alarm(name, args, spec, topic, child) for spec in specs}
+    alarms = {spec.role: _alarm(name, settings, spec, topic, child) for spec in specs}
     # The body is laid out from the settings and which resources exist, never from output values (a mock
     # may leave any of them unset); json_dumps fills the values in where they stand.
     body = dashboard_body(
-        args,
+        settings,
         region=region,
         function_name=function.function.name,
         dead_letter_queue_name=dead_letter_queue.name,
@@ -191,7 +191,7 @@ def create_monitoring(
 
 def _alarm(
     name: str,
-    args: PipelineSettings,
+    settings: PipelineSettings,
     spec: AlarmSpec,
     topic: aws.sns.Topic,
     opts: pulumi.ResourceOptions,
@@ -206,13 +206,13 @@ def _alarm(
         extended_statistic=spec.extended_statistic,
         comparison_operator=spec.comparison,
         threshold=spec.threshold,
-        period=args.alarm_period,
-        evaluation_periods=args.alarm_evaluation_periods,
+        period=settings.alarm_period,
+        evaluation_periods=settings.alarm_evaluation_periods,
         # No data means nothing happened (no uploads, an empty queue): not a reason to page anyone.
         treat_missing_data="notBreaching",
         alarm_actions=[topic.arn],
         ok_actions=[topic.arn],
-        tags=args.tags,
+        tags=settings.tags,
         opts=opts,
     )
 
@@ -224,7 +224,7 @@ def dashboard_name(name: str) -> str:
 
 
 def dashboard_body(
-    args: PipelineSettings,
+    settings: PipelineSettings,
     *,
     region: pulumi.Input[str],
     function_name: pulumi.Input[str],
@@ -240,7 +240,7 @@ def dashboard_body(
     own: dict[str, pulumi.Input[str]] = {"function_name": function_name, "service": SERVICE_NAME}
 
     def emf(metric: MetricName, **options: Any) -> list[Any]:
-        return [args.metrics_namespace, str(metric), *_flat(own), options]
+        return [settings.metrics_namespace, str(metric), *_flat(own), options]
 
     def lambda_metric(metric: str, **options: Any) -> list[Any]:
         return [LAMBDA_NAMESPACE, metric, "FunctionName", function_name, options]
@@ -270,7 +270,7 @@ def dashboard_body(
         }
 
     widgets: list[dict[str, Any]] = []
-    if args.metrics:
+    if settings.metrics:
         widgets += [
             chart(
                 "Uploads captioned / failed per minute",

@@ -22,23 +22,25 @@ def create_dead_letter_queue(name: str, *, tags: dict[str, str], parent: pulumi.
     )
 
 
-def upload_queue_visibility_timeout(args: PipelineSettings) -> int:
+def upload_queue_visibility_timeout(settings: PipelineSettings) -> int:
     """Long enough that a message is not redelivered while a batch is still being captioned."""
-    return limits.VISIBILITY_TIMEOUT_FACTOR * args.timeout + args.batching_window
+    return limits.VISIBILITY_TIMEOUT_FACTOR * settings.timeout + settings.batching_window
 
 
 def create_upload_queue(
-    name: str, args: PipelineSettings, *, dead_letter_queue: aws.sqs.Queue, parent: pulumi.Resource
+    name: str, settings: PipelineSettings, *, dead_letter_queue: aws.sqs.Queue, parent: pulumi.Resource
 ) -> aws.sqs.Queue:
     """Buffers the bucket's notifications; messages failing `max_receive_count` times move to the DLQ."""
     return aws.sqs.Queue(
         f"{name}-uploads",
-        visibility_timeout_seconds=upload_queue_visibility_timeout(args),
+        visibility_timeout_seconds=upload_queue_visibility_timeout(settings),
         message_retention_seconds=limits.SQS_MAX_RETENTION_SECONDS,
         redrive_policy=dead_letter_queue.arn.apply(
-            lambda arn: json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": args.max_receive_count})
+            lambda arn: json.dumps(
+                {"deadLetterTargetArn": arn, "maxReceiveCount": settings.max_receive_count}
+            )
         ),
         sqs_managed_sse_enabled=True,
-        tags=args.tags,
+        tags=settings.tags,
         opts=pulumi.ResourceOptions(parent=parent),
     )
