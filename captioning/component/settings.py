@@ -2,6 +2,9 @@
 
 The one home of the component's defaults. Each field is documented on CaptioningPipelineArgs (the
 schema's source); the modules that build resources read these settings, never the raw args.
+Constructing them reads nothing but the values (captioning.component.validation); whether the model
+fits is a separate step that reads the model directory or asks the Hub
+(captioning.component.model_check.check_model_fits, run by the component).
 """
 
 from __future__ import annotations
@@ -42,7 +45,8 @@ PLATFORMS = {"x86_64": "linux/amd64", "arm64": "linux/arm64"}
 
 @dataclass
 class PipelineSettings:
-    """Every setting of one pipeline, defaults filled in. Invalid values raise InvalidSettingError."""
+    """Every setting of one pipeline, defaults filled in. Invalid values raise InvalidSettingError (the
+    model's own checks are check_model_fits')."""
 
     memory_size: int = 4096
     reserved_concurrency: int | None = None
