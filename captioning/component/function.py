@@ -74,7 +74,7 @@ def _flag(value: bool) -> str:
     return "true" if value else "false"
 
 
-def _role_policy_json(args: PipelineSettings, grants: FunctionGrants, log_group_arn: pulumi.Output[str]):
+def _role_policy_json(settings: PipelineSettings, grants: FunctionGrants, log_group_arn: pulumi.Output[str]):
     queue_arn = grants.queue_arn if grants.queue_arn is not None else pulumi.Output.from_input(None)
     return pulumi.Output.all(
         grants.bucket_arn, grants.table_arn, log_group_arn, grants.dead_letter_queue_arn, queue_arn
@@ -82,13 +82,13 @@ def _role_policy_json(args: PipelineSettings, grants: FunctionGrants, log_group_
         lambda arns: json.dumps(
             policies.function_role_policy(
                 bucket_arn=arns[0],
-                key_prefix=args.key_prefix,
+                key_prefix=settings.key_prefix,
                 table_arn=arns[1],
                 log_group_arn=arns[2],
                 dead_letter_queue_arn=arns[3],
                 queue_arn=arns[4],
                 consumes_queue=grants.queue_arn is not None,
-                tracing=args.tracing,
+                tracing=settings.tracing,
             )
         )
     )
@@ -96,7 +96,7 @@ def _role_policy_json(args: PipelineSettings, grants: FunctionGrants, log_group_
 
 def create_captioning_function(
     name: str,
-    args: PipelineSettings,
+    settings: PipelineSettings,
     *,
     image_uri: pulumi.Output[str],
     table_name: pulumi.Output[str],
@@ -105,36 +105,36 @@ def create_captioning_function(
 ) -> CaptioningFunction:
     child = pulumi.ResourceOptions(parent=parent)
     log_group = aws.cloudwatch.LogGroup(
-        f"{name}-logs", retention_in_days=args.log_retention_days, tags=args.tags, opts=child
+        f"{name}-logs", retention_in_days=settings.log_retention_days, tags=settings.tags, opts=child
     )
     role = aws.iam.Role(
         f"{name}-function-role",
         assume_role_policy=json.dumps(policies.lambda_assume_role_policy()),
-        tags=args.tags,
+        tags=settings.tags,
         opts=child,
     )
     role_policy = aws.iam.RolePolicy(
         f"{name}-function-policy",
         role=role.id,
-        policy=_role_policy_json(args, grants, log_group.arn),
+        policy=_role_policy_json(settings, grants, log_group.arn),
         opts=child,
     )
-    publish = args.provisioned_concurrency > 0
+    publish = settings.provisioned_concurrency > 0
     function = aws.lambda_.Function(
         f"{name}-function",
         package_type="Image",
         image_uri=image_uri,
         role=role.arn,
-        architectures=[args.architecture],
-        memory_size=args.memory_size,
-        timeout=args.timeout,
-        ephemeral_storage=aws.lambda_.FunctionEphemeralStorageArgs(size=args.ephemeral_storage),
-        reserved_concurrent_executions=args.reserved_concurrency,
+        architectures=[settings.architecture],
+        memory_size=settings.memory_size,
+        timeout=settings.timeout,
+        ephemeral_storage=aws.lambda_.FunctionEphemeralStorageArgs(size=settings.ephemeral_storage),
+        reserved_concurrent_executions=settings.reserved_concurrency,
         publish=publish,
-        environment=aws.lambda_.FunctionEnvironmentArgs(variables=environment(args, table_name)),
+        environment=aws.lambda_.FunctionEnvironmentArgs(variables=environment(settings, table_name)),
         # Active: Lambda samples and starts the trace itself; PassThrough records only what callers trace.
         tracing_config=aws.lambda_.FunctionTracingConfigArgs(
-            mode="Active" if args.tracing else "PassThrough"
+            mode="Active" if settings.tracing else "PassThrough"
         ),
         logging_config=aws.lambda_.FunctionLoggingConfigArgs(
             log_format="JSON",
@@ -142,7 +142,7 @@ def create_captioning_function(
             application_log_level="INFO",
             system_log_level="WARN",
         ),
-        tags=args.tags,
+        tags=settings.tags,
         # Without its permissions in place the first invocations would fail to log or to read.
         opts=pulumi.ResourceOptions(parent=parent, depends_on=[role_policy]),
     )
@@ -160,7 +160,7 @@ def create_captioning_function(
             f"{name}-provisioned-concurrency",
             function_name=function.name,
             qualifier=alias.name,
-            provisioned_concurrent_executions=args.provisioned_concurrency,
+            provisioned_concurrent_executions=settings.provisioned_concurrency,
             opts=child,
         )
     return CaptioningFunction(role, role_policy, log_group, function, alias, provisioned)

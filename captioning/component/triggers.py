@@ -32,7 +32,7 @@ class QueueTrigger:
 
 def connect_direct(
     name: str,
-    args: PipelineSettings,
+    settings: PipelineSettings,
     *,
     bucket: aws.s3.Bucket,
     account_id: pulumi.Input[str],
@@ -58,7 +58,7 @@ def connect_direct(
             aws.s3.BucketNotificationLambdaFunctionArgs(
                 lambda_function_arn=function.target_arn, events=OBJECT_CREATED, **rule.pulumi_args()
             )
-            for rule in key_filters(args.key_prefix, args.key_suffixes)
+            for rule in key_filters(settings.key_prefix, settings.key_suffixes)
         ],
         # S3 checks it may invoke the function when the notification is saved.
         opts=pulumi.ResourceOptions(parent=parent, depends_on=[permission]),
@@ -67,8 +67,8 @@ def connect_direct(
         f"{name}-async-invoke",
         function_name=function.function.name,
         qualifier=function.qualifier,
-        maximum_retry_attempts=args.retry_attempts,
-        maximum_event_age_in_seconds=args.max_event_age,
+        maximum_retry_attempts=settings.retry_attempts,
+        maximum_event_age_in_seconds=settings.max_event_age,
         destination_config=aws.lambda_.FunctionEventInvokeConfigDestinationConfigArgs(
             on_failure=aws.lambda_.FunctionEventInvokeConfigDestinationConfigOnFailureArgs(
                 destination=dead_letter_queue.arn
@@ -82,7 +82,7 @@ def connect_direct(
 
 def connect_queue(
     name: str,
-    args: PipelineSettings,
+    settings: PipelineSettings,
     *,
     bucket: aws.s3.Bucket,
     account_id: pulumi.Input[str],
@@ -108,7 +108,7 @@ def connect_queue(
             aws.s3.BucketNotificationQueueArgs(
                 queue_arn=queue.arn, events=OBJECT_CREATED, **rule.pulumi_args()
             )
-            for rule in key_filters(args.key_prefix, args.key_suffixes)
+            for rule in key_filters(settings.key_prefix, settings.key_suffixes)
         ],
         # S3 checks it may send to the queue when the notification is saved.
         opts=pulumi.ResourceOptions(parent=parent, depends_on=[queue_policy]),
@@ -117,11 +117,11 @@ def connect_queue(
         f"{name}-uploads-mapping",
         event_source_arn=queue.arn,
         function_name=function.target_arn,
-        batch_size=args.batch_size,
-        maximum_batching_window_in_seconds=args.batching_window,
+        batch_size=settings.batch_size,
+        maximum_batching_window_in_seconds=settings.batching_window,
         function_response_types=["ReportBatchItemFailures"],
         scaling_config=aws.lambda_.EventSourceMappingScalingConfigArgs(
-            maximum_concurrency=args.queue_max_concurrency
+            maximum_concurrency=settings.queue_max_concurrency
         ),
         # Lambda checks the role may read the queue when the mapping is created.
         opts=pulumi.ResourceOptions(parent=parent, depends_on=[function.role_policy]),
