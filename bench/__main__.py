@@ -24,6 +24,7 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 from rich.console import Console  # noqa: E402
 
+from bench import DEFAULT_CACHE  # noqa: E402
 from bench.coldstart import ColdStart, cache_method, median_cold_start, run_cold_start  # noqa: E402
 from bench.container import add_container_arguments, measure_images  # noqa: E402
 from bench.envs import (  # noqa: E402
@@ -41,7 +42,6 @@ from bench.report import build_summary, draw_chart, render_table, summary_line  
 from bench.warm import WarmFigures, measure_warm_interleaved  # noqa: E402
 from ops.arguments import positive_int  # noqa: E402
 
-DEFAULT_CACHE = Path(os.environ.get("CAPTIONING_BENCH_CACHE", Path.home() / ".cache" / "captioning-bench"))
 BENCH_DIR = Path(__file__).resolve().parent
 REDUCED_PRECISION = "int8"
 

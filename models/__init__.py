@@ -1,5 +1,6 @@
-"""The demo model: its image spec (`shapes`), training (`train_demo_shapes`, `demo_training`), evaluation
-(`evaluate`), samples (`samples`) and the trained model itself (`demo-shapes/`)."""
+"""The demo model: its image spec (`shapes`), training (`train_demo_shapes`, `demo_training`,
+`training_settings`), evaluation (`evaluate`), samples (`samples`) and the trained model itself
+(`demo-shapes/`); and `tiny`, the tiny random models of the tests and the benchmark."""
 
 from pathlib import Path
 

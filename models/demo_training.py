@@ -33,7 +33,7 @@ from transformers import (
 
 from captioning.function.images import load_image
 from models import shapes
-from models.train_demo_shapes import TrainingSettings
+from models.training_settings import TrainingSettings
 
 IMAGE_SIZE = 64
 PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"

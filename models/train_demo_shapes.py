@@ -1,8 +1,9 @@
 """Train the demo captioning model on synthetic spec images: ``python -m models.train_demo_shapes``.
 
 Rebuilds ``models/demo-shapes/`` deterministically (fixed seeds, fixed thread count). The training
-itself lives in ``models/demo_training.py``; this module is its command line and its settings, and
-imports torch only once the arguments are known good (so ``--help`` answers at once).
+itself lives in ``models/demo_training.py``, its settings in ``models/training_settings.py``; this module
+is its command line, and imports torch only once the arguments are known good (so ``--help`` answers at
+once).
 """
 
 from __future__ import annotations
@@ -10,30 +11,13 @@ from __future__ import annotations
 import argparse
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from models import DEMO_MODEL_DIR
+from models.training_settings import TrainingSettings
 from ops.arguments import positive_int
 
 DEFAULT_OUTPUT_DIR = DEMO_MODEL_DIR
-
-
-@dataclass(frozen=True)
-class TrainingSettings:
-    """Everything that decides the trained weights; change any of these and the model changes."""
-
-    seed: int = 20240611
-    examples: int = 12000
-    conversion_share: float = 0.3
-    supersample_share: float = 0.25
-    steps: int = 2400
-    batch_size: int = 64
-    learning_rate: float = 2e-3
-    warmup_steps: int = 100
-    weight_decay: float = 0.01
-    num_threads: int = 1
-    data_workers: int = 2
 
 
 def main(argv: Sequence[str] | None = None) -> None:
