@@ -23,6 +23,8 @@ import urllib.request
 from pathlib import Path
 
 from bench.coldstart import can_drop_page_cache, drop_page_cache
+from captioning.contract.constants import MODEL_DIR_IN_IMAGE
+from captioning.contract.environment import Variable
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MB_PER_FULL_VCPU = 1769
@@ -49,8 +51,8 @@ OFFLINE_AWS = {
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_EC2_METADATA_DISABLED": "true",
     "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
-    "POWERTOOLS_TRACE_DISABLED": "true",
-    "POWERTOOLS_METRICS_DISABLED": "true",
+    Variable.POWERTOOLS_TRACE_DISABLED: "true",
+    Variable.POWERTOOLS_METRICS_DISABLED: "true",
 }
 
 
@@ -135,7 +137,7 @@ def is_library_layer(created_by: str) -> bool:
 
 
 def is_model_layer(created_by: str) -> bool:
-    return "/opt/ml/model" in created_by and "COPY" in created_by.upper()
+    return MODEL_DIR_IN_IMAGE in created_by and "COPY" in created_by.upper()
 
 
 def layer_group_bytes(tag: str, layers: list[dict]) -> dict[str, int]:
@@ -257,10 +259,10 @@ def measure_init(image: dict, model_dir: Path, runtime: str, precision: str, mem
     name = f"bench-init-{os.getpid()}-{time.monotonic_ns()}"
     environment = {
         **OFFLINE_AWS,
-        "TABLE_NAME": "bench",
-        "MODEL_DIR": MODEL_MOUNT,
-        "RUNTIME": runtime,
-        "PRECISION": precision,
+        Variable.TABLE_NAME: "bench",
+        Variable.MODEL_DIR: MODEL_MOUNT,
+        Variable.RUNTIME: runtime,
+        Variable.PRECISION: precision,
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb),
     }
     command = ["run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:8080", *READ_ONLY, *_limits(memory_mb)]
@@ -341,7 +343,7 @@ def measure_images(args, models, onnx, inputs, log=print) -> dict:
             log(f"[yellow]{notes[runtime]}[/yellow]")
             continue
         facts = image_facts(tag)
-        built_for = facts["env"].get("RUNTIME")
+        built_for = facts["env"].get(Variable.RUNTIME)
         if built_for not in (None, runtime):
             notes[runtime] = f"image {tag} was built for runtime {built_for}, not {runtime}: not measured"
             log(f"[yellow]{notes[runtime]}[/yellow]")

@@ -1,8 +1,8 @@
 """Runs inside the function image (`docker run --cpus C --memory M ...`): the image's own libraries and
 handler code caption the benchmark inputs with a mounted model; one JSON line on stdout.
 
-Only the standard library and the image's `handler` package are imported here (no torch in the onnx
-image). Phases: import, load, first caption of the 12 MP JPEG (a cold invocation's work), a batch of 10
+Only the standard library and the image's own `captioning.function` are imported here (no torch in the
+onnx image). Phases: import, load, first caption of the 12 MP JPEG (a cold invocation's work), a batch of 10
 (one queue-mode invocation), then the 12 MP JPEG again (a warm invocation).
 """
 
