@@ -391,7 +391,7 @@ def main(argv: list[str] | None = None) -> None:
     import time as clock
     from types import SimpleNamespace
 
-    from bench.__main__ import DEFAULT_CACHE
+    from bench import DEFAULT_CACHE
     from bench.inputs import ensure_inputs
     from bench.machine import load_average
     from bench.model import BenchModels
