@@ -24,7 +24,7 @@ from types import TracebackType
 from typing import Any
 
 from captioning.aws_events import s3_notification_event, s3_notification_record
-from captioning.contract.constants import DEFAULT_PRECISION, SERVICE_NAME, ObjectStatus
+from captioning.contract.constants import DEFAULT_PRECISION, SERVICE_NAME, TABLE_KEY, ObjectStatus
 from captioning.contract.environment import OFFLINE_ENVIRONMENT, Variable
 from captioning.function.captioner import directory_precision, directory_runtime
 from local.resources import ACCOUNT_ID, DUMMY_CREDENTIALS, EmulatedResources
@@ -261,7 +261,7 @@ class ContainerFunction:
                 self._container.invoke(s3_notification_event(records))
         finally:
             for key in keys:
-                dynamodb.delete_item(TableName=self._resources.table, Key={"key": {"S": key}})
+                dynamodb.delete_item(TableName=self._resources.table, Key={TABLE_KEY: {"S": key}})
                 s3.delete_object(Bucket=bucket, Key=key)
             s3.delete_bucket(Bucket=bucket)
 
