@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -54,19 +54,7 @@ class BackfillSummary:
     interrupted: bool = False
 
     def as_json(self) -> dict[str, Any]:
-        return {
-            "command": "backfill",
-            "mode": self.mode,
-            "prefix": self.prefix,
-            "dry_run": self.dry_run,
-            "listed": self.listed,
-            "not_delivered": self.not_delivered,
-            "already_done": self.already_done,
-            "to_send": self.to_send,
-            "sent": self.sent,
-            "send_failures": self.send_failures,
-            "interrupted": self.interrupted,
-        }
+        return {"command": "backfill", **asdict(self)}
 
 
 class Progress:

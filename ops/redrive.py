@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -48,17 +48,7 @@ class RedriveSummary:
     interrupted: bool = False
 
     def as_json(self) -> dict[str, Any]:
-        return {
-            "command": "redrive",
-            "mode": self.mode,
-            "dry_run": self.dry_run,
-            "waiting": self.waiting,
-            "method": self.method,
-            "moved": self.moved,
-            "left": self.left,
-            "note": self.note,
-            "interrupted": self.interrupted,
-        }
+        return {"command": "redrive", **asdict(self)}
 
 
 def queue_depth(locations: Locations, queue_url: str) -> tuple[int, int]:

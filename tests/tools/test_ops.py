@@ -504,6 +504,48 @@ def test_every_command_prints_json(aws: dict[str, Any]) -> None:
     assert code == 0 and json.loads(out)["items"] == {"total": 0}
 
 
+def test_the_json_summaries_keep_their_keys_in_order() -> None:
+    filled = backfill.BackfillSummary(mode="queue", prefix="in/", dry_run=False, listed=3, sent=2)
+    assert filled.as_json() == {
+        "command": "backfill",
+        "mode": "queue",
+        "prefix": "in/",
+        "dry_run": False,
+        "listed": 3,
+        "not_delivered": 0,
+        "already_done": 0,
+        "to_send": 0,
+        "sent": 2,
+        "send_failures": {},
+        "interrupted": False,
+    }
+    assert list(filled.as_json()) == [
+        "command",
+        "mode",
+        "prefix",
+        "dry_run",
+        "listed",
+        "not_delivered",
+        "already_done",
+        "to_send",
+        "sent",
+        "send_failures",
+        "interrupted",
+    ]
+    moved = redrive.RedriveSummary(mode="queue", dry_run=True, waiting=4, left={"m-1": "too big"})
+    assert list(moved.as_json().items()) == [
+        ("command", "redrive"),
+        ("mode", "queue"),
+        ("dry_run", True),
+        ("waiting", 4),
+        ("method", ""),
+        ("moved", 0),
+        ("left", {"m-1": "too big"}),
+        ("note", None),
+        ("interrupted", False),
+    ]
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
