@@ -42,7 +42,7 @@ from urllib.parse import urlparse
 from captioning.component import limits, measured_memory
 from captioning.component.build_context import resolve_model_dir
 from captioning.component.settings import PipelineSettings
-from captioning.component.validation import InvalidSettingError
+from captioning.component.validation import InvalidSettingError, is_int
 
 logger = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ def memory_errors(settings: PipelineSettings) -> Iterator[InvalidSettingError]:
     """InvalidSettingError for a memory size (or runtime) the chosen model cannot run with; nothing when
     the settings fit, or when the model's size cannot be found (then a note is logged)."""
     if (
-        not _is_int(settings.memory_size)
+        not is_int(settings.memory_size)
         or not limits.MEMORY_MB[0] <= settings.memory_size <= limits.MEMORY_MB[1]
     ):
         return  # the range check reports it
@@ -226,7 +226,7 @@ class Requirement:
 
 def images_per_call(settings: PipelineSettings) -> int:
     """Images the handler captions in one call: a queue batch, or the one object of a direct event."""
-    return settings.batch_size if settings.trigger == "queue" and _is_int(settings.batch_size) else 1
+    return settings.batch_size if settings.trigger == "queue" and is_int(settings.batch_size) else 1
 
 
 def required_memory_mb(settings: PipelineSettings, footprint: ModelFootprint) -> Requirement | None:
@@ -381,7 +381,3 @@ def _size(megabytes: int) -> str:
 
 def count_text(parameters: int) -> str:
     return f"{parameters / 1e6:.0f} M" if parameters >= 10**6 else f"{parameters:,}"
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
