@@ -45,26 +45,26 @@ class FunctionGrants:
     queue_arn: pulumi.Output[str] | None
 
 
-def environment(args: PipelineSettings, table_name: pulumi.Input[str]) -> dict[str, pulumi.Input[str]]:
+def environment(settings: PipelineSettings, table_name: pulumi.Input[str]) -> dict[str, pulumi.Input[str]]:
     """The handler's environment: what captioning/function/settings.py reads, and Powertools' own switches.
 
     Generation settings the user left unset are not written: the model's generation_config.json decides.
     """
     variables: dict[str, pulumi.Input[str]] = {
         Variable.TABLE_NAME: table_name,
-        Variable.MODEL_ID: args.model_id,
-        Variable.RUNTIME: args.runtime,
-        Variable.PRECISION: args.precision,
-        Variable.MAX_OBJECT_BYTES: str(args.max_object_bytes),
+        Variable.MODEL_ID: settings.model_id,
+        Variable.RUNTIME: settings.runtime,
+        Variable.PRECISION: settings.precision,
+        Variable.MAX_OBJECT_BYTES: str(settings.max_object_bytes),
         Variable.POWERTOOLS_SERVICE_NAME: constants.SERVICE_NAME,
-        Variable.POWERTOOLS_METRICS_NAMESPACE: args.metrics_namespace,
-        Variable.POWERTOOLS_METRICS_DISABLED: _flag(not args.metrics),
-        Variable.POWERTOOLS_TRACE_DISABLED: _flag(not args.tracing),
+        Variable.POWERTOOLS_METRICS_NAMESPACE: settings.metrics_namespace,
+        Variable.POWERTOOLS_METRICS_DISABLED: _flag(not settings.metrics),
+        Variable.POWERTOOLS_TRACE_DISABLED: _flag(not settings.tracing),
     }
     optional = {
-        Variable.NUM_BEAMS: args.num_beams,
-        Variable.MAX_LENGTH: args.max_length,
-        Variable.PROMPT: args.prompt,
+        Variable.NUM_BEAMS: settings.num_beams,
+        Variable.MAX_LENGTH: settings.max_length,
+        Variable.PROMPT: settings.prompt,
     }
     variables.update({name: str(value) for name, value in optional.items() if value is not None})
     return variables
