@@ -5,7 +5,7 @@ Each row names what is uploaded (or sent to the queue) and the outcome a person 
 for events that name no object, nothing written and nothing left in the queue. None may crash a
 worker, hang, or be retried forever.
 
-The pipeline runs once, in a child process (`python -m tests.test_bad_inputs OUT.json`), because the
+The pipeline runs once, in a child process (`python -m tests.e2e.test_bad_inputs OUT.json`), because the
 function reads its environment and loads the model at import.
 """
 # ruff: noqa: S101  (pytest reports failures through plain assert statements)
@@ -293,7 +293,7 @@ def catalogue_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     output = tmp_path_factory.mktemp("catalogue") / "result.json"
     started = time.monotonic()
     process = subprocess.run(  # noqa: S603  this module, fixed arguments
-        [sys.executable, "-m", "tests.test_bad_inputs", str(output)],
+        [sys.executable, "-m", "tests.e2e.test_bad_inputs", str(output)],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
