@@ -17,9 +17,10 @@ import os
 from dataclasses import asdict
 from pathlib import Path
 
+from captioning.contract.environment import offline_environment
+
 # Before any transformers import: offline, and no progress bars or advice in the benchmark's output.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.update(offline_environment())
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 from rich.console import Console  # noqa: E402

@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from captioning.contract.environment import OFFLINE_ENVIRONMENT
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DROP_CACHES = Path("/proc/sys/vm/drop_caches")
 
@@ -91,8 +93,7 @@ def run_cold_start(
     environment = {
         **os.environ,
         "PYTHONPATH": str(REPO_ROOT),
-        "HF_HUB_OFFLINE": "1",
-        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+        **OFFLINE_ENVIRONMENT,
         "TRANSFORMERS_VERBOSITY": "error",
     }
     environment.pop("PYTHONDONTWRITEBYTECODE", None)

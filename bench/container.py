@@ -25,6 +25,7 @@ from pathlib import Path
 from bench.coldstart import can_drop_page_cache, drop_page_cache
 from captioning.contract.constants import MODEL_DIR_IN_IMAGE
 from captioning.contract.environment import Variable
+from ops.aws import MOTO_CREDENTIALS, MOTO_REGION
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MB_PER_FULL_VCPU = 1769
@@ -45,10 +46,9 @@ PROBE_TIMEOUT_S = 300
 what the weights need, the container pages its model files in and out and never finishes usefully."""
 # Kept away from the network: no credentials lookup (instance metadata), no AWS endpoint reachable.
 OFFLINE_AWS = {
-    "AWS_ACCESS_KEY_ID": "bench",
-    "AWS_SECRET_ACCESS_KEY": "bench",  # noqa: S105  a placeholder, never a credential
-    "AWS_REGION": "us-east-1",
-    "AWS_DEFAULT_REGION": "us-east-1",
+    **MOTO_CREDENTIALS,
+    "AWS_REGION": MOTO_REGION,
+    "AWS_DEFAULT_REGION": MOTO_REGION,
     "AWS_EC2_METADATA_DISABLED": "true",
     "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
     Variable.POWERTOOLS_TRACE_DISABLED: "true",

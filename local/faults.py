@@ -14,14 +14,17 @@ import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
 from botocore.httpsession import URLLib3Session
 
+from captioning.contract.constants import TABLE_KEY
 from local.event_source import WorkerCrash
+
+if TYPE_CHECKING:
+    from captioning.function.processing import CaptionHandler
 
 S3_READ_OPERATIONS = ("GetObject",)
 DYNAMODB_WRITE_OPERATIONS = ("PutItem", "UpdateItem", "BatchWriteItem", "TransactWriteItems")
@@ -123,10 +126,11 @@ class RandomFaults:
     crashed: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def install(self, function_module: ModuleType) -> None:
+    def install(self, function: CaptionHandler) -> None:
+        """Inject into the function's own clients (the in-process function's CaptionHandler)."""
         for operation in S3_READ_OPERATIONS:
-            function_module.s3_client.meta.events.register(f"before-send.s3.{operation}", self._on_s3_send)
-        events = function_module.dynamodb_client.meta.events
+            function.s3_client.meta.events.register(f"before-send.s3.{operation}", self._on_s3_send)
+        events = function.dynamodb_client.meta.events
         for operation in DYNAMODB_WRITE_OPERATIONS:
             events.register(f"before-call.dynamodb.{operation}", self._remember_items)
             events.register(f"before-send.dynamodb.{operation}", self._on_dynamodb_send)
@@ -184,7 +188,7 @@ class RandomFaults:
         Writes the table refused (the function's condition against duplicates) are not counted.
         """
         for item in items:
-            key = item.get("key", {}).get("S")
+            key = item.get(TABLE_KEY, {}).get("S")
             if key is not None:
                 content = tuple(
                     sorted(

@@ -27,8 +27,9 @@ from captioning.aws_events import s3_notification_event, s3_notification_record
 from captioning.contract.constants import DEFAULT_PRECISION, SERVICE_NAME, TABLE_KEY, ObjectStatus
 from captioning.contract.environment import OFFLINE_ENVIRONMENT, Variable
 from captioning.function.captioner import directory_precision, directory_runtime
-from local.resources import ACCOUNT_ID, DUMMY_CREDENTIALS, EmulatedResources
+from local.resources import EmulatedResources
 from local.settings import LocalSettings
+from ops.aws import MOTO_ACCOUNT_ID, MOTO_CREDENTIALS, MOTO_REGION
 
 FUNCTION_NAME = "captioning-local"
 WARM_UP_BATCH = 4
@@ -41,7 +42,7 @@ class LambdaContext:
     """The attributes and method of the context object Lambda passes to a Python handler."""
 
     timeout_s: float
-    region: str = "us-east-1"
+    region: str = MOTO_REGION
     function_name: str = FUNCTION_NAME
     function_version: str = "$LATEST"
     memory_limit_in_mb: int = 4096
@@ -55,7 +56,7 @@ class LambdaContext:
 
     @property
     def invoked_function_arn(self) -> str:
-        return f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:function:{self.function_name}"
+        return f"arn:aws:lambda:{self.region}:{MOTO_ACCOUNT_ID}:function:{self.function_name}"
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
@@ -68,7 +69,7 @@ def function_environment(
     the
     emulator. Metrics and traces are off: there is no CloudWatch or X-Ray daemon to send them to."""
     environment = {
-        **DUMMY_CREDENTIALS,
+        **MOTO_CREDENTIALS,
         **OFFLINE_ENVIRONMENT,
         "AWS_ENDPOINT_URL": resources.endpoint_url,
         "AWS_DEFAULT_REGION": resources.region,
@@ -138,11 +139,6 @@ class InProcessFunction:
     def __exit__(self, *exc_info: object) -> None:
         if self.caption_handler is not None:
             self.caption_handler.on_invocation = None
-
-    @property
-    def module(self) -> Any:
-        """The function, under the name local/soak.py still uses for it (faults.install)."""
-        return self.caption_handler
 
     @property
     def handler(self) -> LambdaHandler:

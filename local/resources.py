@@ -17,11 +17,11 @@ from botocore.client import BaseClient
 
 from captioning.component import limits, policies
 from captioning.component.triggers import OBJECT_CREATED
+from captioning.contract.constants import TABLE_KEY
 from captioning.contract.key_filters import EVERY_KEY, KeyFilter
-from ops.aws import MOTO_ACCOUNT_ID, MOTO_CLIENT_CREDENTIALS, MOTO_CREDENTIALS, MOTO_REGION
+from ops.aws import MOTO_ACCOUNT_ID, MOTO_CLIENT_CREDENTIALS, MOTO_REGION
 
 # local/lambda_runtime.py's names for two of them, until it imports ops.aws itself.
-ACCOUNT_ID, DUMMY_CREDENTIALS = MOTO_ACCOUNT_ID, MOTO_CREDENTIALS
 
 logger = logging.getLogger(__name__)
 
@@ -76,8 +76,8 @@ def create_resources(
     _create_bucket(s3, bucket)
     dynamodb.create_table(
         TableName=table,
-        AttributeDefinitions=[{"AttributeName": "key", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "key", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": TABLE_KEY, "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": TABLE_KEY, "KeyType": "HASH"}],
         BillingMode="PAY_PER_REQUEST",
     )
     retention = str(limits.SQS_MAX_RETENTION_SECONDS)

@@ -120,7 +120,7 @@ def soak(settings: LocalSettings, *, status: Console | None = None) -> SoakSumma
     duplicates = _DuplicateDeliveries(DUPLICATE_EVENT_SHARE, random.Random(seed + 2))  # noqa: S311
 
     def prepare(function: InProcessFunction) -> LambdaHandler:
-        faults.install(function.module)
+        faults.install(function.caption_handler)
         return _crash_after_invocation(
             function.handler, faults, at_invocation=max(2, images // (3 * settings.batch_size))
         )

@@ -15,7 +15,7 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
 
-from captioning.contract.constants import ItemStatus
+from captioning.contract.constants import TABLE_KEY, ItemStatus
 from local.dead_letters import DeadLetter, DeadLetterPeek
 from local.resources import EmulatedResources
 
@@ -96,14 +96,14 @@ def read_items(
     for start in range(0, len(keys), BATCH_GET_LIMIT):
         request: dict[str, Any] = {
             table: {
-                "Keys": [{"key": {"S": key}} for key in keys[start : start + BATCH_GET_LIMIT]],
+                "Keys": [{TABLE_KEY: {"S": key}} for key in keys[start : start + BATCH_GET_LIMIT]],
                 "ConsistentRead": True,
             }
         }
         while request:
             response = dynamodb.batch_get_item(RequestItems=request)
             for item in response["Responses"].get(table, []):
-                key = item["key"]["S"]
+                key = item[TABLE_KEY]["S"]
                 found[key] = result_from_item(item, latency(key))
             request = response.get("UnprocessedKeys") or {}
     return found

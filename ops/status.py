@@ -12,6 +12,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from captioning.contract.constants import TABLE_KEY
 from ops.backfill import describe_error
 from ops.locate import Locations
 from ops.redrive import queue_depth
@@ -57,7 +58,7 @@ def scan_items(locations: Locations) -> tuple[Counter[str], list[dict[str, str]]
         TableName=locations.table,
         ProjectionExpression="#key, #status, #error, #created",
         ExpressionAttributeNames={
-            "#key": "key",
+            "#key": TABLE_KEY,
             "#status": "status",
             "#error": "error",
             "#created": "created_at",
@@ -69,7 +70,7 @@ def scan_items(locations: Locations) -> tuple[Counter[str], list[dict[str, str]]
             if status == "failed":
                 failed.append(
                     {
-                        "key": item["key"]["S"],
+                        "key": item[TABLE_KEY]["S"],
                         "error": item.get("error", {}).get("S", ""),
                         "created_at": item.get("created_at", {}).get("S", ""),
                     }

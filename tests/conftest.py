@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from PIL import Image
 
+from captioning.contract.environment import offline_environment
 from models.tiny import build_vit_gpt2
+from ops.aws import MOTO_CREDENTIALS, MOTO_REGION
 
 if TYPE_CHECKING:
     from local.resources import EmulatedResources
@@ -55,9 +57,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 # No test reaches the Hub (the sizing check would otherwise try it for made-up model ids).
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.update(offline_environment())
 
-AWS_TEST_REGION = "us-east-1"
+AWS_TEST_REGION = MOTO_REGION
 REPO_ROOT = TESTS_DIR.parent
 
 
@@ -108,8 +110,8 @@ def make_image_bytes(
 @pytest.fixture
 def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     """Dummy credentials and a region so boto3 never looks for real ones."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    for name, value in MOTO_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", AWS_TEST_REGION)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)

@@ -4,7 +4,7 @@ A TypedDict because it is the schema's source: `pulumi package add` infers each 
 description from these annotations and docstrings, and every key is optional. In Python it is built the
 usual way, `CaptioningPipelineArgs(memory_size=2048)`. The defaults live in `captioning.component.settings`, which
 fills them in and checks every value when the component is created; the docstrings name them for the
-readers of the schema (tests/test_package.py keeps the two in step). No `from __future__ import
+readers of the schema (tests/component/test_package.py keeps the two in step). No `from __future__ import
 annotations` here: the schema inference reads the annotations as types.
 """
 

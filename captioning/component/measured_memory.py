@@ -1,6 +1,6 @@
 """Memory sizes the benchmark ran the function image at, and what happened: the one home of those figures
 in the package (the wheel has no bench/, so nothing reads bench/results.json at deploy time;
-tests/test_measured_memory.py holds this table equal to it).
+tests/unit/test_measured_memory.py holds this table equal to it).
 
 How they were measured (`python -m bench.container`, docs/performance.md "Sizing and cost"): the function
 image of each runtime and precision, with the benchmark's full-size model (the architecture of

@@ -1,7 +1,7 @@
 """The model tables of README.md and docs/models.md, printed from the sizing figures
 (captioning.component.model_sizing, captioning.component.measured_memory): `python -m
 captioning.component.model_tables [readme|models]`.
-tests/test_model_tables.py holds both documents to what this prints."""
+tests/unit/test_model_tables.py holds both documents to what this prints."""
 
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ import pulumi
 import pulumi_aws as aws
 
 from captioning.component import policies
+from captioning.contract.constants import TABLE_KEY
 
 
 @dataclass
@@ -61,8 +62,8 @@ def create_captions_table(name: str, *, tags: dict[str, str], parent: pulumi.Res
     return aws.dynamodb.Table(
         f"{name}-captions",
         billing_mode="PAY_PER_REQUEST",
-        hash_key="key",
-        attributes=[aws.dynamodb.TableAttributeArgs(name="key", type="S")],
+        hash_key=TABLE_KEY,
+        attributes=[aws.dynamodb.TableAttributeArgs(name=TABLE_KEY, type="S")],
         point_in_time_recovery=aws.dynamodb.TablePointInTimeRecoveryArgs(enabled=True),
         server_side_encryption=aws.dynamodb.TableServerSideEncryptionArgs(enabled=True),
         tags=tags,

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from captioning.contract.environment import OFFLINE_ENVIRONMENT  # noqa: F401  re-exported for older importers
-
 DEFAULT_MODEL_ID = "nlpconnect/vit-gpt2-image-captioning"
 """The model a pipeline captions with when none is named."""
 
@@ -27,7 +25,7 @@ PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "int8")
 RUNTIME_PRECISIONS: dict[str, tuple[str, ...]] = {"onnx": ("fp32", "int8"), "torch": PRECISIONS}
 """The precisions each runtime supports (ONNX int8 is quantised when the image is built)."""
 
-HALF_WEIGHTS_RUNTIMES: tuple[str, ...] = ("torch",)
+HALF_PRECISION_WEIGHTS_RUNTIMES: tuple[str, ...] = ("torch",)
 """Runtimes that can load float16-stored weights (upcast at load)."""
 
 DEFAULT_PRECISION = "fp32"

@@ -7,7 +7,7 @@ Dependency-free, like the rest of the contract. Each caller names the settings a
 
 from __future__ import annotations
 
-from captioning.contract.constants import HALF_WEIGHTS_RUNTIMES, PRECISIONS, RUNTIME_PRECISIONS
+from captioning.contract.constants import HALF_PRECISION_WEIGHTS_RUNTIMES, PRECISIONS, RUNTIME_PRECISIONS
 
 
 def supported_precisions(runtime: str | None) -> tuple[str, ...]:
@@ -38,9 +38,9 @@ def half_precision_weights_problem(
     runtime: str, *, runtime_name: str = "runtime", setting_name: str = "half_precision_weights"
 ) -> str | None:
     """Why float16-stored weights cannot be used with `runtime`, or None when they can."""
-    if runtime in HALF_WEIGHTS_RUNTIMES:
+    if runtime in HALF_PRECISION_WEIGHTS_RUNTIMES:
         return None
     return (
         f"{setting_name} (float16-stored weights) works only with {runtime_name}"
-        f" {' or '.join(HALF_WEIGHTS_RUNTIMES)}; {runtime_name} {runtime} was asked"
+        f" {' or '.join(HALF_PRECISION_WEIGHTS_RUNTIMES)}; {runtime_name} {runtime} was asked"
     )

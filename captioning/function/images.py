@@ -20,7 +20,7 @@ register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
 ALLOWED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "GIF", "WEBP", "TIFF", "BMP", "AVIF", "HEIF")
 """Pillow's names of the formats the function decodes, tried in this order (AVIF before HEIF: both are
 HEIF containers, and only Pillow's AVIF plugin decodes AV1). captioning/component/settings.py IMAGE_EXTENSIONS
-names their file extensions (tests/test_formats.py keeps the two in step)."""
+names their file extensions (tests/function/test_formats.py keeps the two in step)."""
 # The model input is 224x224; JPEG draft decoding never goes below this on either side.
 MODEL_INPUT_SIZE = 224
 _WHITE = (255, 255, 255)

@@ -27,9 +27,9 @@ from captioning.contract.constants import (
     DEFAULT_MODEL_ID,
     DEFAULT_PRECISION,
     DEFAULT_RUNTIME,
-    OFFLINE_ENVIRONMENT,
     RUNTIMES,
 )
+from captioning.contract.environment import offline_environment
 from captioning.contract.model_files import is_prepared_onnx, model_directory_problem, prepared_onnx_precision
 from captioning.contract.runtimes import half_precision_weights_problem, precision_problem
 from captioning.preparation.errors import PreparationRefused
@@ -80,7 +80,7 @@ def prepare(
     if runtime == "torch":
         from captioning.preparation.save_torch import save_torch_model
 
-        save_torch_model(source, output, half=half_precision_weights)
+        save_torch_model(source, output, half_precision_weights=half_precision_weights)
     else:
         from captioning.preparation.export import export_onnx
 
@@ -125,9 +125,7 @@ def format_size(size_bytes: int) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    for name, value in OFFLINE_ENVIRONMENT.items():
-        if name != "HF_HUB_OFFLINE":  # the Hub download below must reach the network
-            os.environ.setdefault(name, value)
+    os.environ.update(offline_environment(hub_downloads=True))  # a --model-id download reaches the Hub
     try:
         check_options(args.runtime, args.precision, args.half_precision_weights)
         check_source(args.source, args.model_id)

@@ -14,9 +14,9 @@ from pathlib import Path
 from captioning.preparation.fetch import check_loadable
 
 
-def save_torch_model(source: Path, output: Path, *, half: bool = False) -> None:
+def save_torch_model(source: Path, output: Path, *, half_precision_weights: bool = False) -> None:
     """Load the model directory `source` and save it in `output`: safetensors weights (float16 with
-    `half`, upcast to float32 at load), generation config, and its processor files."""
+    `half_precision_weights`, upcast to float32 at load), generation config, and its processor files."""
     check_loadable(source, str(source))
     import torch
     import transformers
@@ -24,7 +24,7 @@ def save_torch_model(source: Path, output: Path, *, half: bool = False) -> None:
 
     transformers.utils.logging.disable_progress_bar()
     model = AutoModelForImageTextToText.from_pretrained(source, local_files_only=True, dtype=torch.float32)
-    if half:
+    if half_precision_weights:
         model = model.half()
     output.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(output)  # safetensors only (transformers 5), whatever the source held

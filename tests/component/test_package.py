@@ -264,7 +264,6 @@ def _plugin_schema(command: list[str], cwd: Path) -> dict:
         process.wait(timeout=30)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("entry_point", ["the directory's __main__.py", "python -m captioning"])
 def test_the_plugin_serves_the_schema_to_the_engine(entry_point, served_schema, tmp_path):
     """Pulumi's Python host starts a plugin directory that has a __main__.py as `python <directory> <engine>`

@@ -1,7 +1,7 @@
 """`python -m local caption|serve`: the offline pipeline end to end with the demo model, as a user runs it.
 
 The pipeline runs in a child process: the function reads its environment and loads the model at
-import, which must not leak into this test process. (Its parts: tests/test_local_parts.py.)
+import, which must not leak into this test process. (Its parts: tests/tools/test_local_parts.py.)
 """
 # ruff: noqa: S101  (pytest reports failures through plain assert statements)
 
@@ -22,8 +22,6 @@ from captioning.component.settings import DEFAULT_IMAGE_SUFFIXES
 from models.shapes import demo_images, draw, encode, random_spec
 from ops import serve_state
 from tests.conftest import ServeProcess, run_local, wait_for_line
-
-pytestmark = pytest.mark.slow
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SAMPLES_DIR = REPO_ROOT / "samples" / "images"

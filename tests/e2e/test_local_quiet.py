@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from models import DEMO_MODEL_DIR
+from ops.aws import MOTO_CREDENTIALS, MOTO_REGION
 from tests.conftest import run_local
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -69,9 +70,8 @@ def _function_init(model_dir: Path, runtime: str) -> str:
         TABLE_NAME="captions",
         MODEL_DIR=str(model_dir),
         RUNTIME=runtime,
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",  # noqa: S106  moto's dummy value; nothing is called
+        AWS_DEFAULT_REGION=MOTO_REGION,
+        **MOTO_CREDENTIALS,
         POWERTOOLS_METRICS_DISABLED="true",
         POWERTOOLS_TRACE_DISABLED="true",
     )

@@ -25,8 +25,6 @@ import pytest
 from captioning.aws_events import s3_notification_event, s3_notification_record
 from ops.aws import MOTO_CLIENT_CREDENTIALS
 
-pytestmark = pytest.mark.slow
-
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "samples" / "images"
 EXPECTED_CAPTIONS = json.loads((ROOT / "samples" / "captions.json").read_text(encoding="utf-8"))

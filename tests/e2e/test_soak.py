@@ -1,5 +1,5 @@
 """The fault-injection soak end to end with the demo model: nothing lost, every object accounted for.
-(The injector, the objects and the accounting alone: tests/test_local_faults.py.)"""
+(The injector, the objects and the accounting alone: tests/tools/test_local_faults.py.)"""
 # ruff: noqa: S101  (pytest reports failures through plain assert statements)
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ from typing import Any
 import pytest
 
 from local.soak import SUMMARY_KEYS
-
-pytestmark = pytest.mark.slow
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -146,7 +146,7 @@ def test_a_hub_model_is_downloaded_selectively_and_prepared_for_the_torch_runtim
 
 def test_half_stores_float16_safetensors(tmp_path: Path) -> None:
     source = tiny_families.build_git(tmp_path / "git")
-    save_torch_model(source, tmp_path / "half", half=True)
+    save_torch_model(source, tmp_path / "half", half_precision_weights=True)
     with safe_open(tmp_path / "half" / "model.safetensors", framework="pt") as weights:
         dtypes = {str(weights.get_slice(name).get_dtype()) for name in weights.keys()}  # noqa: SIM118
     assert dtypes == {"F16"}

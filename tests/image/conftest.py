@@ -19,14 +19,14 @@ import boto3
 import pytest
 
 from local.function_container import FunctionContainer, docker_cli, free_port
+from ops.aws import MOTO_CREDENTIALS, MOTO_REGION
 
 DEFAULT_TAG = "captioning-function:local"
-REGION = "us-east-1"
+REGION = MOTO_REGION
 BUCKET = "captioning-images"
 TABLE = "captions"
 CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
+    **MOTO_CREDENTIALS,
     "AWS_SESSION_TOKEN": "testing",
 }
 

@@ -1,7 +1,7 @@
 """`python -m ops` against moto in-process: where things are, backfill, redrive and status, bad input.
 
 The end-to-end runs against `python -m local serve` (the function really captioning) are in
-tests/test_ops_local.py.
+tests/e2e/test_ops_local.py.
 """
 # ruff: noqa: S101
 

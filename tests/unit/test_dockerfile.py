@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from captioning.contract import constants
+from captioning.contract.environment import OFFLINE_ENVIRONMENT
 from imagebuild import function_image, image_test, wheelhouse
 from imagebuild.function_image import ImageOptions, Layer
 from local import function_container
@@ -289,7 +290,7 @@ def test_cmd_and_environment(dockerfile) -> None:
         "RUNTIME": "${RUNTIME}",
         "PRECISION": "${PRECISION}",
     }
-    assert environment.items() >= {**expected, **constants.OFFLINE_ENVIRONMENT}.items()
+    assert environment.items() >= {**expected, **OFFLINE_ENVIRONMENT}.items()
 
 
 def _ignored(path: str, patterns: list[str]) -> bool:

@@ -70,7 +70,7 @@ def test_runtime_and_precision_change_what_fits() -> None:
     torch_bf16 = _smallest(model_id=BLIP_LARGE, runtime="torch", precision="bf16")
     torch_int8 = _smallest(model_id=BLIP_LARGE, runtime="torch", precision="int8")
     assert torch_int8 < torch_fp32 and torch_bf16 < torch_fp32
-    # ViT + GPT-2 is sized by measurement (tests/test_measured_memory.py); its estimates still order so
+    # ViT + GPT-2 is sized by measurement (tests/unit/test_measured_memory.py); its estimates still order so
     estimate = {
         (runtime, precision): model_sizing.required_memory_mb(
             _args(runtime=runtime, precision=precision),

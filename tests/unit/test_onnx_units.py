@@ -159,7 +159,10 @@ def test_clean_up_is_transformers_clean_up() -> None:
             ["--precision", "bf16"],
             "--precision 'bf16' is not available with --runtime onnx; allowed: fp32, int8",
         ),
-        (["--half"], "--half (float16-stored weights) works only with --runtime torch"),
+        (
+            ["--half-precision-weights"],
+            "--half-precision-weights (float16-stored weights) works only with --runtime torch",
+        ),
         (["--source", "nowhere"], "--source nowhere: no model directory at nowhere (it does not exist)"),
     ],
 )
