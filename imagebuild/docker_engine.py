@@ -4,6 +4,7 @@ when it is missing), run docker commands."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import subprocess
@@ -108,7 +109,8 @@ def image_label(reference: str, label: str) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m imagebuild engine`: make sure the Docker engine answers."""
+    """`python -m imagebuild engine`: make sure the Docker engine answers (as root: installs, starts it)."""
+    argparse.ArgumentParser(prog="python -m imagebuild engine", description=main.__doc__).parse_args(argv)
     ensure_engine()
     print(docker("info", "--format", "Docker engine {{.ServerVersion}} ({{.Driver}})").stdout.strip())
     return 0

@@ -25,6 +25,7 @@ from captioning.contract.model_files import model_directory_problem
 from captioning.contract.runtimes import precision_problem
 from imagebuild import base_image, wheelhouse
 from imagebuild.docker_engine import docker, ensure_engine
+from ops.arguments import help_description
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_TAG = "captioning-function:local"
@@ -169,7 +170,7 @@ def image_size(tag: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m imagebuild image", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m imagebuild image", description=help_description(__doc__))
     parser.add_argument("--tag", default=DEFAULT_TAG)
     parser.add_argument(
         "--model-id", default=None, help=f"Hub model to download (default {DEFAULT_MODEL_ID})"

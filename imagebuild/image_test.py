@@ -18,6 +18,7 @@ from captioning.component.build_context import MODEL_SOURCE, prepare_build_conte
 from captioning.contract.constants import DEFAULT_RUNTIME, RUNTIMES
 from imagebuild.docker_engine import ensure_engine
 from imagebuild.function_image import DEFAULT_TAG, DEMO_MODEL_SOURCE, REPO_ROOT, ImageOptions, build
+from ops.arguments import help_description
 
 PACKAGE_CONTEXT_TAG = f"{DEFAULT_TAG.rsplit(':', 1)[0]}:package"
 PACKAGE_CONTEXT_LABEL = f"{DEFAULT_RUNTIME}, built from the context the component assembles"
@@ -73,7 +74,7 @@ def cpu_model() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m imagebuild image-test", description=__doc__.split("\n")[0]
+        prog="python -m imagebuild image-test", description=help_description(__doc__)
     )
     parser.add_argument(
         "--runtimes",

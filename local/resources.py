@@ -21,16 +21,40 @@ from captioning.contract.constants import TABLE_KEY
 from captioning.contract.key_filters import EVERY_KEY, KeyFilter
 from ops.aws import MOTO_ACCOUNT_ID, MOTO_CLIENT_CREDENTIALS, MOTO_REGION
 
-# local/lambda_runtime.py's names for two of them, until it imports ops.aws itself.
-
 logger = logging.getLogger(__name__)
+
+DEFAULT_NAME = "captioning-local"
+
+
+@dataclass(frozen=True)
+class ResourceNames:
+    """What create_resources names its resources, from one prefix."""
+
+    prefix: str = DEFAULT_NAME
+
+    @property
+    def bucket(self) -> str:
+        return f"{self.prefix}-images"
+
+    @property
+    def table(self) -> str:
+        return f"{self.prefix}-captions"
+
+    @property
+    def queue(self) -> str:
+        return f"{self.prefix}-queue"
+
+    @property
+    def dead_letter_queue(self) -> str:
+        return f"{self.prefix}-dlq"
 
 
 @dataclass(frozen=True)
 class EmulatedResources:
     """Names and addresses of the resources in the emulator."""
 
-    endpoint_url: str
+    endpoint_url: str | None
+    """None: AWS's own endpoints (moto's in-process mock_aws intercepts them in tests)."""
     region: str
     bucket: str
     table: str
@@ -51,9 +75,9 @@ class EmulatedResources:
 
 
 def create_resources(
-    endpoint_url: str,
+    endpoint_url: str | None,
     *,
-    name: str = "captioning-local",
+    name: str = DEFAULT_NAME,
     visibility_timeout_s: int,
     max_receive_count: int,
     key_filters: Sequence[KeyFilter] = EVERY_KEY,
@@ -72,7 +96,8 @@ def create_resources(
         endpoint_url, MOTO_REGION, "", "", "", "", "", visibility_timeout_s, max_receive_count
     )
     s3, sqs, dynamodb = probe.client("s3"), probe.client("sqs"), probe.client("dynamodb")
-    bucket, table = f"{name}-images", f"{name}-captions"
+    names = ResourceNames(name)
+    bucket, table = names.bucket, names.table
     _create_bucket(s3, bucket)
     dynamodb.create_table(
         TableName=table,
@@ -82,14 +107,14 @@ def create_resources(
     )
     retention = str(limits.SQS_MAX_RETENTION_SECONDS)
     dead_letter_queue_url = sqs.create_queue(
-        QueueName=f"{name}-dlq", Attributes={"MessageRetentionPeriod": retention}
+        QueueName=names.dead_letter_queue, Attributes={"MessageRetentionPeriod": retention}
     )["QueueUrl"]
     redrive = {
         "deadLetterTargetArn": _queue_arn(sqs, dead_letter_queue_url),
         "maxReceiveCount": max_receive_count,
     }
     queue_url = sqs.create_queue(
-        QueueName=f"{name}-queue",
+        QueueName=names.queue,
         Attributes={
             "VisibilityTimeout": str(visibility_timeout_s),
             "MessageRetentionPeriod": retention,

@@ -17,7 +17,7 @@ from PIL import Image
 
 from captioning.function.images import load_image
 from models import DEMO_MODEL_DIR, shapes
-from ops.arguments import positive_int
+from ops.arguments import help_description, positive_int
 
 DEFAULT_MODEL_DIR = DEMO_MODEL_DIR
 # Far from the training seed; any seed the training script never used is a fresh draw.
@@ -95,7 +95,7 @@ def evaluate(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m models.evaluate", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m models.evaluate", description=help_description(__doc__))
     parser.add_argument(
         "--model",
         type=Path,

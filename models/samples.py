@@ -15,6 +15,7 @@ from pathlib import Path
 
 from captioning.function.images import load_image
 from models import DEMO_MODEL_DIR, shapes
+from ops.arguments import help_description
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SAMPLES_DIR = REPOSITORY_ROOT / "samples"
@@ -103,7 +104,7 @@ def write_samples(samples_dir: Path, model_dir: Path) -> dict[str, str]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m models.samples", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m models.samples", description=help_description(__doc__))
     parser.add_argument(
         "--samples-dir",
         type=Path,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from models import DEMO_MODEL_DIR
 from models.training_settings import TrainingSettings
-from ops.arguments import positive_int
+from ops.arguments import help_description, positive_int
 
 DEFAULT_OUTPUT_DIR = DEMO_MODEL_DIR
 
@@ -23,7 +23,7 @@ DEFAULT_OUTPUT_DIR = DEMO_MODEL_DIR
 def main(argv: Sequence[str] | None = None) -> None:
     defaults = TrainingSettings()
     parser = argparse.ArgumentParser(
-        prog="python -m models.train_demo_shapes", description=__doc__.splitlines()[0]
+        prog="python -m models.train_demo_shapes", description=help_description(__doc__)
     )
     parser.add_argument(
         "--output",

@@ -53,3 +53,8 @@ def fraction(text: str) -> float:
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
     return value
+
+
+def help_description(docstring: str | None) -> str:
+    """A command's --help description: its module docstring's first paragraph, on one line."""
+    return " ".join((docstring or "").split("\n\n")[0].split())

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 PACKAGE_DOC = Path(__file__).resolve().parents[2] / "docs" / "package.md"
-MARKER = "<!-- tests/test_package_docs.py runs the next code block with pytest"
+MARKER = "<!-- tests/e2e/test_package_docs.py runs the next code block with pytest"
 CODE_BLOCK = re.compile(r"```python\n(?P<code>.*?)\n```", re.DOTALL)
 
 

@@ -97,14 +97,15 @@ def _git(*arguments: str, cwd: Path) -> str:
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
-    """What docs/package.md says: clone the repository (its committed HEAD) and `pip install` the clone."""
+    """What docs/package.md says: clone the repository (its committed HEAD) and `pip install` the clone,
+    with the `ops` extra."""
     root = tmp_path_factory.mktemp("package")
     clone = root / "clone"
     _git("clone", "--quiet", str(REPO_ROOT), str(clone), cwd=root)
     environment = root / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(environment)], check=True, timeout=120)  # noqa: S603
     install = subprocess.run(  # noqa: S603
-        [str(environment / "bin" / "python"), "-m", "pip", "install", "--quiet", str(clone)],
+        [str(environment / "bin" / "python"), "-m", "pip", "install", "--quiet", f"{clone}[ops]"],
         capture_output=True,
         text=True,
         timeout=900,
@@ -204,3 +205,18 @@ def test_a_program_outside_the_repository_builds_its_image_from_the_installed_fi
     assert (context / "captioning" / "function" / "Dockerfile").read_bytes() == next(
         installed_dockerfile
     ).read_bytes()
+
+
+def test_ops_runs_from_the_installed_package_outside_the_repository(fresh_environment, tmp_path):
+    """`python -m ops` is in the wheel (its extra brings boto3 and rich): it answers from any directory."""
+    run = subprocess.run(  # noqa: S603
+        [str(fresh_environment / "bin" / "python"), "-m", "ops", "status", "--help"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "python -m ops" in run.stdout

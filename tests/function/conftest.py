@@ -32,11 +32,11 @@ from captioning.contract.constants import TABLE_KEY
 from captioning.contract.environment import Variable
 from captioning.function.processing import CaptionHandler
 from local.faults import error_responder
+from local.resources import EmulatedResources, ResourceNames
 from tests.conftest import AWS_TEST_REGION
 
-BUCKET = "images"
-TABLE = "captions"
-QUEUE = "image-events"
+BUCKET = ResourceNames().bucket
+TABLE = ResourceNames().table
 MODEL_ID = "tiny-vit-gpt2-test"
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "tests" / "fixtures" / "events"
@@ -128,29 +128,20 @@ def direct_event(*messages: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture
-def aws(mocked_aws: None, function: CaptionHandler) -> Deployment:
-    s3 = boto3.client("s3", region_name=AWS_TEST_REGION)
-    sqs = boto3.client("sqs", region_name=AWS_TEST_REGION)
-    dynamodb = boto3.resource("dynamodb", region_name=AWS_TEST_REGION)
-    dynamodb.create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": TABLE_KEY, "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": TABLE_KEY, "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    queue_url = sqs.create_queue(QueueName=QUEUE)["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    s3.create_bucket(Bucket=BUCKET)
-    s3.put_bucket_notification_configuration(
-        Bucket=BUCKET,
-        NotificationConfiguration={
-            "QueueConfigurations": [{"QueueArn": queue_arn, "Events": ["s3:ObjectCreated:*"]}]
-        },
-    )
+def aws(emulated_resources: EmulatedResources, function: CaptionHandler) -> Deployment:
+    """The deployed queue-mode resources, made by the local pipeline's code (tests/conftest.py)."""
+    assert (emulated_resources.bucket, emulated_resources.table) == (BUCKET, TABLE)
+    sqs = emulated_resources.client("sqs")
+    queue_url = emulated_resources.queue_url
     test_event_message = sqs.receive_message(QueueUrl=queue_url)["Messages"][0]
-    return Deployment(s3, sqs, dynamodb, queue_url, queue_arn, test_event_message)
+    return Deployment(
+        emulated_resources.client("s3"),
+        sqs,
+        boto3.resource("dynamodb", region_name=AWS_TEST_REGION),
+        queue_url,
+        emulated_resources.queue_arn,
+        test_event_message,
+    )
 
 
 class FakeContext:
