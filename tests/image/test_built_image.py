@@ -78,8 +78,12 @@ def test_code_and_model_are_where_the_function_looks(image_present: str) -> None
     assert environment["MODEL_DIR"] == "/opt/ml/model"
     assert environment["LAMBDA_TASK_ROOT"] == "/var/task"
     assert config(image_present)["Cmd"] == ["captioning.function.main.handler"]
-    listing = run_in_image(image_present, "ls /opt/ml/model /var/task/handler")
+    listing = run_in_image(image_present, "ls /opt/ml/model /var/task/captioning/function")
     assert "config.json" in listing and "main.py" in listing
+    # Exactly the front door, the contract and the function: no component, mocks or build-time code.
+    package = run_in_image(image_present, "ls /var/task/captioning").split()
+    shipped = sorted(name for name in package if name != "__pycache__")
+    assert shipped == ["__init__.py", "contract", "function"], shipped
 
 
 def test_onnx_image_holds_no_torch(image_present: str) -> None:
