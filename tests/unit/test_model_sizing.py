@@ -102,7 +102,8 @@ def test_the_prepared_directory_is_sized_from_safetensors_headers(tmp_path: Path
     model_dir = tmp_path / "my-model"
     model_dir.mkdir()
     (model_dir / "config.json").write_text(json.dumps({"model_type": "blip"}))
-    # 300 M float16 parameters stored, as --half-precision-weights writes them: the torch runtime holds them in float32
+    # 300 M float16 parameters stored, as --half-precision-weights writes them: the torch runtime holds
+    # them in float32
     tensors = {"a": torch.zeros(15_000, 10_000, dtype=torch.float16)}
     save_file(tensors, model_dir / "model-00001-of-00002.safetensors")
     save_file(
