@@ -12,8 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from captioning.component.build_args import dockerfile_build_args
-from captioning.component.build_context import DOCKERFILE
+from captioning.contract.build_args import DOCKERFILE, dockerfile_build_args
 from captioning.contract.constants import (
     DEFAULT_MODEL_ID,
     DEFAULT_PRECISION,

@@ -17,9 +17,6 @@ from pathlib import Path
 
 import pulumi
 
-DOCKERFILE = "captioning/function/Dockerfile"
-"""The Dockerfile, relative to the context."""
-
 MODEL_SOURCE = "model"
 """Where a local model directory (`model_dir`) lands in the context: the Dockerfile's MODEL_SOURCE."""
 

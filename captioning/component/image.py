@@ -22,9 +22,9 @@ import pulumi_aws as aws
 import pulumi_docker as docker
 
 from captioning.component import policies
-from captioning.component.build_args import dockerfile_build_args
-from captioning.component.build_context import DOCKERFILE, BuildContext, prepare_build_context
+from captioning.component.build_context import BuildContext, prepare_build_context
 from captioning.component.settings import PipelineSettings
+from captioning.contract.build_args import DOCKERFILE, dockerfile_build_args
 
 
 @dataclass

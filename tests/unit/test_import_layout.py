@@ -95,3 +95,21 @@ def test_the_function_loads_no_pulumi_no_component_and_no_tool(probe: dict) -> N
     }
     assert sorted(outside) == []
     assert "captioning.function.captioner" in probe["function_loaded"]
+
+
+def test_make_image_builds_without_the_component_or_pulumi() -> None:
+    """`make image` (imagebuild.function_image) takes its build args and Dockerfile path from the contract."""
+    completed = subprocess.run(  # noqa: S603  (this interpreter, a fixed program)
+        [
+            sys.executable,
+            "-c",
+            "import json, sys, imagebuild.function_image; print(json.dumps(sorted("
+            "m for m in sys.modules if m.startswith(('pulumi', 'captioning.component')))))",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert json.loads(completed.stdout) == []

@@ -1,10 +1,14 @@
 """The build arguments of captioning/function/Dockerfile, for both of its builders: the component
 (`pulumi up`, captioning.component.image) and `make image` (imagebuild.function_image).
 
-Dependency-free, so the image tooling imports it without Pulumi.
+In the contract (standard library only), so the image tooling imports it without Pulumi.
 """
 
 from __future__ import annotations
+
+DOCKERFILE = "captioning/function/Dockerfile"
+"""The function image's Dockerfile, relative to the build context (the repository root, or the context the
+component assembles from the installed package)."""
 
 
 def dockerfile_build_args(
