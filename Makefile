@@ -38,6 +38,9 @@ train-demo: $(VENV)/.installed
 # The function image, offline (docs/container-image.md). Build args: MODEL_ID, MODEL_SOURCE, RUNTIME,
 # PRECISION, HALF_PRECISION_WEIGHTS, BASE_IMAGE, BUILDER (classic|buildkit), TAG, NO_CACHE=1.
 # E.g. `make image RUNTIME=torch`.
+ifdef HALF_WEIGHTS
+$(error HALF_WEIGHTS is now HALF_PRECISION_WEIGHTS (one name for the setting))
+endif
 IMAGE_OPTIONS = $(if $(TAG),--tag "$(TAG)") $(if $(MODEL_ID),--model-id "$(MODEL_ID)") \
 	$(if $(MODEL_SOURCE),--model-source "$(MODEL_SOURCE)") $(if $(RUNTIME),--runtime "$(RUNTIME)") \
 	$(if $(PRECISION),--precision "$(PRECISION)") \

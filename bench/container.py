@@ -141,9 +141,8 @@ def is_model_layer(created_by: str) -> bool:
 
 
 def layer_group_bytes(tag: str, layers: list[dict]) -> dict[str, int]:
-    """Bytes of the base, model, libraries and code layers: imagebuild's own reading of the image's
-    history where it is there (it knows captioning/function/Dockerfile's stages), else by what created each
-    layer."""
+    """Bytes of the base, model, libraries and code layers: imagebuild's own reading of the image's history
+    where it is there (it knows captioning/function/Dockerfile's stages), else by what created each layer."""
     try:
         from imagebuild.function_image import layer_groups
     except ImportError:

@@ -1,6 +1,5 @@
 """`make image`: build captioning/function/Dockerfile into a tag, offline, on AWS's base or the stand-in; and
-read the
-built image's layer groups (model / libraries / code) back from `docker history`."""
+read the built image's layer groups (model / libraries / code) back from `docker history`."""
 
 from __future__ import annotations
 

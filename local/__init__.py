@@ -3,8 +3,7 @@
 settings           LocalSettings, the one settings object of every command (the component's key filters)
 emulator           moto's server on 127.0.0.1 (a clear error when the port is taken)
 resources          the component's resources in it, from the component (policies, retention, key filters)
-lambda_runtime     the function: in-process (import captioning.function.main) or its image under the runtime
-emulator
+lambda_runtime     the function: in process (captioning.function.processing) or its image under the RIE
 event_source       Lambda's SQS event source mapping: pollers, the SQS event, batchItemFailures, crashes
 uploader           files -> object keys, and the uploads
 tracking           polling: table items and dead-lettered events per key

@@ -2,10 +2,9 @@
 `CaptionHandler.from_environment()`, as importing captioning.function.main runs it) or, with
 --function-image, the real image under the Lambda runtime emulator.
 
-Both give the event source mapping a `handler(event, context)` and report, per object key, why the
-function last gave it back for a retry: in process from the outcomes of each invocation; from the image,
-from the `key`, `status` and `error` fields of its JSON log lines (Lambda's SQS response carries message
-ids only).
+Both give the event source mapping a `handler(event, context)` and report, per object key, why the function
+last gave it back for a retry: in process from the outcomes of each invocation; from the image, from the
+`key`, `status` and `error` fields of its JSON log lines (Lambda's SQS response carries message ids only).
 """
 
 from __future__ import annotations
@@ -66,8 +65,7 @@ def function_environment(
     resources: EmulatedResources, settings: LocalSettings, log_level: str
 ) -> dict[str, str]:
     """What the deployed function's environment would hold (see captioning/component/function.py), pointed at
-    the
-    emulator. Metrics and traces are off: there is no CloudWatch or X-Ray daemon to send them to."""
+    the emulator. Metrics and traces are off: there is no CloudWatch or X-Ray daemon to send them to."""
     environment = {
         **MOTO_CREDENTIALS,
         **OFFLINE_ENVIRONMENT,

@@ -145,8 +145,8 @@ def create_resources(
 
 
 def notification_rules(queue_arn: str, key_filters: Sequence[KeyFilter]) -> list[dict]:
-    """The bucket's queue notification rules, one per key filter (as captioning/component/triggers.py
-    makes them)."""
+    """The bucket's queue notification rules, one per key filter (as captioning/component/triggers.py makes
+    them)."""
     rules = []
     for key_filter in key_filters:
         rule: dict = {"QueueArn": queue_arn, "Events": list(OBJECT_CREATED)}

@@ -1,11 +1,10 @@
 """The demo model's training (torch, transformers): see models/train_demo_shapes.py, its command line.
 
-A tiny VisionEncoderDecoderModel (ViT encoder + GPT-2 decoder with cross-attention, the architecture
-family of nlpconnect/vit-gpt2-image-captioning), a word-level tokenizer covering the caption words, and a
-ViT image-processor config. Training images are drawn from ``models.shapes`` and go through the
-product's own preparation (``captioning.function.images.load_image`` on the encoded bytes, then the saved
-image
-processor), so the model sees exactly what the deployed function feeds it.
+A tiny VisionEncoderDecoderModel (ViT encoder + GPT-2 decoder with cross-attention, the architecture family of
+nlpconnect/vit-gpt2-image-captioning), a word-level tokenizer covering the caption words, and a ViT
+image-processor config. Training images are drawn from ``models.shapes`` and go through the product's own
+preparation (``captioning.function.images.load_image`` on the encoded bytes, then the saved image processor),
+so the model sees exactly what the deployed function feeds it.
 """
 
 from __future__ import annotations

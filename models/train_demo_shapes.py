@@ -1,9 +1,8 @@
 """Train the demo captioning model on synthetic spec images: ``python -m models.train_demo_shapes``.
 
-Rebuilds ``models/demo-shapes/`` deterministically (fixed seeds, fixed thread count). The training
-itself lives in ``models/demo_training.py``, its settings in ``models/training_settings.py``; this module
-is its command line, and imports torch only once the arguments are known good (so ``--help`` answers at
-once).
+Rebuilds ``models/demo-shapes/`` deterministically (fixed seeds, fixed thread count). The training itself
+lives in ``models/demo_training.py``, its settings in ``models/training_settings.py``; this module is its
+command line, and imports torch only once the arguments are known good (so ``--help`` answers at once).
 """
 
 from __future__ import annotations

@@ -48,7 +48,7 @@ class FunctionGrants:
 def environment(settings: PipelineSettings, table_name: pulumi.Input[str]) -> dict[str, pulumi.Input[str]]:
     """The handler's environment: what captioning/function/settings.py reads, and Powertools' own switches.
 
-    Generation settings the user left unset are not written: the model's generation_config.json decides.
+    Generation settings the user left unset are not written: the model's own generate() defaults apply.
     """
     variables: dict[str, pulumi.Input[str]] = {
         Variable.TABLE_NAME: table_name,

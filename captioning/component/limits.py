@@ -40,7 +40,6 @@ ASYNC_EVENT_AGE_SECONDS = (60, 21600)
 # 0 to 43,200 s (12 hours); redrive maxReceiveCount 1 to 1,000:
 # https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_CreateQueue.html
 SQS_MAX_RETENTION_SECONDS = 1_209_600
-SQS_MAX_VISIBILITY_TIMEOUT_SECONDS = 43_200
 SQS_MAX_RECEIVE_COUNT = (1, 1000)
 
 # PutRetentionPolicy retentionInDays, "Possible values are: 1, 3, 5, 7, 14, 30, 60, 90, 120,

@@ -131,8 +131,7 @@ class ModelFootprint:
     """Bytes as the runtime holds them, when measured from exported graphs (else from parameters)."""
     measured_as: str | None = None
     """The model id whose measured sizes (captioning.component.measured_memory) apply: this model's own, or
-    the
-    measured architecture a directory's config.json describes."""
+    the measured architecture a directory's config.json describes."""
 
 
 def memory_errors(settings: PipelineSettings) -> Iterator[InvalidSettingError]:

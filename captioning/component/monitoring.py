@@ -18,7 +18,7 @@ import pulumi_aws as aws
 
 from captioning.component.function import CaptioningFunction
 from captioning.component.settings import PipelineSettings
-from captioning.contract.constants import SERVICE_NAME, MetricName
+from captioning.contract.constants import METRIC_DIMENSIONS, SERVICE_NAME, MetricName
 
 LAMBDA_NAMESPACE = "AWS/Lambda"
 SQS_NAMESPACE = "AWS/SQS"
@@ -237,7 +237,9 @@ def dashboard_body(
     Values may be outputs (`pulumi.Output.json_dumps` resolves them); which charts exist depends only on
     the settings and on whether there is an upload queue.
     """
-    own: dict[str, pulumi.Input[str]] = {"function_name": function_name, "service": SERVICE_NAME}
+    own: dict[str, pulumi.Input[str]] = dict(
+        zip(METRIC_DIMENSIONS, (function_name, SERVICE_NAME), strict=True)
+    )
 
     def emf(metric: MetricName, **options: Any) -> list[Any]:
         return [settings.metrics_namespace, str(metric), *_flat(own), options]

@@ -36,8 +36,7 @@ IMAGE_EXTENSIONS: tuple[str, ...] = (
     ".avif",
 )
 """The file extensions of the formats the function decodes (captioning/function/images.py ALLOWED_FORMATS,
-which needs
-Pillow and so is not imported here; tests/function/test_formats.py keeps the two in step)."""
+which needs Pillow and so is not imported here; tests/function/test_formats.py keeps the two in step)."""
 DEFAULT_IMAGE_SUFFIXES = IMAGE_EXTENSIONS + tuple(extension.upper() for extension in IMAGE_EXTENSIONS)
 """The default keySuffixes: every extension in lower and in upper case (S3 matches case-sensitively)."""
 DEFAULT_QUEUE_MAX_CONCURRENCY = 10

@@ -24,7 +24,7 @@ class Variable(StrEnum):
     RUNTIME = "RUNTIME"
     PRECISION = "PRECISION"
     NUM_BEAMS = "NUM_BEAMS"
-    """Unset: the model's generation_config.json decides (as for MAX_LENGTH and PROMPT)."""
+    """Unset: what the model's own generate() uses (as for MAX_LENGTH; PROMPT: the family's default)."""
     MAX_LENGTH = "MAX_LENGTH"
     PROMPT = "PROMPT"
     MAX_OBJECT_BYTES = "MAX_OBJECT_BYTES"

@@ -1,8 +1,7 @@
 """Captions with any model whose config `AutoModelForImageTextToText` maps, through `AutoProcessor`.
 
 The torch runtime's path for every family but ViT + GPT-2 (which `captioning.function.captioner.Captioner`
-runs on
-its own fast path): vision-encoder-decoder with other decoders (BERT, RoBERTa, ...), BLIP, GIT,
+runs on its own fast path): vision-encoder-decoder with other decoders (BERT, RoBERTa, ...), BLIP, GIT,
 Florence-2, and chat-style vision-language models (Idefics3 / SmolVLM and others with a chat template).
 
 What each family needs to give one plain caption per image (checked against transformers 5.23's code):

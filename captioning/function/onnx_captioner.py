@@ -1,7 +1,6 @@
 """The ONNX runtime: exported ViT + GPT-2 graphs -> captions, with onnxruntime, numpy, Pillow and tokenizers.
 
-No torch, no transformers. The directory (written by `python -m captioning.preparation --runtime onnx`)
-holds:
+No torch, no transformers. The directory (written by `python -m captioning.preparation --runtime onnx`) holds:
 - encoder.onnx: pixel_values (images, 3, H, W) -> cross_kv (layers, 2, images, heads, positions, head_dim),
   every decoder layer's cross-attention keys and values, computed once per image (not per beam);
 - decoder_step.onnx: input_ids (rows,), position (1,), past (layers, 2, rows, heads, past, head_dim),

@@ -1,8 +1,7 @@
 """The torch runtime's fast path: a ViT + GPT-2 VisionEncoderDecoderModel directory -> captions.
 
 Chosen by captioning/function/captioner.py (the facade) for a VisionEncoderDecoder with a GPT-2 decoder saved
-as
-safetensors. Never touches the network. Loading sets transformers' log verbosity to errors for the whole
+as safetensors. Never touches the network. Loading sets transformers' log verbosity to errors for the whole
 process: its per-call generate() warnings are noise in function logs.
 
 Where the time goes, and what this module does about it (measured in bench/, see the README):

@@ -1,4 +1,4 @@
-"""Prepare a captioning model for the function image (run from the repository root):
+"""Prepare a captioning model for the function image: download or copy it, export and check it.
 
     python -m captioning.preparation (--source DIR | --model-id ID) --output DIR
         [--runtime onnx|torch] [--precision fp32|int8] [--half-precision-weights]
@@ -35,11 +35,12 @@ from captioning.contract.runtimes import half_precision_weights_problem, precisi
 from captioning.preparation.errors import PreparationRefused
 from captioning.preparation.fetch import fetch_from_hub
 
+PROG = "captioning.preparation"
+"""The command's name, in its usage line and at the start of each refusal."""
+
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m captioning.preparation", description=__doc__.split("\n\n")[0]
-    )
+    parser = argparse.ArgumentParser(prog=f"python -m {PROG}", description=__doc__.split("\n\n")[0])
     parser.add_argument("--output", type=Path, required=True, help="directory to write the model to")
     parser.add_argument(
         "--model-id",
@@ -150,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
                     half_precision_weights=args.half_precision_weights,
                 )
     except PreparationRefused as refusal:
-        print(f"prepare_model: {refusal}", file=sys.stderr)
+        print(f"{PROG}: {refusal}", file=sys.stderr)
         return 2
     size = format_size(sum(path.stat().st_size for path in args.output.rglob("*") if path.is_file()))
     print(f"model from {origin} -> {args.output} (runtime {args.runtime}, {args.precision}; {size})")

@@ -9,6 +9,7 @@ Refresh it after changing the args or the outputs, and read its diff:
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,10 @@ def render(schema: dict[str, Any]) -> str:
     return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    argparse.ArgumentParser(
+        prog=REFRESH, description="Rewrite tests/component/schema.json from the provider."
+    ).parse_args(argv)
     SNAPSHOT.write_text(render(current_schema()), encoding="utf-8")
     print(f"wrote {SNAPSHOT}")
 

@@ -1,5 +1,5 @@
-"""The component's API, as a checked-in schema, and the examples (examples/yaml, examples/typescript)
-against it.
+"""The component's API, as a checked-in schema, and the examples (examples/yaml, examples/typescript) against
+it.
 
 tests/component/schema.json is the schema the provider serves; the first test fails when the component's
 API changes, so the change shows in review as a diff of that file (refresh it with

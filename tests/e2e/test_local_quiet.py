@@ -1,10 +1,10 @@
 """A quiet happy path: `python -m local caption` prints no warning unless something is wrong.
 
-The local command line chooses neither a runtime nor a precision, so the function it runs is given the
-model directory's own (as an image built from that directory would be): the demo model (torch) and an
-int8 ONNX directory caption without a word of warning. The deployed function still warns when its
-RUNTIME and its model directory really disagree. (Which runtime and precision the local pipeline gives a
-directory: tests/tools/test_local_choices.py.)
+The local command line chooses neither a runtime nor a precision, so the function it runs is given the model
+directory's own (as an image built from that directory would be): the demo model (torch) and an int8 ONNX
+directory caption without a word of warning. The deployed function still warns when its RUNTIME and its model
+directory really disagree. (Which runtime and precision the local pipeline gives a directory:
+tests/tools/test_local_choices.py.)
 """
 
 from __future__ import annotations

@@ -221,7 +221,7 @@ def test_the_cli_reports_a_refusal_in_one_line(
     ]
     assert prepare_main(argv) == 2
     error = capsys.readouterr().err
-    assert error.startswith("prepare_model: microsoft/Florence-2-large needs trust_remote_code")
+    assert error.startswith("captioning.preparation: microsoft/Florence-2-large needs trust_remote_code")
     assert "florence-community/Florence-2-large" in error and "Traceback" not in error
 
 
@@ -280,7 +280,7 @@ def test_a_source_that_is_no_model_is_refused_and_never_replaced_by_a_download(
     argv += ["--model-id", model_id] if model_id else []
     assert prepare_main(argv) == 2
     error = capsys.readouterr().err
-    assert error.startswith(f"prepare_model: --source {source}: no model in {source}: {missing}")
+    assert error.startswith(f"captioning.preparation: --source {source}: no model in {source}: {missing}")
     assert "a model directory holds config.json plus weights" in error and error.count("\n") == 1
     assert asked == [] and not (tmp_path / "out").exists()
 
@@ -382,6 +382,8 @@ def test_an_unreachable_hub_fails_within_seconds(tmp_path: Path) -> None:
     )
     elapsed = time.monotonic() - started
     assert result.returncode == 2, result.stderr
-    assert result.stderr.startswith("prepare_model: could not download org/model from the Hugging Face Hub")
+    assert result.stderr.startswith(
+        "captioning.preparation: could not download org/model from the Hugging Face Hub"
+    )
     assert "Retrying" not in result.stderr
     assert elapsed < 6, f"{elapsed:.1f} s"

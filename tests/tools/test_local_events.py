@@ -1,6 +1,5 @@
 """The event builders of captioning/function/events.py against the handler's own parser and moto's real
-events,
-and the state file `python -m local serve` leaves for other tools."""
+events, and the state file `python -m local serve` leaves for other tools."""
 
 from __future__ import annotations
 

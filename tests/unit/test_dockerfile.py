@@ -1,7 +1,6 @@
 """The function image's recipe, read without Docker: captioning/function/Dockerfile's stages, layer order,
-indexes and
-build args; .dockerignore; `make image`'s options; the offline wheelhouse index; the layer grouping of
-`docker history`; how local/function_container.py starts the container. The built image itself is
+indexes and build args; .dockerignore; `make image`'s options; the offline wheelhouse index; the layer
+grouping of `docker history`; how local/function_container.py starts the container. The built image itself is
 checked by tests/image (`make image-test`)."""
 # ruff: noqa: S101, S108, S603, S607  (asserts; the fixed "/tmp" tmpfs option; `make -n` with fixed arguments)
 

@@ -84,3 +84,17 @@ def test_onnx_and_build_pins_match_the_repository_and_the_test_environment() -> 
         shared = pins.keys() & repository_pins.keys()
         assert {name: pins[name] for name in shared} == {name: repository_pins[name] for name in shared}
         assert pins == {name: _installed(name) for name in pins}, file_name
+
+
+def test_the_packages_extras_pin_what_the_repository_tests_with() -> None:
+    """pyproject.toml's optional dependencies (`captioning[ops]`) are requirements-dev.txt's pins."""
+    import tomllib
+
+    extras = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    repository_pins = read_pins(REPO_ROOT / "requirements-dev.txt")
+    for extra, requirements in extras.items():
+        pins = {
+            re.sub(r"[-_.]+", "-", name).lower(): pinned
+            for name, pinned in (requirement.split("==", 1) for requirement in requirements)
+        }
+        assert pins == {name: repository_pins.get(name) for name in pins}, extra

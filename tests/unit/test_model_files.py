@@ -1,6 +1,5 @@
 """captioning/contract/model_files.py: the one rule for what a model directory holds (modelDir, prepare_model
---source,
-`python -m local --model`)."""
+--source, `python -m local --model`)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
-"""README.md's and docs/models.md's model tables are what `python -m captioning.component.model_tables`
-prints from
-the figures the sizing check uses, so they cannot drift from it."""
+"""README.md's and docs/models.md's model tables are what `python -m captioning.component.model_tables` prints
+from the figures the sizing check uses, so they cannot drift from it."""
 
 from __future__ import annotations
 
