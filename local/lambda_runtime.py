@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from captioning.aws_events import s3_notification_event, s3_notification_record
 from captioning.contract.constants import DEFAULT_PRECISION, SERVICE_NAME, TABLE_KEY, ObjectStatus
@@ -29,6 +29,9 @@ from captioning.function.captioner import directory_precision, directory_runtime
 from local.resources import EmulatedResources
 from local.settings import LocalSettings
 from ops.aws import MOTO_ACCOUNT_ID, MOTO_CREDENTIALS, MOTO_REGION
+
+if TYPE_CHECKING:
+    from captioning.function.processing import CaptionHandler, Invocation
 
 FUNCTION_NAME = "captioning-local"
 WARM_UP_BATCH = 4
@@ -116,7 +119,7 @@ class InProcessFunction:
     def __init__(self, resources: EmulatedResources, settings: LocalSettings) -> None:
         self.resources = resources
         self.settings = settings
-        self.caption_handler: Any = None
+        self.caption_handler: CaptionHandler | None = None
         self._reasons: dict[str, str] = {}
 
     def __enter__(self) -> InProcessFunction:
@@ -140,6 +143,7 @@ class InProcessFunction:
 
     @property
     def handler(self) -> LambdaHandler:
+        assert self.caption_handler is not None, "used outside its with block"  # noqa: S101
         return self.caption_handler.handler
 
     @property
@@ -147,21 +151,18 @@ class InProcessFunction:
         """Per object key, why the function last gave it back for a retry."""
         return self._reasons
 
-    def _remember_retries(self, invocation: Any) -> None:
+    def _remember_retries(self, invocation: Invocation) -> None:
         self._reasons.update(invocation.retry_reasons)
 
 
-def _warm_up(function: Any) -> None:
+def _warm_up(function: CaptionHandler) -> None:
     """Caption calls before any event, as a warm (provisioned) environment has made them.
 
     The function's timeout guard starts from a cold-start guess of seconds per image and learns from
     its calls; without this, a short local function timeout sends a first batch back to the queue.
     The first call pays one-off costs; the second, a small batch, gives the estimate.
-    Skipped when the function does not expose its captioner and estimate.
     """
-    captioner, estimate = getattr(function, "captioner", None), getattr(function, "caption_time", None)
-    if captioner is None or not hasattr(estimate, "record"):
-        return
+    captioner, estimate = function.captioner, function.caption_time
     from PIL import Image
 
     blank = Image.new("RGB", (224, 224), (255, 255, 255))
