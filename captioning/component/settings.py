@@ -21,6 +21,7 @@ from captioning.component import limits
 from captioning.component.args import CaptioningPipelineArgs
 from captioning.component.validation import InvalidSettingError, at_least, integer_in_range, is_int, one_of
 from captioning.contract import constants, runtimes
+from captioning.contract.constants import TRIGGERS
 
 IMAGE_EXTENSIONS: tuple[str, ...] = (
     ".jpg",
@@ -41,7 +42,6 @@ DEFAULT_IMAGE_SUFFIXES = IMAGE_EXTENSIONS + tuple(extension.upper() for extensio
 """The default keySuffixes: every extension in lower and in upper case (S3 matches case-sensitively)."""
 DEFAULT_QUEUE_MAX_CONCURRENCY = 10
 PLATFORMS = {"x86_64": "linux/amd64", "arm64": "linux/arm64"}
-TRIGGERS = ("direct", "queue")
 # Deliberately loose: SNS validates the address; this only catches values that are clearly not one.
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 

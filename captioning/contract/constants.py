@@ -38,6 +38,20 @@ GENERATE_DEFAULT_NEW_TOKENS = 20
 """transformers' `generate` default length when the generation config sets neither max_length nor
 max_new_tokens: 20 tokens after the decoder's input (its start token, or the prompt)."""
 
+TRIGGERS: tuple[str, ...] = ("direct", "queue", "eventbridge")
+"""How uploads reach the function: S3 notifications invoking it (direct), S3 notifications to the upload
+queue (queue), or the bucket's EventBridge events, which a rule delivers to the upload queue
+(eventbridge)."""
+
+CAPTION_EVENT_SOURCE = "captioning"
+"""The `source` of the EventBridge events the function publishes (captionEvents)."""
+
+CAPTION_EVENT_DETAIL_TYPES: dict[str, str] = {
+    "captioned": "Image Captioned",
+    "failed": "Image Caption Failed",
+}
+"""The `detail-type` of a caption event, by the item's status."""
+
 MAX_OBJECT_BYTES = 50 * 1024 * 1024
 """Objects larger than this are recorded as failed without being downloaded."""
 
