@@ -1,5 +1,7 @@
 """The events AWS sends the function, built for the tools and tests: S3's object-created notification
-(a direct Lambda event, or an SQS message body) and the SQS event Lambda's event source mapping sends.
+(a direct Lambda event, or an SQS message body), the "Object Created" event S3 sends to EventBridge (an
+SQS message body when a rule targets the upload queue, or a direct event when it targets the function)
+and the SQS event Lambda's event source mapping sends.
 
 captioning/function/events.py parses them; these builders stay out of the image (the local pipeline,
 `python -m ops` and the tests use them). Standard library only.
@@ -65,6 +67,55 @@ def s3_notification_record(
 def s3_notification_event(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """The notification (a direct Lambda event, or an SQS message body) holding these records."""
     return {"Records": list(records)}
+
+
+def eventbridge_object_created_event(
+    bucket: str,
+    key: str,
+    *,
+    size: int,
+    etag: str,
+    event_time: datetime | None = None,
+    version_id: str | None = None,
+    region: str = "us-east-1",
+    account: str = "123456789012",
+    reason: str = "PutObject",
+) -> dict[str, Any]:
+    """The event S3 sends to EventBridge when an object is created (detail version 0), as a rule's target
+    receives it.
+
+    Unlike a notification record, the key is not URL-encoded and the ETag is spelled `etag`; `time` has
+    no fraction of a second. `reason` is the API that created the object (PutObject, POST Object,
+    CopyObject, CompleteMultipartUpload).
+    """
+    when = (event_time or datetime.now(UTC)).astimezone(UTC)
+    s3_object: dict[str, Any] = {
+        "key": key,
+        "size": size,
+        "etag": etag.strip('"'),
+        "sequencer": f"{int(when.timestamp() * 1_000_000):016X}",
+    }
+    if version_id is not None:
+        s3_object["version-id"] = version_id
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Object Created",
+        "source": "aws.s3",
+        "account": account,
+        "time": when.replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+        "region": region,
+        "resources": [f"arn:aws:s3:::{bucket}"],
+        "detail": {
+            "version": "0",
+            "bucket": {"name": bucket},
+            "object": s3_object,
+            "request-id": uuid.uuid4().hex[:16].upper(),
+            "requester": account,
+            "source-ip-address": "127.0.0.1",
+            "reason": reason,
+        },
+    }
 
 
 def sqs_record(

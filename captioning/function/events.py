@@ -1,7 +1,10 @@
 """Incoming events -> the S3 objects to caption, grouped by the SQS message that carried them.
 
-Two shapes arrive: a direct S3 notification (`Records[].s3`) and an SQS event whose message bodies are
-S3 notifications (queue trigger). Keys arrive URL-encoded and are decoded here.
+Two shapes of object-created event: S3's notification (`Records[].s3`, keys URL-encoded: decoded here) and
+the event S3 sends to EventBridge (`source` aws.s3, `detail.bucket.name`, `detail.object.key`, keys as they
+are: taken verbatim). They arrive directly (direct trigger: a notification; or a rule targeting the
+function: one EventBridge event) or as the bodies of an SQS event's messages (queue trigger: notifications;
+eventbridge trigger: the rule's EventBridge events). Anything else is refused by name (MalformedEvent).
 
 captioning/aws_events.py builds the same shapes for the tools and tests; it stays out of the image.
 """
@@ -14,9 +17,13 @@ from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.data_classes import S3Event, SQSEvent
 
+EVENTBRIDGE_S3_SOURCE = "aws.s3"
+OBJECT_CREATED_DETAIL_TYPE = "Object Created"
+"""The detail-type of S3's EventBridge event for a new object; other S3 events carry nothing to caption."""
+
 
 class MalformedEvent(ValueError):
-    """An event, or a message body, that is not an S3 notification."""
+    """An event, or a message body, that is neither an S3 notification nor S3's EventBridge event."""
 
 
 @dataclass(frozen=True)
@@ -42,7 +49,7 @@ class Delivery:
     from_queue: bool
     messages: list[Message]
     malformed_messages: dict[str, str] = field(default_factory=dict)
-    """message id -> why its body is not an S3 notification"""
+    """message id -> why its body is neither an S3 notification nor S3's EventBridge event"""
 
     def unique_objects(self) -> list[ObjectRef]:
         """Each (bucket, key) once, in arrival order: a duplicate in a batch is fetched and captioned once."""
@@ -54,15 +61,21 @@ class Delivery:
 
 
 def parse_event(event: dict[str, Any]) -> Delivery:
-    """Raise MalformedEvent for a direct event that is no S3 notification; an SQS message whose body is
-    not one is listed in `malformed_messages` so only that message fails."""
+    """Raise MalformedEvent for a direct event that is neither an S3 notification nor S3's EventBridge
+    event; an SQS message whose body is neither is listed in `malformed_messages` so only that message
+    fails."""
     if not isinstance(event, dict):
         raise MalformedEvent(f"event is a {type(event).__name__}, not an object")
     records = event.get("Records")
     if _is_test_event(event):
         return Delivery(from_queue=False, messages=[])
+    if _is_eventbridge_event(event):
+        return Delivery(from_queue=False, messages=[Message(None, objects_in_eventbridge_event(event))])
     if not isinstance(records, list):
-        raise MalformedEvent("event has no Records list: neither an S3 notification nor an SQS event")
+        raise MalformedEvent(
+            "event has no Records list and no EventBridge detail: neither an S3 notification, an SQS "
+            "event nor S3's EventBridge event"
+        )
     if records and all(
         isinstance(record, dict) and record.get("eventSource") == "aws:sqs" for record in records
     ):
@@ -88,9 +101,60 @@ def _parse_sqs(event: dict[str, Any]) -> Delivery:
 
 
 def objects_in_notification(notification: Any) -> list[ObjectRef]:
-    """The created objects one S3 notification (a direct event, or an SQS message body parsed from JSON)
-    names, keys decoded; none for S3's test event. Raises MalformedEvent for anything else."""
-    return [] if _is_test_event(notification) else _created_objects(notification)
+    """The created objects one S3 notification or EventBridge event (a direct event, or an SQS message body
+    parsed from JSON) names, keys as S3 named them; none for S3's test event. Raises MalformedEvent for
+    anything else."""
+    if _is_test_event(notification):
+        return []
+    if _is_eventbridge_event(notification):
+        return objects_in_eventbridge_event(notification)
+    return _created_objects(notification)
+
+
+def _is_eventbridge_event(event: Any) -> bool:
+    """EventBridge's envelope: `source`, `detail-type` and a `detail` object (S3 notifications have none)."""
+    return (
+        isinstance(event, dict)
+        and "Records" not in event
+        and {"source", "detail-type", "detail"} <= event.keys()
+    )
+
+
+def objects_in_eventbridge_event(event: dict[str, Any]) -> list[ObjectRef]:
+    """The object S3's EventBridge "Object Created" event names; none for S3's other events (deleted,
+    restored, ...). Raises MalformedEvent for another source's event or a detail without bucket and key.
+
+    The key is used as it is: S3 URL-encodes keys in notification records only, not in EventBridge's
+    detail (AWS's own example events show `:` and spaces unencoded, and moto sends `key.name` as it is).
+    Powertools' S3EventBridgeNotificationObject.key unquotes it, which would turn a `+` in a key into a
+    space, so the dict is read directly.
+    """
+    source = event.get("source")
+    if source != EVENTBRIDGE_S3_SOURCE:
+        raise MalformedEvent(
+            f"an EventBridge event from source {source!r}, not {EVENTBRIDGE_S3_SOURCE!r}: "
+            "only S3's Object Created events are captioned"
+        )
+    if event.get("detail-type") != OBJECT_CREATED_DETAIL_TYPE:
+        return []
+    detail = event.get("detail")
+    try:
+        bucket = detail["bucket"]["name"]
+        s3_object = detail["object"]
+        key = s3_object["key"]
+        # AWS spells it `etag`; moto (5.2) sends `eTag`, as in notification records.
+        etag = s3_object.get("etag") or s3_object.get("eTag") or ""
+        size = s3_object.get("size")
+        ref = ObjectRef(
+            bucket=bucket, key=key, etag=str(etag).strip('"'), size=int(size) if size is not None else None
+        )
+    except (KeyError, TypeError, AttributeError, ValueError) as error:
+        raise MalformedEvent(
+            f"S3 EventBridge event without detail.bucket.name or detail.object.key ({error!r})"
+        ) from error
+    if not isinstance(ref.bucket, str) or not isinstance(ref.key, str) or not ref.bucket or not ref.key:
+        raise MalformedEvent("S3 EventBridge event whose detail.bucket.name or detail.object.key is no name")
+    return [ref]
 
 
 def _is_test_event(notification: Any) -> bool:

@@ -1,4 +1,5 @@
-"""What the function does: S3 notifications (direct, or through SQS) -> fetch -> caption -> persist.
+"""What the function does: object-created events (S3 notifications or S3's EventBridge events, direct or
+through SQS) -> fetch -> caption -> persist -> (with CAPTION_EVENTS) publish a caption event per item.
 
 `CaptionHandler.from_environment()` is the function's INIT (settings, boto3 clients, the model);
 captioning/function/main.py runs it at import, as Lambda's INIT phase does. Tests and the local pipeline
@@ -24,8 +25,17 @@ from botocore.exceptions import BotoCoreError, ClientError
 from PIL import Image
 
 from captioning.contract.constants import ObjectStatus
+from captioning.function import caption_events
+from captioning.function.aws_errors import describe_error
+from captioning.function.caption_events import CaptionEvent
 from captioning.function.captioner import Captioner
-from captioning.function.captions_table import caption_item, captioned_etags, put_item_once
+from captioning.function.captions_table import (
+    StoredItem,
+    caption_item,
+    captioned_items,
+    mark_event_published,
+    put_item_once,
+)
 from captioning.function.events import Delivery, ObjectRef, parse_event
 from captioning.function.images import ImageRejected, check_object_size, load_image
 from captioning.function.s3_objects import ObjectUnavailable, fetch_object
@@ -58,6 +68,8 @@ class Outcome:
     status: ObjectStatus
     error: str | None = None
     inference_ms: int = 0
+    event: CaptionEvent | None = None
+    """With caption events on: the event still to publish for this object's item."""
 
 
 @dataclass(frozen=True)
@@ -117,9 +129,11 @@ class CaptionHandler:
 
     settings: Settings
     telemetry: Telemetry
-    s3_client: Any
-    dynamodb_client: Any
     captioner: Captioner
+    s3_client: Any = None
+    dynamodb_client: Any = None
+    events_client: Any = None
+    """EventBridge, with caption events on only."""
     caption_time: CaptionTimeEstimate = field(default_factory=CaptionTimeEstimate)
     on_invocation: Callable[[Invocation], None] | None = None
     """Called with every invocation's outcomes before Lambda's response is made of them."""
@@ -147,12 +161,19 @@ class CaptionHandler:
                 "the model directory and RUNTIME disagree: captioning with the directory's runtime",
                 extra={"model_runtime": captioner.runtime, "configured_runtime": settings.runtime},
             )
-        return cls(
-            settings=settings,
-            telemetry=telemetry,
-            s3_client=boto3.client("s3", config=CLIENT_CONFIG),
-            dynamodb_client=boto3.client("dynamodb", config=CLIENT_CONFIG),
-            captioner=captioner,
+        function = cls(settings=settings, telemetry=telemetry, captioner=captioner)
+        function.renew_clients()
+        return function
+
+    def renew_clients(self) -> None:
+        """(Re)create every boto3 client the function uses: S3, DynamoDB and, with caption events on,
+        EventBridge. The one place they are made: the INIT calls it, and so does whatever must replace
+        clients made before a snapshot (SnapStart's after-restore hook: their connections and credentials
+        would be the snapshot's)."""
+        self.s3_client = boto3.client("s3", config=CLIENT_CONFIG)
+        self.dynamodb_client = boto3.client("dynamodb", config=CLIENT_CONFIG)
+        self.events_client = (
+            boto3.client("events", config=CLIENT_CONFIG) if self.settings.caption_events else None
         )
 
     @property
@@ -171,7 +192,8 @@ class CaptionHandler:
         delivery = parse_event(event)
         for message_id, reason in delivery.malformed_messages.items():
             self.logger.error(
-                "message is not an S3 notification", extra={"message_id": message_id, "error": reason}
+                "message is neither an S3 notification nor S3's EventBridge event",
+                extra={"message_id": message_id, "error": reason},
             )
         guard = TimeGuard(getattr(context, "get_remaining_time_in_millis", no_deadline), self.caption_time)
         objects = delivery.unique_objects()
@@ -188,7 +210,9 @@ class CaptionHandler:
             duplicates = self.already_captioned(objects)
             for ref in objects:
                 if ref in duplicates:
-                    outcomes[ref] = Outcome(ObjectStatus.DUPLICATE)
+                    outcomes[ref] = Outcome(
+                        ObjectStatus.DUPLICATE, event=self._unpublished(ref, duplicates[ref])
+                    )
                     continue
                 if not guard.fits(len(fetched) + 1):
                     outcomes[ref] = Outcome(
@@ -227,27 +251,74 @@ class CaptionHandler:
                         item.ref, item.etag, item.size, caption=caption, inference_ms=inference_ms
                     )
 
+        to_publish = {ref: outcome for ref, outcome in outcomes.items() if outcome.event is not None}
+        if to_publish:
+            with self.telemetry.step("publish", events=len(to_publish)):
+                outcomes.update(self.publish_events(to_publish))
+
         for ref, outcome in outcomes.items():
             self._log_outcome(ref, outcome, started)
         return outcomes
 
-    def already_captioned(self, objects: list[ObjectRef]) -> set[ObjectRef]:
-        """Objects whose version (the event's ETag) already has its captioned item: redeliveries,
-        recognised before anything is fetched or captioned. A failed lookup only costs the saving, never
-        correctness: the write stays conditional."""
+    def already_captioned(self, objects: list[ObjectRef]) -> dict[ObjectRef, StoredItem]:
+        """Objects whose version (the event's ETag) already has its captioned item, with that item:
+        redeliveries, recognised before anything is fetched or captioned. A failed lookup only costs the
+        saving, never correctness: the write stays conditional."""
         with_etag = [ref for ref in objects if ref.etag]
         if not with_etag:
-            return set()
+            return {}
         try:
-            etags = captioned_etags(
+            items = captioned_items(
                 self.dynamodb_client, self.settings.table_name, [ref.key for ref in with_etag]
             )
         except TRANSIENT_ERRORS as error:
             self.logger.warning(
-                "could not look up existing items; every object is fetched", extra={"error": _describe(error)}
+                "could not look up existing items; every object is fetched",
+                extra={"error": describe_error(error)},
             )
-            return set()
-        return {ref for ref in with_etag if etags.get(ref.key) == ref.etag}
+            return {}
+        return {
+            ref: items[ref.key] for ref in with_etag if ref.key in items and items[ref.key].etag == ref.etag
+        }
+
+    def _unpublished(self, ref: ObjectRef, stored: StoredItem) -> CaptionEvent | None:
+        """A duplicate's caption event if an earlier delivery wrote the item but never published it (the
+        publish failed, or the environment died in between); None for every other duplicate."""
+        if not (self.settings.caption_events and stored.event_pending):
+            return None
+        return CaptionEvent(
+            bucket=ref.bucket,
+            key=ref.key,
+            etag=stored.etag,
+            status=stored.status,
+            model=stored.model,
+            caption=stored.caption,
+            error=stored.error,
+        )
+
+    def publish_events(self, outcomes: dict[ObjectRef, Outcome]) -> dict[ObjectRef, Outcome]:
+        """Publish the outcomes' caption events (their items are written); returns the outcomes that
+        change: an object whose event could not be published is handed back for a later delivery, which
+        finds its item still pending and publishes again. Published items are marked so."""
+        refs = {outcome.event: ref for ref, outcome in outcomes.items() if outcome.event is not None}
+        failures = caption_events.publish(self.events_client, self.settings.event_bus_name, list(refs))
+        changed: dict[ObjectRef, Outcome] = {}
+        for event, ref in refs.items():
+            if event in failures:
+                changed[ref] = Outcome(
+                    ObjectStatus.RETRY,
+                    f"item written, but its caption event could not be published: {failures[event]}",
+                )
+                continue
+            try:
+                mark_event_published(self.dynamodb_client, self.settings.table_name, event.key, event.etag)
+            except TRANSIENT_ERRORS as error:
+                # Published all the same; a redelivery of this object would publish it once more.
+                self.logger.warning(
+                    "caption event published, but the item could not be marked so",
+                    extra={"key": ref.key, "error": describe_error(error)},
+                )
+        return changed
 
     def fetch_image(self, ref: ObjectRef) -> FetchedImage | Rejected | Outcome:
         """The object's decoded image; or why there is none to caption (Rejected); or a transient error
@@ -259,7 +330,7 @@ class CaptionHandler:
         except PERMANENT_ERRORS as reason:
             return Rejected(ref, ref.etag, ref.size, str(reason))
         except TRANSIENT_ERRORS as error:
-            return Outcome(ObjectStatus.RETRY, _describe(error))
+            return Outcome(ObjectStatus.RETRY, describe_error(error))
         try:
             return FetchedImage(ref, fetched.etag, fetched.size, load_image(fetched.data))
         except ImageRejected as reason:
@@ -308,14 +379,26 @@ class CaptionHandler:
             caption=caption,
             error=error,
             inference_ms=inference_ms,
+            event_pending=self.settings.caption_events,
         )
         try:
             written = put_item_once(self.dynamodb_client, self.settings.table_name, item)
         except TRANSIENT_ERRORS as write_error:
-            return Outcome(ObjectStatus.RETRY, f"could not write the item: {_describe(write_error)}")
+            return Outcome(ObjectStatus.RETRY, f"could not write the item: {describe_error(write_error)}")
         if not written:
             return Outcome(ObjectStatus.DUPLICATE)
-        return Outcome(ObjectStatus(item["status"]), error, inference_ms)
+        event = None
+        if self.settings.caption_events:
+            event = CaptionEvent(
+                bucket=ref.bucket,
+                key=ref.key,
+                etag=etag,
+                status=item["status"],
+                model=item["model"],
+                caption=caption,
+                error=error,
+            )
+        return Outcome(ObjectStatus(item["status"]), error, inference_ms, event)
 
     def _record_metrics(self, batch_size: int, outcomes: list[Outcome]) -> None:
         self.telemetry.record_invocation(
@@ -356,10 +439,3 @@ def batch_item_failures(delivery: Delivery, outcomes: dict[ObjectRef, Outcome]) 
         if any((ref.bucket, ref.key) in to_retry for ref in message.objects):
             failed_ids.append(message.message_id)
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed_ids]}
-
-
-def _describe(error: Exception) -> str:
-    if isinstance(error, ClientError):
-        details = error.response.get("Error", {})
-        return f"{details.get('Code', 'error')}: {details.get('Message', '')}".strip()
-    return f"{type(error).__name__}: {error}"

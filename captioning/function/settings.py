@@ -35,6 +35,10 @@ class Settings:
     max_object_bytes: int = constants.MAX_OBJECT_BYTES
     metrics_enabled: bool = True
     tracing_enabled: bool = True
+    caption_events: bool = False
+    """Publish an EventBridge event per captioned or failed object (captioning/function/caption_events.py)."""
+    event_bus_name: str | None = None
+    """The bus caption events go to; None: the account's default bus."""
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -56,6 +60,8 @@ class Settings:
             max_object_bytes=_positive_int(environ, Variable.MAX_OBJECT_BYTES) or constants.MAX_OBJECT_BYTES,
             metrics_enabled=not _flag(environ, Variable.POWERTOOLS_METRICS_DISABLED),
             tracing_enabled=not _flag(environ, Variable.POWERTOOLS_TRACE_DISABLED),
+            caption_events=_flag(environ, Variable.CAPTION_EVENTS),
+            event_bus_name=(environ.get(Variable.EVENT_BUS_NAME) or "").strip() or None,
         )
 
 
