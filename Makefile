@@ -36,8 +36,9 @@ train-demo: $(VENV)/.installed
 	$(PY) -m models.train_demo_shapes
 
 # The function image, offline (docs/container-image.md). Build args: MODEL_ID, MODEL_SOURCE, RUNTIME,
-# PRECISION, HALF_PRECISION_WEIGHTS, BASE_IMAGE, BUILDER (classic|buildkit), TAG, NO_CACHE=1.
-# E.g. `make image RUNTIME=torch`.
+# PRECISION, HALF_PRECISION_WEIGHTS, BASE_IMAGE, BUILDER (classic|buildkit), TAG, NO_CACHE=1, ARCH (x86_64|arm64:
+# arm64 builds under QEMU user emulation with BuildKit, runtime onnx). E.g. `make image RUNTIME=torch`,
+# `make image ARCH=arm64 TAG=captioning-function:arm64`.
 ifdef HALF_WEIGHTS
 $(error HALF_WEIGHTS is now HALF_PRECISION_WEIGHTS (one name for the setting))
 endif
@@ -46,14 +47,17 @@ IMAGE_OPTIONS = $(if $(TAG),--tag "$(TAG)") $(if $(MODEL_ID),--model-id "$(MODEL
 	$(if $(PRECISION),--precision "$(PRECISION)") \
 	$(if $(HALF_PRECISION_WEIGHTS),--half-precision-weights "$(HALF_PRECISION_WEIGHTS)") \
 	$(if $(BASE_IMAGE),--base-image "$(BASE_IMAGE)") $(if $(BUILDER),--builder "$(BUILDER)") \
-	$(if $(filter 1,$(NO_CACHE)),--no-cache)
+	$(if $(filter 1,$(NO_CACHE)),--no-cache) $(if $(ARCH),--architecture "$(ARCH)")
 
 image: $(VENV)/.installed
 	$(PY) -m imagebuild image $(IMAGE_OPTIONS)
 
-# Starts Docker if needed, builds both runtimes' images, runs tests/image (-m image) and prints a summary.
+# Starts Docker if needed, builds both runtimes' x86_64 images and the default runtime's arm64 image (under
+# QEMU user emulation), runs tests/image (-m image) on each and prints a summary. IMAGE_TEST_RUNTIMES and
+# IMAGE_TEST_ARCHITECTURES (comma-separated) narrow it.
 image-test: $(VENV)/.installed
-	$(PY) -m imagebuild image-test $(if $(IMAGE_TEST_RUNTIMES),--runtimes "$(IMAGE_TEST_RUNTIMES)")
+	$(PY) -m imagebuild image-test $(if $(IMAGE_TEST_RUNTIMES),--runtimes "$(IMAGE_TEST_RUNTIMES)") \
+		$(if $(IMAGE_TEST_ARCHITECTURES),--architectures "$(IMAGE_TEST_ARCHITECTURES)")
 
 clean:
 	rm -rf $(VENV) .pytest_cache

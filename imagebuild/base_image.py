@@ -3,6 +3,11 @@ stand-in with the same layout built offline from Debian packages (debootstrap) a
 
 The stand-in differs from AWS's image: Debian 12 and Python 3.11 instead of Amazon Linux 2023 and 3.12
 (the CPU torch wheel on this machine is for 3.11), no boto3 preinstalled, the RIE from the aws-sam-cli wheel.
+
+For another architecture than this machine's (arm64 on x86), debootstrap makes that architecture's root
+filesystem under QEMU user emulation (imagebuild.emulation), and BuildKit builds the image for that one
+platform from it (`FROM scratch` + `ADD rootfs.tar`: Debian's 20.10 daemon ignores `docker import
+--platform`).
 """
 # ruff: noqa: S603, S607  (debootstrap, tar and docker with fixed argument lists)
 
@@ -18,6 +23,7 @@ import zipfile
 from pathlib import Path
 
 from imagebuild import wheelhouse
+from imagebuild.architectures import Architecture, host
 from imagebuild.docker_engine import apt_install, docker, docker_cli, image_exists, image_label
 
 AWS_BASE_IMAGE = "public.ecr.aws/lambda/python:3.12"
@@ -27,32 +33,48 @@ SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
 ROOTFS_PACKAGES = ("python3", "python3-venv", "ca-certificates")
 SAM_CLI = "aws-sam-cli==1.170.0"
-RIE_IN_WHEEL = "samcli/local/rapid/aws-lambda-rie-x86_64"
 BASE_DIR = Path(__file__).resolve().parent / "base"
 FINGERPRINT_LABEL = "captioning.base-fingerprint"
 PULL_TIMEOUT_S = 60
 
 
-def _fingerprint() -> str:
-    digest = hashlib.sha256(f"{SUITE} {ROOTFS_PACKAGES} {SAM_CLI}".encode())
+def _suffix(target: Architecture) -> str:
+    """Names of this machine's architecture stay as they were; another architecture's carry its name."""
+    return "" if target == host() else f"-{target.name}"
+
+
+def stand_in_tag(target: Architecture) -> str:
+    return f"{STAND_IN_BASE_IMAGE}{_suffix(target)}"
+
+
+def rootfs_image(target: Architecture) -> str:
+    return f"{ROOTFS_IMAGE}{_suffix(target)}"
+
+
+def _fingerprint(target: Architecture) -> str:
+    digest = hashlib.sha256(f"{SUITE} {ROOTFS_PACKAGES} {SAM_CLI} {target.platform}".encode())
     for path in sorted(BASE_DIR.iterdir()):
         digest.update(path.name.encode() + path.read_bytes())
     return digest.hexdigest()[:16]
 
 
-def _rootfs_tarball() -> Path:
+def _rootfs_tarball(target: Architecture) -> Path:
     """A minimal Debian root filesystem with Python 3.11, made once with debootstrap and kept as a tarball."""
-    tarball = wheelhouse.CACHE_DIR / f"rootfs-{SUITE}-{'-'.join(ROOTFS_PACKAGES)}.tar"
+    tarball = wheelhouse.CACHE_DIR / f"rootfs-{SUITE}{_suffix(target)}-{'-'.join(ROOTFS_PACKAGES)}.tar"
     if tarball.exists():
         return tarball
     if not shutil.which("debootstrap"):
         apt_install("debootstrap")
     tarball.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="rootfs-", dir=tarball.parent) as root:
-        print(f"debootstrap {SUITE} (minbase + {', '.join(ROOTFS_PACKAGES)}) ...", file=sys.stderr)
+        print(
+            f"debootstrap {SUITE} {target.debian} (minbase + {', '.join(ROOTFS_PACKAGES)}) ...",
+            file=sys.stderr,
+        )
         result = subprocess.run(
             [
                 "debootstrap",
+                f"--arch={target.debian}",
                 "--variant=minbase",
                 f"--include={','.join(ROOTFS_PACKAGES)}",
                 SUITE,
@@ -77,7 +99,7 @@ def _rootfs_tarball() -> Path:
     return tarball
 
 
-def _rie(into: Path) -> None:
+def _rie(into: Path, target: Architecture) -> None:
     """Extract the Runtime Interface Emulator from the aws-sam-cli wheel (downloaded once by the host pip)."""
     cache = wheelhouse.CACHE_DIR / "rie"
     wheels = sorted(cache.glob("aws_sam_cli-*.whl"))
@@ -90,44 +112,66 @@ def _rie(into: Path) -> None:
         )
         wheels = sorted(cache.glob("aws_sam_cli-*.whl"))
     with zipfile.ZipFile(wheels[-1]) as wheel:
-        into.write_bytes(wheel.read(RIE_IN_WHEEL))
+        into.write_bytes(wheel.read(target.rie))
     into.chmod(0o755)
 
 
-def build_stand_in(index_url: str) -> str:
-    """Build (or reuse) the stand-in base image; `index_url` serves awslambdaric to the build."""
-    fingerprint = _fingerprint()
-    if (
-        image_exists(STAND_IN_BASE_IMAGE)
-        and image_label(STAND_IN_BASE_IMAGE, FINGERPRINT_LABEL) == fingerprint
-    ):
-        return STAND_IN_BASE_IMAGE
-    if not image_exists(ROOTFS_IMAGE):
-        tarball = _rootfs_tarball()
+def _import_rootfs(target: Architecture) -> None:
+    """The root filesystem as a Docker image of the target's platform."""
+    tarball = _rootfs_tarball(target)
+    if target == host():
         with tarball.open("rb") as stream:
             subprocess.run(
-                [docker_cli(), "import", "-", ROOTFS_IMAGE], stdin=stream, check=True, capture_output=True
+                [docker_cli(), "import", "-", rootfs_image(target)],
+                stdin=stream,
+                check=True,
+                capture_output=True,
             )
+        return
+    with tempfile.TemporaryDirectory(prefix="rootfs-context-", dir=tarball.parent) as context:
+        os.link(tarball, Path(context) / "rootfs.tar")  # same file system: no copy of the tarball
+        (Path(context) / "Dockerfile").write_text('FROM scratch\nADD rootfs.tar /\nCMD ["/bin/sh"]\n')
+        docker(
+            "build",
+            "--platform",
+            target.platform,
+            "-t",
+            rootfs_image(target),
+            context,
+            env={**os.environ, "DOCKER_BUILDKIT": "1"},
+        )
+
+
+def build_stand_in(index_url: str, target: Architecture) -> str:
+    """Build (or reuse) the stand-in base image for `target`; `index_url` serves awslambdaric to the build."""
+    tag = stand_in_tag(target)
+    fingerprint = _fingerprint(target)
+    if image_exists(tag) and image_label(tag, FINGERPRINT_LABEL) == fingerprint:
+        return tag
+    if not image_exists(rootfs_image(target)):
+        _import_rootfs(target)
+    foreign = target != host()
     with tempfile.TemporaryDirectory(prefix="lambda-base-") as context:
         shutil.copytree(BASE_DIR, context, dirs_exist_ok=True)
-        _rie(Path(context) / "aws-lambda-rie")
-        print(f"building the stand-in base image {STAND_IN_BASE_IMAGE} ...", file=sys.stderr)
+        _rie(Path(context) / "aws-lambda-rie", target)
+        print(f"building the stand-in base image {tag} ({target.platform}) ...", file=sys.stderr)
         docker(
             "build",
             "--network",
             "host",
+            *(("--platform", target.platform) if foreign else ()),
             "--build-arg",
-            f"ROOTFS={ROOTFS_IMAGE}",
+            f"ROOTFS={rootfs_image(target)}",
             "--build-arg",
             f"PIP_INDEX_URL={index_url}",
             "--label",
             f"{FINGERPRINT_LABEL}={fingerprint}",
             "-t",
-            STAND_IN_BASE_IMAGE,
+            tag,
             context,
-            env={**os.environ, "DOCKER_BUILDKIT": "0"},
+            env={**os.environ, "DOCKER_BUILDKIT": "1" if foreign else "0"},
         )
-    return STAND_IN_BASE_IMAGE
+    return tag
 
 
 def aws_base_available() -> bool:

@@ -1,5 +1,6 @@
-"""`make image`: build captioning/function/Dockerfile into a tag, offline, on AWS's base or the stand-in; and
-read the built image's layer groups (model / libraries / code) back from `docker history`."""
+"""`make image`: build captioning/function/Dockerfile into a tag, offline, on AWS's base or the stand-in, for
+x86_64 or arm64 (`ARCH=arm64`: under QEMU user emulation, with BuildKit, one platform); and read the built
+image's layer groups (model / libraries / code) back from `docker history`."""
 
 from __future__ import annotations
 
@@ -22,7 +23,9 @@ from captioning.contract.constants import (
 from captioning.contract.model_files import model_directory_problem
 from captioning.contract.runtimes import precision_problem
 from imagebuild import base_image, wheelhouse
+from imagebuild.architectures import ARCHITECTURES, DEFAULT_ARCHITECTURE, architecture, host
 from imagebuild.docker_engine import docker, ensure_engine
+from imagebuild.emulation import ensure_emulation
 from ops.arguments import help_description
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -47,9 +50,26 @@ class ImageOptions:
     no_cache: bool = False
     context: Path = REPO_ROOT
     """The build context: the repository, or one the component assembled (model_source relative to it)."""
+    architecture: str = DEFAULT_ARCHITECTURE
+    """Lambda's name for the image's instruction set: x86_64 or arm64."""
 
     def problems(self) -> list[str]:
         found = []
+        if self.architecture not in ARCHITECTURES:
+            found.append(f"ARCH must be one of {', '.join(ARCHITECTURES)}; got {self.architecture!r}")
+        elif (
+            architecture(self.architecture) != host()
+            and self.runtime in RUNTIMES
+            and self.runtime not in wheelhouse.FOREIGN_RUNTIMES
+        ):
+            offline = ", ".join(wheelhouse.FOREIGN_RUNTIMES)
+            found.append(
+                f"RUNTIME={self.runtime} with ARCH={self.architecture} is not built here: that image's"
+                f" libraries would need {self.runtime}'s {self.architecture} wheels (for torch, PyPI's"
+                f" aarch64 CPU wheel) installed under emulation, and the offline {self.architecture}"
+                f" wheelhouse holds only the {offline} runtime's requirements; build RUNTIME={offline}"
+                f" (the default), or build on a {self.architecture} machine"
+            )
         if self.runtime not in RUNTIMES:
             found.append(f"RUNTIME must be one of {', '.join(RUNTIMES)}; got {self.runtime!r}")
         elif problem := precision_problem(
@@ -89,20 +109,35 @@ def build(options: ImageOptions) -> float:
         raise ValueError("; ".join(problems))
     ensure_engine()
     started = time.monotonic()
-    base = options.base_image or (base_image.AWS_BASE_IMAGE if base_image.aws_base_available() else None)
+    target, native = architecture(options.architecture), host()
+    foreign = target != native
+    if foreign:
+        print(ensure_emulation(target), file=sys.stderr)
+    aws_base = options.base_image is None and base_image.aws_base_available()
+    base = options.base_image or (base_image.AWS_BASE_IMAGE if aws_base else None)
     python_version = base_image.python_version(base) if base else "3.11"
-    packages = wheelhouse.download(python_version)
-    with wheelhouse.serve(packages) as index_url:
+    packages = [wheelhouse.download(python_version, native)]
+    if foreign:
+        packages.append(wheelhouse.download(python_version, target))
+    with wheelhouse.serve(*packages) as index_url:
+        model_stage_base = base or base_image.build_stand_in(index_url, native)
         if base is None:
-            base = base_image.build_stand_in(index_url)
+            base = base_image.build_stand_in(index_url, target)
         build_args = build_arguments(options, base=base, index_url=index_url)
         command = ["build", "--network", "host", "-f", DOCKERFILE, "-t", options.tag]
+        if foreign:
+            # The model stage runs here, natively, on this machine's base; the other stages under emulation.
+            build_args["MODEL_STAGE_BASE_IMAGE"] = model_stage_base
+            build_args["MODEL_STAGE_PLATFORM"] = native.platform
+            command += ["--platform", target.platform]
         command += ["--no-cache"] if options.no_cache else []
         for name, value in build_args.items():
             command += ["--build-arg", f"{name}={value}"]
-        environment = {**os.environ, "DOCKER_BUILDKIT": "1" if options.builder == "buildkit" else "0"}
+        builder = "buildkit" if foreign else options.builder
+        environment = {**os.environ, "DOCKER_BUILDKIT": "1" if builder == "buildkit" else "0"}
         print(
-            f"building {options.tag} (base {base}, runtime {options.runtime}, {options.builder} builder) ...",
+            f"building {options.tag} ({target.platform}, base {base}, runtime {options.runtime},"
+            f" {builder} builder) ...",
             file=sys.stderr,
         )
         docker(*command, ".", capture=False, cwd=options.context, env=environment)
@@ -167,6 +202,11 @@ def image_size(tag: str) -> int:
     return int(docker("image", "inspect", "--format", "{{.Size}}", tag).stdout.strip())
 
 
+def image_platform(tag: str) -> str:
+    """`os/architecture` the built image says it is for (its config), e.g. linux/arm64."""
+    return docker("image", "inspect", "--format", "{{.Os}}/{{.Architecture}}", tag).stdout.strip()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m imagebuild image", description=help_description(__doc__))
     parser.add_argument("--tag", default=DEFAULT_TAG)
@@ -185,6 +225,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base-image", default=None, help="default: AWS's if pullable, else the stand-in")
     parser.add_argument("--builder", default=os.environ.get("BUILDER", "classic"), help="classic or buildkit")
     parser.add_argument("--no-cache", action="store_true", help="rebuild every layer (the base is reused)")
+    parser.add_argument(
+        "--architecture",
+        default=DEFAULT_ARCHITECTURE,
+        help=f"{' or '.join(ARCHITECTURES)} (default {DEFAULT_ARCHITECTURE}); another than this machine's"
+        " builds under QEMU user emulation with BuildKit, for the onnx runtime",
+    )
     args = parser.parse_args(argv)
     if args.model_id and args.model_source:
         print(
@@ -203,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         base_image=args.base_image or None,
         builder=args.builder,
         no_cache=args.no_cache,
+        architecture=args.architecture,
     )
     problems = options.problems()
     if problems:
@@ -212,5 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     seconds = build(options)
     groups = layer_groups(options.tag)
     summary = ", ".join(f"{name} {size / 1e6:.0f} MB" for name, size in groups.items())
-    print(f"built {options.tag} in {seconds:.0f} s: {image_size(options.tag) / 1e6:.0f} MB ({summary})")
+    print(
+        f"built {options.tag} ({image_platform(options.tag)}) in {seconds:.0f} s:"
+        f" {image_size(options.tag) / 1e6:.0f} MB ({summary})"
+    )
     return 0

@@ -2,7 +2,9 @@
 the function container under the RIE, and the report the summary is printed from.
 
 Images: $CAPTIONING_IMAGE_TAGS (comma-separated; default captioning-function:local). Report: a JSON file at
-$CAPTIONING_IMAGE_REPORT, one object per image tag (nothing is written when unset).
+$CAPTIONING_IMAGE_REPORT, one object per image tag (nothing is written when unset). An image of another
+architecture than this machine's (arm64) runs under QEMU user emulation, as the CPU Lambda runs it on
+(QEMU_CPU, imagebuild.emulation.LAMBDA_CPUS).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 import boto3
 import pytest
 
+from imagebuild.emulation import LAMBDA_CPUS
 from local.function_container import FunctionContainer, docker_cli, free_port
 from ops.aws import MOTO_CREDENTIALS, MOTO_REGION
 
@@ -40,6 +43,25 @@ def image_tags() -> list[str]:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "image_tag" in metafunc.fixturenames:
         metafunc.parametrize("image_tag", image_tags(), scope="module")
+
+
+def image_architecture(tag: str) -> str:
+    """Lambda's name for the image's architecture (x86_64 or arm64), from its config."""
+    result = subprocess.run(  # noqa: S603  the docker CLI, fixed arguments
+        [docker_cli(), "image", "inspect", "--format", "{{.Architecture}}", tag],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        pytest.fail(f"image {tag} is not built: `make image` (or `make image-test`, which builds it)")
+    return {"amd64": "x86_64"}.get(result.stdout.strip(), result.stdout.strip())
+
+
+def emulation_environment(tag: str) -> dict[str, str]:
+    """QEMU_CPU for an image QEMU runs (arm64 on this x86 machine); nothing for a native one."""
+    cpu = LAMBDA_CPUS.get(image_architecture(tag))
+    return {"QEMU_CPU": cpu} if cpu else {}
 
 
 def record(tag: str, **values: Any) -> None:
@@ -118,7 +140,7 @@ def aws(moto_endpoint: str) -> dict[str, Any]:
     return {"s3": s3, "dynamodb": dynamodb, "endpoint_url": moto_endpoint}
 
 
-def function_environment(endpoint_url: str) -> dict[str, str]:
+def function_environment(endpoint_url: str, table: str = TABLE) -> dict[str, str]:
     """The deployed function's environment, pointed at the moto server (model settings from the image)."""
     return {
         **CREDENTIALS,
@@ -126,7 +148,7 @@ def function_environment(endpoint_url: str) -> dict[str, str]:
         "AWS_REGION": REGION,
         "AWS_DEFAULT_REGION": REGION,
         "AWS_LAMBDA_FUNCTION_NAME": "captioning-image-test",
-        "TABLE_NAME": TABLE,
+        "TABLE_NAME": table,
         "MODEL_ID": "demo-shapes",
         "POWERTOOLS_SERVICE_NAME": "captioning",
         "POWERTOOLS_TRACE_DISABLED": "true",
@@ -136,7 +158,8 @@ def function_environment(endpoint_url: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def function(image_present: str, aws: dict[str, Any]) -> Iterator[FunctionContainer]:
-    container = FunctionContainer(image_present, function_environment(aws["endpoint_url"]), memory_mb=3008)
+    environment = {**function_environment(aws["endpoint_url"]), **emulation_environment(image_present)}
+    container = FunctionContainer(image_present, environment, memory_mb=3008)
     with container:
         yield container
     logs = container.logs()
