@@ -12,15 +12,14 @@ vCPU). Rows are of three kinds, each labelled:
 
 from __future__ import annotations
 
-# AWS Lambda on-demand prices, US East (N. Virginia), first pricing tier; see docs/performance.md for
-# when and where they were read.
-PRICE_PER_GB_SECOND = {"x86_64": 0.0000166667, "arm64": 0.0000133334}
-PRICE_PER_REQUEST = 0.20 / 1_000_000
-MB_PER_FULL_VCPU = 1769
-MEASURED_CORES = 2
+from ops.plan import MB_PER_FULL_VCPU, seconds_at, vcpus_for
+from ops.prices import PRICES
+
+# AWS Lambda on-demand prices, US East (N. Virginia), first pricing tier: their one home is ops/prices.py
+# (where and when they were read); the CPU-share arithmetic is the planner's (ops/plan.py).
+PRICE_PER_GB_SECOND = {architecture: prices.duration_gb_s for architecture, prices in PRICES.items()}
+PRICE_PER_REQUEST = PRICES["x86_64"].request
 MEMORY_SIZES_MB = (2048, 3008, 3538, 4096, 6144, 10240)
-# GUIDE §6: vCPUs a function sees by memory size.
-VCPU_STEPS = ((3008, 2), (5307, 3), (7076, 4), (8845, 5), (10240, 6))
 # Warm pipeline -> (label, the image configuration measured for it in bench/container.py).
 PIPELINES = {
     "baseline": ("baseline (original design)", None),
@@ -29,18 +28,7 @@ PIPELINES = {
     "onnx": ("project, ONNX Runtime fp32", "onnx"),
     "onnx_int8": ("project, ONNX Runtime int8", "onnx_int8"),
 }
-
-
-def vcpus_for(memory_mb: int) -> int:
-    if not 128 <= memory_mb <= 10240:
-        raise ValueError(f"Lambda memory must be 128-10240 MB; got {memory_mb}")
-    return next(vcpus for limit, vcpus in VCPU_STEPS if memory_mb <= limit)
-
-
-def seconds_at(memory_mb: int, measured_seconds: float) -> float:
-    """Measured 2-core seconds, stretched where the function gets less than 2 full vCPUs of CPU time."""
-    cpu_share = memory_mb / MB_PER_FULL_VCPU
-    return measured_seconds * max(1.0, MEASURED_CORES / cpu_share)
+__all__ = ["MB_PER_FULL_VCPU", "PRICE_PER_GB_SECOND", "PRICE_PER_REQUEST", "seconds_at", "vcpus_for"]
 
 
 def cost_per_thousand(

@@ -1,4 +1,5 @@
-"""`python -m ops backfill|redrive|status`: everyday jobs on a deployed pipeline, or on the local one.
+"""`python -m ops backfill|redrive|status`: everyday jobs on a deployed pipeline, or on the local one;
+`python -m ops plan`: which Lambda setup is cheapest for a workload (ops/plan.py; needs no pipeline).
 
 Where the pipeline is comes from flags, from `--local` (a running `python -m local serve`), or from
 `pulumi stack output --json` when the Pulumi CLI is installed. Options may come before or after the command.
@@ -14,7 +15,7 @@ from typing import Any, TextIO
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from rich.console import Console
 
-from ops import backfill, redrive, render, status
+from ops import backfill, plan, redrive, render, status
 from ops.arguments import positive_int, positive_number
 from ops.control import StopRequested
 from ops.locate import FLAG_FIELDS, LocateError, Locations, describe, locate
@@ -105,6 +106,16 @@ def build_parser() -> argparse.ArgumentParser:
     look = commands.add_parser(
         "status", parents=[common], help="items by status, last failures, queue depths, alarms firing"
     )
+    planner = commands.add_parser(
+        "plan",
+        help="the cheapest Lambda setup for a workload: x86_64/arm64, on demand, provisioned, SnapStart,"
+        " Managed Instances",
+        description=plan.__doc__.split("\n\n")[0].replace("\n", " ") if plan.__doc__ else None,
+    )
+    plan.add_arguments(planner)
+    planner.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="every row and the prices, as JSON"
+    )
     look.add_argument(
         "--failures",
         type=positive_int,
@@ -170,6 +181,13 @@ def _where(locations: Locations) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
     out, err = out or sys.stdout, err or sys.stderr
     args = build_parser().parse_args(argv)
+    if args.command == "plan":
+        try:
+            plan.run_plan(args, out)
+        except plan.PlanError as error:
+            err.write(f"error: {error}\n")
+            return EXIT_USAGE
+        return EXIT_OK
     try:
         return run(args, out, err)
     except LocateError as error:
