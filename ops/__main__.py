@@ -16,7 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from rich.console import Console
 
 from ops import backfill, plan, redrive, render, status
-from ops.arguments import positive_int, positive_number
+from ops.arguments import help_description, positive_int, positive_number
 from ops.control import StopRequested
 from ops.locate import FLAG_FIELDS, LocateError, Locations, describe, locate
 
@@ -110,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
         "plan",
         help="the cheapest Lambda setup for a workload: x86_64/arm64, on demand, provisioned, SnapStart,"
         " Managed Instances",
-        description=plan.__doc__.split("\n\n")[0].replace("\n", " ") if plan.__doc__ else None,
+        description=help_description(plan.__doc__),
     )
     plan.add_arguments(planner)
     planner.add_argument(
