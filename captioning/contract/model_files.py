@@ -23,7 +23,10 @@ ONNX_ENCODER = "encoder.onnx"
 ONNX_DECODER = "decoder_step.onnx"
 ONNX_TOKENIZER = "tokenizer.json"
 ONNX_FILES = (ONNX_ENCODER, ONNX_DECODER, ONNX_TOKENIZER)
-"""What the ONNX runtime loads beside the manifest."""
+"""What the ONNX runtime loads beside the manifest of the two-graph families (every family with a
+per-image encoder and one decoder step); a manifest's "graphs" names its own (`onnx_graph_files`)."""
+LEGACY_ONNX_GRAPHS = {"encoder": ONNX_ENCODER, "decoder": ONNX_DECODER}
+"""The graphs of a format-1 manifest (ViT + GPT-2, before manifests listed their graphs)."""
 
 WHAT_A_MODEL_DIRECTORY_HOLDS = (
     f"a model directory holds {CONFIG_FILE} plus weights (model.safetensors, pytorch_model.bin, or their "
@@ -43,7 +46,8 @@ def missing_model_files(directory: Path) -> list[str]:
     if not directory.is_dir():
         return ["the directory itself (" + ("a file" if directory.exists() else "it does not exist") + ")"]
     if is_prepared_onnx(directory):
-        return [name for name in ONNX_FILES if not (directory / name).is_file()]
+        names = [*_manifest_graphs(directory).values(), ONNX_TOKENIZER]
+        return [name for name in names if not (directory / name).is_file()]
     missing = [] if (directory / CONFIG_FILE).is_file() else [CONFIG_FILE]
     names = [path.name for path in directory.iterdir() if path.is_file()]
     weights = [
@@ -79,6 +83,22 @@ def model_directory_problem(directory: Path) -> str | None:
         state = "is a file" if directory.exists() else "does not exist"
         return f"no model directory at {directory} (it {state}); {WHAT_A_MODEL_DIRECTORY_HOLDS}"
     return f"no model in {directory}: missing {' and '.join(missing)}; {WHAT_A_MODEL_DIRECTORY_HOLDS}"
+
+
+def onnx_graph_files(manifest: object) -> dict[str, str]:
+    """{role: file name} of a manifest's graphs: its "graphs" (format 2), else the format-1 pair."""
+    graphs = manifest.get("graphs") if isinstance(manifest, dict) else None
+    if isinstance(graphs, dict) and graphs and all(isinstance(name, str) for name in graphs.values()):
+        return dict(graphs)
+    return dict(LEGACY_ONNX_GRAPHS)
+
+
+def _manifest_graphs(directory: Path) -> dict[str, str]:
+    try:
+        manifest = json.loads((directory / ONNX_MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        manifest = None
+    return onnx_graph_files(manifest)
 
 
 def prepared_onnx_precision(directory: Path) -> str | None:

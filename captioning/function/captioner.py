@@ -99,8 +99,9 @@ class Captioner:
         CPU computes bfloat16 natively, else fp32 with one log line), "int8" (dynamic quantisation at load).
         num_threads: default, the CPUs this process may use.
         model_id: the name written beside captions; default, the directory's name.
-        prompt: for prompt-conditioned families (generic path); ViT + GPT-2 models caption without one
-        and refuse it.
+        prompt: for prompt-conditioned families (BLIP, GIT, Florence-2, chat models; ONNX or generic path);
+        None takes the family's default. Families that caption without one (vision-encoder-decoder)
+        refuse it.
         """
         if precision is None:
             precision = directory_precision(model_dir) or DEFAULT_PRECISION
@@ -108,7 +109,7 @@ class Captioner:
         if problem is not None:
             raise ValueError(problem)
         backend = backend_for(model_dir)
-        if backend in ("onnx", "torch") and prompt:
+        if backend == "torch" and prompt:
             raise ValueError(
                 f"prompt {prompt!r} is not supported by {Path(model_dir)}: ViT + GPT-2 vision-encoder-decoder"
                 " models caption without a prompt; leave prompt unset"
@@ -117,7 +118,9 @@ class Captioner:
         if backend == "onnx":
             from captioning.function.onnx_captioner import OnnxCaptioner
 
-            return cls(OnnxCaptioner.load(model_dir, precision=precision, model_id=model_id, **common))
+            return cls(
+                OnnxCaptioner.load(model_dir, precision=precision, model_id=model_id, prompt=prompt, **common)
+            )
         if backend == "torch":
             from captioning.function.torch_captioner import TorchCaptioner
 

@@ -1,14 +1,16 @@
-"""The ONNX runtime: exported ViT + GPT-2 graphs -> captions, with onnxruntime, numpy, Pillow and tokenizers.
+"""The ONNX runtime, shared by every family: exported graphs -> captions, with onnxruntime, numpy, Pillow
+and tokenizers. No torch, no transformers.
 
-No torch, no transformers. The directory (written by `python -m captioning.preparation --runtime onnx`) holds:
-- encoder.onnx: pixel_values (images, 3, H, W) -> cross_kv (layers, 2, images, heads, positions, head_dim),
-  every decoder layer's cross-attention keys and values, computed once per image (not per beam);
-- decoder_step.onnx: input_ids (rows,), position (1,), past (layers, 2, rows, heads, past, head_dim),
-  cross_kv -> logits (rows, vocab), log_probs (rows, vocab), present (past + 1 positions);
-  rows = images x beams, each image's beams attending together to its cross keys/values;
-  (each graph's weights are in `<graph>.data` beside it, ONNX external data);
-- onnx_model.json (this module's manifest: shapes, precision, pixel settings, text decoding),
-  generation_config.json (generation settings), tokenizer.json, config.json (for reference).
+A directory written by `python -m captioning.preparation --runtime onnx` holds:
+- onnx_model.json, the manifest: format, family, precision, the graphs ({role: file name}), the decoder's
+  start token, the pixel settings, whether decoding cleans up tokenization spaces, and what the family's
+  adapter reads (cache shapes, prompt token ids ...);
+- the graphs (each with its weights in `<graph>.data` beside it, ONNX external data): a per-image graph
+  (e.g. encoder.onnx: pixel values -> every decoder layer's cross-attention keys/values, once per image,
+  not per beam) and one decoder step with explicit caches (decoder_step.onnx);
+- generation_config.json (what the model's own `generate` uses), tokenizer.json, the configs.
+What differs per family (processor, prompt, graphs' inputs, cache layout) is the family's adapter,
+captioning/function/onnx_family.py's `FamilyRuntime`; this module runs any of them.
 """
 
 from __future__ import annotations
@@ -24,17 +26,16 @@ import onnxruntime
 from PIL import Image
 from tokenizers import Tokenizer
 
-from captioning.contract.model_files import ONNX_DECODER, ONNX_ENCODER, ONNX_MANIFEST, ONNX_TOKENIZER
+from captioning.contract.model_files import ONNX_MANIFEST, ONNX_TOKENIZER, onnx_graph_files
 from captioning.contract.runtimes import precision_problem
 from captioning.function.beam_search import generate
 from captioning.function.cpus import available_cpus
 from captioning.function.generation import generation_from_config, read_generation_config
-from captioning.function.pixels import Pixels
+from captioning.function.onnx_family import LEGACY_FAMILY, Encoded, FamilyRuntime, runtime_class
 
-MANIFEST_FORMAT = 1
-ENCODER_CHUNK = 2
-"""Images per encoder run. GPT-2 size, 10 images: encoder 5.6 s in runs of 2, 5.2 s all at once, 6.3 s one
-by one; peak RSS 1.81 GB, 1.95 GB, 1.75 GB (a whole batch holds about three times its result in flight)."""
+MANIFEST_FORMAT = 2
+READABLE_FORMATS = (1, MANIFEST_FORMAT)
+"""Format 1: written before families existed (ViT + GPT-2, the same graphs); still read."""
 
 logger = logging.getLogger(__name__)
 
@@ -50,12 +51,16 @@ def clean_up_tokenization(text: str) -> str:
 
 
 def read_manifest(model_dir: str | os.PathLike[str]) -> dict:
+    """The directory's manifest; a format-1 manifest gets format 2's family and graphs."""
     manifest = json.loads((Path(model_dir) / ONNX_MANIFEST).read_text(encoding="utf-8"))
-    if manifest.get("format") != MANIFEST_FORMAT:
+    if manifest.get("format") not in READABLE_FORMATS:
         raise ValueError(
             f"{Path(model_dir) / ONNX_MANIFEST}: format {manifest.get('format')!r}, this runtime reads"
-            f" {MANIFEST_FORMAT}; prepare the model again with this version of captioning.preparation"
+            f" {', '.join(map(str, READABLE_FORMATS))}; prepare the model again with this version of"
+            " captioning.preparation"
         )
+    manifest.setdefault("family", LEGACY_FAMILY)
+    manifest["graphs"] = onnx_graph_files(manifest)
     return manifest
 
 
@@ -72,14 +77,13 @@ def session_options(num_threads: int) -> onnxruntime.SessionOptions:
 
 
 class OnnxCaptioner:
-    """Exported graphs loaded into ONNX Runtime sessions; `caption` runs all images of a call together."""
+    """A family's exported graphs in ONNX Runtime sessions; `caption` runs all images of a call together."""
 
     runtime = "onnx"
 
     def __init__(
         self,
-        encoder: onnxruntime.InferenceSession,
-        decoder: onnxruntime.InferenceSession,
+        family: FamilyRuntime,
         tokenizer: Tokenizer,
         manifest: dict,
         generation_config: dict,
@@ -87,11 +91,14 @@ class OnnxCaptioner:
         model_id: str,
         num_beams: int | None,
         max_length: int | None,
+        prompt: str | None = None,
     ) -> None:
-        self.encoder, self.decoder, self.tokenizer = encoder, decoder, tokenizer
-        self.manifest = manifest
+        self.family, self.tokenizer, self.manifest = family, tokenizer, manifest
+        self.sessions = family.sessions
         self.precision = manifest["precision"]
         self.model_id = model_id
+        self.prompt = _resolved_prompt(family, prompt)
+        self.decoder_prompt = family.decoder_prompt(self.prompt, tokenizer)
         self.generation = generation_from_config(
             generation_config,
             num_beams=num_beams,
@@ -99,9 +106,7 @@ class OnnxCaptioner:
             decoder_start_token_id=manifest["decoder_start_token_id"],
         )
         self.num_beams, self.max_length = self.generation.num_beams, self.generation.max_length
-        self.pixels = Pixels.from_settings(manifest["pixels"])
         self.clean_up_tokenization_spaces = bool(manifest["clean_up_tokenization_spaces"])
-        self.empty_past_shape = (manifest["layers"], 2, 0, manifest["heads"], 0, manifest["head_dim"])
 
     @classmethod
     def load(
@@ -113,7 +118,9 @@ class OnnxCaptioner:
         precision: str = "fp32",
         num_threads: int | None = None,
         model_id: str | None = None,
+        prompt: str | None = None,
     ) -> OnnxCaptioner:
+        """Open the directory's graphs. prompt: None takes the family's default; "" means none."""
         path = Path(model_dir)
         manifest = read_manifest(path)
         built = manifest["precision"]
@@ -129,64 +136,82 @@ class OnnxCaptioner:
                 built,
                 built,
             )
+        family_class = runtime_class(manifest["family"])
+        if prompt and not family_class.takes_prompt:
+            raise ValueError(_prompt_refusal(prompt, manifest["family"], path))
         options = session_options(num_threads or available_cpus())
         providers = ["CPUExecutionProvider"]
-        encoder = onnxruntime.InferenceSession(str(path / ONNX_ENCODER), options, providers=providers)
-        decoder = onnxruntime.InferenceSession(str(path / ONNX_DECODER), options, providers=providers)
+        sessions = {
+            role: onnxruntime.InferenceSession(
+                str(path / manifest["graphs"][role]), options, providers=providers
+            )
+            for role in family_class.graph_roles
+        }
         return cls(
-            encoder,
-            decoder,
+            family_class(manifest, sessions),
             Tokenizer.from_file(str(path / ONNX_TOKENIZER)),
             manifest,
             read_generation_config(path),
             model_id=model_id or path.resolve().name,
             num_beams=num_beams,
             max_length=max_length,
+            prompt=prompt,
         )
 
     def caption(self, images: Sequence[Image.Image]) -> list[str]:
-        """One caption per image, in order: the encoder in chunks, then one decoder pass per token for all."""
+        """One caption per image, in order: the per-image work once, then one step pass per token for all."""
         if not images:
             return []
-        return self.decode(self.token_ids(images))
+        return self.captions(self.token_ids(images))
 
-    def encode(self, images: Sequence[Image.Image]) -> np.ndarray:
-        """Cross-attention keys/values (layers, 2, images, heads, positions, head_dim)."""
-        return self.encode_pixels(self.pixels(images))
+    def pixels(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """The family's pixel values for `images` (its processor, reproduced)."""
+        return self.family.pixel_values(images)
 
-    def encode_pixels(self, pixel_values: np.ndarray) -> np.ndarray:
-        """The encoder over ENCODER_CHUNK images at a time, into one array."""
-        cross_kv: np.ndarray | None = None
-        for start in range(0, len(pixel_values), ENCODER_CHUNK):
-            (part,) = self.encoder.run(None, {"pixel_values": pixel_values[start : start + ENCODER_CHUNK]})
-            if cross_kv is None:
-                shape = (*part.shape[:2], len(pixel_values), *part.shape[3:])
-                cross_kv = np.empty(shape, dtype=np.float32)
-            cross_kv[:, :, start : start + part.shape[2]] = part
-        return cross_kv
+    def encode(self, images: Sequence[Image.Image]) -> Encoded:
+        return self.family.encode(self.pixels(images), self.prompt, self.tokenizer)
 
     def token_ids(self, images: Sequence[Image.Image]) -> list[list[int]]:
-        cross_kv = self.encode(images)
-        cache: dict[str, np.ndarray] = {}
+        """Each image's generated ids as transformers' `generate` returns them (start/prompt tokens
+        first, up to and including eos)."""
+        return self.token_ids_from(self.encode(images))
+
+    def token_ids_from(self, encoded: Encoded) -> list[list[int]]:
+        family = self.family
+        state: dict[str, object] = {"past": None, "length": encoded.past_length}
 
         def step(tokens: np.ndarray, parents: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-            past = cache.get("past")
-            if past is None:
-                shape = list(self.empty_past_shape)
-                shape[2] = len(tokens)
-                past = np.zeros(shape, dtype=np.float32)
-            elif parents is not None:
-                past = past[:, :, parents]
-            inputs = {
-                "input_ids": tokens.astype(np.int64),
-                "position": np.array([past.shape[4]], dtype=np.int64),
-                "past": past,
-                "cross_kv": cross_kv,
-            }
-            logits, log_probs, cache["past"] = self.decoder.run(None, inputs)
-            return logits, log_probs
+            tokens = np.asarray(tokens, dtype=np.int64)
+            if tokens.ndim == 1:
+                tokens = tokens[:, None]
+            past = state["past"]
+            if past is None and encoded.past is not None:
+                past = family.expand_past(encoded.past, len(tokens))
+            elif past is not None and parents is not None:
+                past = family.reorder_past(past, parents)
+            output = family.step(encoded, tokens, past, state["length"])
+            state["past"], state["length"] = output.past, state["length"] + tokens.shape[1]
+            return output.logits, output.log_probs
 
-        return generate(step, len(images), self.generation)
+        return generate(step, encoded.images, self.generation)
+
+    def teacher_forced_log_probs(self, encoded: Encoded, rows: np.ndarray) -> np.ndarray:
+        """(rows, length, vocab) log-probabilities of the graphs fed `rows` (rows, length) one token at a
+        time, row i continuing image i // (rows / images): what verification compares with torch's."""
+        family = self.family
+        past = None if encoded.past is None else family.expand_past(encoded.past, len(rows))
+        length = encoded.past_length
+        outputs = []
+        for position in range(rows.shape[1]):
+            output = family.step(encoded, rows[:, position : position + 1], past, length)
+            past, length = output.past, length + 1
+            outputs.append(output.log_probs)
+        return np.stack(outputs, axis=1)
+
+    def captions(self, token_ids: list[list[int]]) -> list[str]:
+        """The captions of generated rows: the echoed start/prompt tokens cut, the rest decoded."""
+        echoed = self.family.echoed(self.decoder_prompt)
+        return self.decode([ids[echoed:] for ids in token_ids])
 
     def decode(self, token_ids: list[list[int]]) -> list[str]:
         """What transformers' batch_decode(skip_special_tokens=True) gives, stripped."""
@@ -194,3 +219,16 @@ class OnnxCaptioner:
         if self.clean_up_tokenization_spaces:
             texts = [clean_up_tokenization(text) for text in texts]
         return [text.strip() for text in texts]
+
+
+def _prompt_refusal(prompt: str, family: str, path: Path) -> str:
+    return (
+        f"prompt {prompt!r} is not supported by {path}: {family} models caption without a prompt;"
+        " leave prompt unset"
+    )
+
+
+def _resolved_prompt(family: FamilyRuntime, prompt: str | None) -> str | None:
+    if prompt is None:
+        return family.default_prompt
+    return prompt or None

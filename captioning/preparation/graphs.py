@@ -1,4 +1,4 @@
-"""The two torch modules exported to ONNX (see export.py), built from a VisionEncoderDecoderModel's parts."""
+"""ViT + GPT-2's two graphs (see export_vit_gpt2.py), built from a VisionEncoderDecoderModel's parts."""
 
 from __future__ import annotations
 
@@ -111,8 +111,8 @@ class DecoderStep(nn.Module):
         return logits, functional.log_softmax(logits, dim=-1), torch.stack(presents)
 
 
-def export_graphs(model: nn.Module, directory: Path, *, opset: int) -> None:
-    """Write encoder.onnx and decoder_step.onnx for `model` into `directory`."""
+def export_graphs(model: nn.Module, directory: Path, *, opset: int) -> dict[str, str]:
+    """Write encoder.onnx and decoder_step.onnx for `model` into `directory`; {role: file name}."""
     config = model.config
     encoder_config = config.encoder
     images, beams, past_length = 2, 2, 3
@@ -159,3 +159,4 @@ def export_graphs(model: nn.Module, directory: Path, *, opset: int) -> None:
             opset_version=opset,
             dynamo=False,
         )
+    return {"encoder": ONNX_ENCODER, "decoder": ONNX_DECODER}

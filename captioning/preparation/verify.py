@@ -8,6 +8,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from captioning.preparation.errors import refuse_onnx
+from captioning.preparation.family_export import FamilyExporter, Loaded
 
 _SEED = 20_261_128
 
@@ -37,8 +38,8 @@ def verification_images(count: int, seed: int = _SEED) -> list[Image.Image]:
     return images
 
 
-def _until_eos(row: list[int], eos: tuple[int, ...]) -> list[int]:
-    for position in range(1, len(row)):
+def _until_eos(row: list[int], eos: tuple[int, ...], start: int = 1) -> list[int]:
+    for position in range(start, len(row)):
         if row[position] in eos:
             return row[: position + 1]
     return row
@@ -49,40 +50,29 @@ NEAR_TIE_TOLERANCE = 1e-4
 ATTEMPTS = 3
 
 
-def _teacher_forced_gap(
-    model: object, captioner: object, pixel_values: np.ndarray, rows: list[list[int]]
+def teacher_forced_gap(
+    exporter: FamilyExporter,
+    loaded: Loaded,
+    captioner: object,
+    images: list[Image.Image],
+    rows: list[list[int]],
 ) -> float:
     """Largest |log-probability| difference between the graphs and the torch model, both fed the same
-    token sequences (the torch model's captions): float noise only when the graphs are right."""
-    import torch
-
+    token sequences (the torch model's captions, one per image): float noise only when the graphs are
+    right."""
     length = max(len(row) for row in rows)
-    padded = np.array([row + [row[-1]] * (length - len(row)) for row in rows], dtype=np.int64)
-    with torch.inference_mode():
-        logits = model(
-            pixel_values=torch.from_numpy(pixel_values), decoder_input_ids=torch.from_numpy(padded)
-        ).logits
-        expected = torch.log_softmax(logits.float(), dim=-1).numpy()
-    cross_kv = captioner.encode_pixels(pixel_values)
-    past = np.zeros((*captioner.empty_past_shape[:2], len(rows), *captioner.empty_past_shape[3:]), np.float32)
-    gap = 0.0
-    for position in range(length):
-        inputs = {
-            "input_ids": padded[:, position],
-            "position": np.array([position], dtype=np.int64),
-            "past": past,
-            "cross_kv": cross_kv,
-        }
-        _, log_probs, past = captioner.decoder.run(None, inputs)
-        gap = max(gap, float(np.abs(log_probs - expected[:, position]).max()))
-    return gap
+    padded = [row + [row[-1]] * (length - len(row)) for row in rows]
+    expected = exporter.teacher_forced_log_probs(loaded, images, prompt=captioner.prompt, rows=padded)
+    got = captioner.teacher_forced_log_probs(captioner.encode(images), np.array(padded, dtype=np.int64))
+    return float(np.abs(got - expected[:, :length]).max())
 
 
 def verify_against_torch(
-    model: object, processor: object, tokenizer: object, directory: Path, *, count: int = 4
+    exporter: FamilyExporter, loaded: Loaded, directory: Path, *, count: int = 4
 ) -> None:
-    """Float32 graphs in `directory` vs `model.generate`: the same pixels, token ids and captions on a set
-    of generated images, for the model's beam width and for greedy search; otherwise the build is refused.
+    """Float32 graphs in `directory` vs transformers' `generate`: the same pixels, token ids and captions
+    on a set of generated images, for the model's beam width and for greedy search, for each of the
+    family's check prompts; otherwise the build is refused.
 
     Exactness rests on float differences of ~1e-6: when two hypotheses of a real model are that close,
     the graphs and torch may rank them differently. A set whose mismatches are only that (the graphs'
@@ -91,13 +81,13 @@ def verify_against_torch(
     ties = []
     for attempt in range(ATTEMPTS):
         images = verification_images(count, seed=_SEED + attempt)
-        mismatch = _compare(model, processor, tokenizer, directory, images)
+        mismatch = _compare(exporter, loaded, directory, images)
         if mismatch is None:
             return
-        num_beams, expected_texts, got_texts, gap = mismatch
+        what, expected_texts, got_texts, gap = mismatch
         if gap > NEAR_TIE_TOLERANCE:
             raise refuse_onnx(
-                f"the exported graphs caption differently from the torch model with num_beams={num_beams}"
+                f"the exported graphs caption differently from the torch model with {what}"
                 f" (expected {expected_texts}, got {got_texts}; log-probabilities differ by up to {gap:.2g})"
             )
         ties.append(gap)
@@ -107,30 +97,27 @@ def verify_against_torch(
     )
 
 
-def _compare(model, processor, tokenizer, directory: Path, images: list[Image.Image]):
-    """None when the graphs caption `images` exactly like torch; else (num_beams, expected, got, gap)."""
-    import torch
-
+def _compare(exporter: FamilyExporter, loaded: Loaded, directory: Path, images: list[Image.Image]):
+    """None when the graphs caption `images` exactly like torch; else (settings, expected, got, gap)."""
     from captioning.function.onnx_captioner import OnnxCaptioner
 
-    expected_pixels = processor(images=images, return_tensors="np").pixel_values
     default = OnnxCaptioner.load(directory)
-    if not np.array_equal(default.pixels(images), expected_pixels):
+    if not np.array_equal(default.pixels(images), exporter.reference_pixel_values(loaded, images)):
         raise refuse_onnx("the image processor's pixel values (resize/rescale/normalize differ)")
-    for num_beams in sorted({default.num_beams, 1}):
-        captioner = OnnxCaptioner.load(directory, num_beams=num_beams)
-        got_ids = captioner.token_ids(images)
-        with torch.inference_mode():
-            generated = model.generate(
-                torch.from_numpy(expected_pixels), num_beams=num_beams, max_length=captioner.max_length
+    for prompt in exporter.verify_prompts:
+        for num_beams in sorted({default.num_beams, 1}):
+            captioner = OnnxCaptioner.load(directory, num_beams=num_beams, prompt=prompt)
+            got_ids = captioner.token_ids(images)
+            generated, expected_texts = exporter.reference(
+                loaded, images, prompt=captioner.prompt, num_beams=num_beams, max_length=captioner.max_length
             )
-        eos = captioner.generation.eos_token_ids
-        expected_ids = [_until_eos(row, eos) for row in generated.tolist()]
-        expected_texts = [
-            text.strip() for text in tokenizer.batch_decode(generated, skip_special_tokens=True)
-        ]
-        got_texts = captioner.decode(got_ids)
-        if got_ids != expected_ids or got_texts != expected_texts:
-            gap = _teacher_forced_gap(model, captioner, expected_pixels, expected_ids)
-            return num_beams, expected_texts, got_texts, gap
+            eos = captioner.generation.eos_token_ids
+            expected_ids = [_until_eos(row, eos, len(captioner.decoder_prompt)) for row in generated]
+            got_texts = captioner.captions(got_ids)
+            if got_ids != expected_ids or got_texts != expected_texts:
+                gap = teacher_forced_gap(exporter, loaded, captioner, images, expected_ids)
+                what = f"num_beams={num_beams}" + (
+                    f", prompt={captioner.prompt!r}" if captioner.prompt else ""
+                )
+                return what, expected_texts, got_texts, gap
     return None

@@ -33,6 +33,7 @@ from captioning.function.captioner import Captioner, backend_for
 from captioning.function.generation import UnsupportedGeneration, generation_from_config
 from captioning.function.onnx_captioner import OnnxCaptioner, clean_up_tokenization
 from captioning.preparation.export import export_onnx
+from captioning.preparation.family_export import exporter_for
 from models.tiny import build_vit_gpt2
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -60,6 +61,11 @@ def reference(tiny_model_dir: Path):
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     model = VisionEncoderDecoderModel.from_pretrained(tiny_model_dir, dtype=torch.float32).eval()
     return processor, tokenizer, model
+
+
+def onnx_source(reference) -> Path:
+    """The directory the reference model was loaded from."""
+    return Path(reference[2].name_or_path)
 
 
 def mixed_images(count: int, seed: int) -> list[Image.Image]:
@@ -326,14 +332,12 @@ def test_unsupported_generation_settings_are_refused_by_name(onnx_dir: Path, tmp
     copy = tmp_path / "copy"
     shutil.copytree(onnx_dir, copy)
     generation = json.loads((copy / "generation_config.json").read_text())
-    (copy / "generation_config.json").write_text(json.dumps({**generation, "no_repeat_ngram_size": 3}))
+    (copy / "generation_config.json").write_text(json.dumps({**generation, "constraints": [1]}))
 
-    with pytest.raises(UnsupportedGeneration, match="no_repeat_ngram_size=3"):
+    with pytest.raises(UnsupportedGeneration, match=r"constraints=\[1\]"):
         Captioner.load(copy)
-    with pytest.raises(UnsupportedGeneration, match="do_sample=True, repetition_penalty=1.2"):
-        generation_from_config(
-            {"do_sample": True, "repetition_penalty": 1.2}, num_beams=None, max_length=None
-        )
+    with pytest.raises(UnsupportedGeneration, match="do_sample=True, num_beam_groups=2"):
+        generation_from_config({"do_sample": True, "num_beam_groups": 2}, num_beams=None, max_length=None)
 
 
 def test_invalid_beams_and_lengths_are_refused(onnx_dir: Path) -> None:
@@ -375,8 +379,10 @@ def test_asking_another_precision_than_built_uses_the_built_one_with_a_warning(
 
 def test_threads_follow_the_cpus_the_process_may_use(onnx_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
-    assert Captioner.load(onnx_dir).encoder.get_session_options().intra_op_num_threads == 1
-    assert Captioner.load(onnx_dir, num_threads=2).decoder.get_session_options().intra_op_num_threads == 2
+    sessions = Captioner.load(onnx_dir).sessions
+    assert sessions["encoder"].get_session_options().intra_op_num_threads == 1
+    sessions = Captioner.load(onnx_dir, num_threads=2).sessions
+    assert sessions["decoder"].get_session_options().intra_op_num_threads == 2
 
 
 def test_an_onnx_caption_never_imports_torch_or_transformers(onnx_dir: Path) -> None:
@@ -407,25 +413,28 @@ def test_verification_fails_graphs_that_compute_another_function(
     from captioning.preparation import verify
     from captioning.preparation.errors import PreparationRefused
 
-    processor, tokenizer, model = reference
-    other = VisionEncoderDecoderModel.from_pretrained(build_vit_gpt2(tmp_path / "other", seed=1)).eval()
+    exporter = exporter_for("vit-gpt2")
+    loaded = exporter.load(onnx_source(reference))
+    other = exporter.load(build_vit_gpt2(tmp_path / "other", seed=1))
 
-    verify.verify_against_torch(model, processor, tokenizer, onnx_dir)  # the right model passes
+    verify.verify_against_torch(exporter, loaded, onnx_dir)  # the right model passes
     with pytest.raises(PreparationRefused, match="caption differently from the torch model") as refused:
-        verify.verify_against_torch(other, processor, tokenizer, onnx_dir)
+        verify.verify_against_torch(exporter, other, onnx_dir)
     assert "Set runtime to torch" in str(refused.value)
 
 
 def test_graph_log_probabilities_match_torch_to_float_noise(onnx_dir: Path, reference) -> None:
     from captioning.preparation import verify
 
-    processor, _, model = reference
+    exporter = exporter_for("vit-gpt2")
+    loaded = exporter.load(onnx_source(reference))
     images = mixed_images(4, seed=3)
-    pixel_values = processor(images=images, return_tensors="np").pixel_values
     captioner = OnnxCaptioner.load(onnx_dir, num_beams=1)
     rows = captioner.token_ids(images)
 
-    assert verify._teacher_forced_gap(model, captioner, pixel_values, rows) < verify.NEAR_TIE_TOLERANCE / 10
+    assert (
+        verify.teacher_forced_gap(exporter, loaded, captioner, images, rows) < verify.NEAR_TIE_TOLERANCE / 10
+    )
 
 
 def test_near_ties_take_a_fresh_image_set_and_never_pass_alone(
@@ -434,11 +443,12 @@ def test_near_ties_take_a_fresh_image_set_and_never_pass_alone(
     from captioning.preparation import verify
     from captioning.preparation.errors import PreparationRefused
 
-    processor, tokenizer, model = reference
-    outcomes = iter([(3, ["a"], ["b"], 1e-6), None])
+    exporter = exporter_for("vit-gpt2")
+    loaded = exporter.load(onnx_source(reference))
+    outcomes = iter([("num_beams=3", ["a"], ["b"], 1e-6), None])
     monkeypatch.setattr(verify, "_compare", lambda *args: next(outcomes))
-    verify.verify_against_torch(model, processor, tokenizer, onnx_dir)  # second set matched exactly
+    verify.verify_against_torch(exporter, loaded, onnx_dir)  # second set matched exactly
 
-    monkeypatch.setattr(verify, "_compare", lambda *args: (3, ["a"], ["b"], 1e-6))
+    monkeypatch.setattr(verify, "_compare", lambda *args: ("num_beams=3", ["a"], ["b"], 1e-6))
     with pytest.raises(PreparationRefused, match="all hit near-ties"):
-        verify.verify_against_torch(model, processor, tokenizer, onnx_dir)
+        verify.verify_against_torch(exporter, loaded, onnx_dir)
