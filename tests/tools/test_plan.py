@@ -193,3 +193,13 @@ def test_a_results_file_that_is_not_a_benchmark_summary_is_refused(tmp_path: Pat
     bad.write_text(json.dumps({"cpu_model": "x"}))
     code, _, err = plan("--images-per-month", "10", "--results", str(bad))
     assert code == 2 and "not a benchmark summary" in err
+
+
+@pytest.mark.parametrize("images", ["10000", "1000000", "100000000"])
+def test_docs_performance_shows_the_planner_s_own_tables(images: str) -> None:
+    """docs/performance.md's "When each lever pays" is the planner's output, not a copy gone stale."""
+    code, text, err = plan("--images-per-month", images, "--markdown")
+    assert code == 0, err
+    assert isinstance(text, str)
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "performance.md").read_text()
+    assert text.strip() in docs, f"regenerate with: python -m ops plan --images-per-month {images} --markdown"
