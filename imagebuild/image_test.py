@@ -74,6 +74,10 @@ def _megabytes(value: Any) -> str:
     return f"{value / 1e6:,.0f} MB" if value >= 10e6 else f"{value / 1e6:.2f} MB"
 
 
+def _label(label: str, architecture: str) -> str:
+    return label if architecture in label else f"{label}, {architecture}"
+
+
 def summary(report: dict[str, dict[str, Any]], runtimes: dict[str, str], cpu: str) -> str:
     lines = [f"image-test summary ({cpu})"]
     for runtime, tag in runtimes.items():
@@ -82,7 +86,7 @@ def summary(report: dict[str, dict[str, Any]], runtimes: dict[str, str], cpu: st
         init = entry.get("init_duration_ms")
         first = entry.get("first_invocation_s")
         lines.append(
-            f"  {tag} ({runtime}, {entry.get('architecture', DEFAULT_ARCHITECTURE)}):"
+            f"  {tag} ({_label(runtime, entry.get('architecture', DEFAULT_ARCHITECTURE))}):"
             f" image {_megabytes(entry.get('image_bytes'))}"
             f" | base {_megabytes(groups.get('base'))}, model {_megabytes(groups.get('model'))},"
             f" libraries {_megabytes(groups.get('libraries'))}, code {_megabytes(groups.get('code'))}"
