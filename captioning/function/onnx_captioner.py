@@ -104,8 +104,11 @@ class OnnxCaptioner:
             num_beams=num_beams,
             max_length=max_length,
             decoder_start_token_id=manifest["decoder_start_token_id"],
+            max_position_embeddings=manifest.get("max_position_embeddings"),
         )
-        self.num_beams, self.max_length = self.generation.num_beams, self.generation.max_length
+        self.num_beams = self.generation.num_beams
+        self.max_length = self.generation.max_length_for(len(self.decoder_prompt))
+        """The most tokens in a row, the decoder's start/prompt tokens included (as transformers')."""
         self.clean_up_tokenization_spaces = bool(manifest["clean_up_tokenization_spaces"])
 
     @classmethod
@@ -185,15 +188,18 @@ class OnnxCaptioner:
             if tokens.ndim == 1:
                 tokens = tokens[:, None]
             past = state["past"]
-            if past is None and encoded.past is not None:
-                past = family.expand_past(encoded.past, len(tokens))
-            elif past is not None and parents is not None:
+            if past is None:  # the first call: the whole decoder prompt in one step (its last column given)
+                tokens = np.tile(np.asarray(self.decoder_prompt, dtype=np.int64), (len(tokens), 1))
+                if encoded.past is not None:
+                    past = family.expand_past(encoded.past, len(tokens))
+            elif parents is not None:
                 past = family.reorder_past(past, parents)
             output = family.step(encoded, tokens, past, state["length"])
             state["past"], state["length"] = output.past, state["length"] + tokens.shape[1]
             return output.logits, output.log_probs
 
-        return generate(step, encoded.images, self.generation)
+        prompt = np.tile(np.asarray(self.decoder_prompt, dtype=np.int64), (encoded.images, 1))
+        return generate(step, encoded.images, self.generation, prompt=prompt)
 
     def teacher_forced_log_probs(self, encoded: Encoded, rows: np.ndarray) -> np.ndarray:
         """(rows, length, vocab) log-probabilities of the graphs fed `rows` (rows, length) one token at a

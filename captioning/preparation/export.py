@@ -94,6 +94,7 @@ def export_onnx(source: Path, output: Path, *, precision: str, check_images: int
             num_beams=None,
             max_length=None,
             decoder_start_token_id=family_manifest["decoder_start_token_id"],
+            max_position_embeddings=family_manifest.get("max_position_embeddings"),
         )
     except UnsupportedGeneration as problem:
         raise refuse_onnx(str(problem)) from problem
