@@ -97,6 +97,19 @@ def verify_against_torch(
     )
 
 
+def _check_prompt_tokens(captioner: object, expected_ids: list[list[int]], got_ids: list[list[int]]) -> None:
+    """The rows must start with the tokens generate starts from: a prompt built otherwise is not a
+    near-tie (teacher forcing along torch's rows cannot see it), so it fails at once."""
+    length = len(captioner.decoder_prompt)
+    for expected, got in zip(expected_ids, got_ids, strict=True):
+        if expected[:length] != got[:length]:
+            prompt = f" for prompt={captioner.prompt!r}" if captioner.prompt else ""
+            raise refuse_onnx(
+                f"the decoder's first tokens{prompt} (generate starts from {expected[:length]}, the graphs"
+                f" from {got[:length]})"
+            )
+
+
 def _compare(exporter: FamilyExporter, loaded: Loaded, directory: Path, images: list[Image.Image]):
     """None when the graphs caption `images` exactly like torch; else (settings, expected, got, gap)."""
     from captioning.function.onnx_captioner import OnnxCaptioner
@@ -114,6 +127,7 @@ def _compare(exporter: FamilyExporter, loaded: Loaded, directory: Path, images: 
             eos = captioner.generation.eos_token_ids
             expected_ids = [_until_eos(row, eos, len(captioner.decoder_prompt)) for row in generated]
             got_texts = captioner.captions(got_ids)
+            _check_prompt_tokens(captioner, expected_ids, got_ids)
             if got_ids != expected_ids or got_texts != expected_texts:
                 gap = teacher_forced_gap(exporter, loaded, captioner, images, expected_ids)
                 what = f"num_beams={num_beams}" + (
