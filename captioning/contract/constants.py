@@ -43,6 +43,19 @@ TRIGGERS: tuple[str, ...] = ("direct", "queue", "eventbridge")
 queue (queue), or the bucket's EventBridge events, which a rule delivers to the upload queue
 (eventbridge)."""
 
+S3_EVENT_SOURCE = "aws.s3"
+"""The `source` of the events S3 sends to EventBridge (the eventbridge trigger's rule matches it)."""
+
+OBJECT_CREATED_DETAIL_TYPE = "Object Created"
+"""The `detail-type` of S3's EventBridge event for a new object (any way it was made: PutObject, POST
+Object, CopyObject, CompleteMultipartUpload)."""
+
+ARCHITECTURES: tuple[str, ...] = ("x86_64", "arm64")
+"""Lambda's instruction sets (CreateFunction Architectures), as the `architecture` setting names them."""
+
+PLATFORMS: dict[str, str] = {"x86_64": "linux/amd64", "arm64": "linux/arm64"}
+"""The one Docker platform each architecture's image is built for (Lambda refuses an image index)."""
+
 CAPTION_EVENT_SOURCE = "captioning"
 """The `source` of the EventBridge events the function publishes (captionEvents)."""
 

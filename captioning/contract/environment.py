@@ -42,6 +42,10 @@ class Variable(StrEnum):
     """Set by Lambda; the metrics' function_name dimension."""
     AWS_LAMBDA_FUNCTION_TIMEOUT = "AWS_LAMBDA_FUNCTION_TIMEOUT"
     """Set by Lambda; the runtime interface emulator takes its invocation timeout from it."""
+    AWS_LAMBDA_INITIALIZATION_TYPE = "AWS_LAMBDA_INITIALIZATION_TYPE"
+    """Set by Lambda: "on-demand", "provisioned-concurrency", or "snap-start" (an environment restored from
+    a SnapStart snapshot, and the INIT that made it); the function's cold-start metric and log lines say
+    it."""
 
 
 OFFLINE_ENVIRONMENT: dict[str, str] = {

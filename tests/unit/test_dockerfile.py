@@ -72,7 +72,7 @@ def parse_dockerfile(text: str) -> tuple[dict[str, str], list[Stage]]:
         keyword, _, arguments = line.strip().partition(" ")
         keyword = keyword.upper()
         if keyword == "FROM":
-            words = arguments.split()
+            words = [word for word in arguments.split() if not word.startswith("--platform=")]
             stages.append(Stage(words[0], words[2] if len(words) > 2 and words[1].upper() == "AS" else None))
         elif not stages and keyword == "ARG":
             name, _, default = arguments.partition("=")
@@ -95,7 +95,13 @@ def test_no_syntax_directive_so_buildkit_fetches_no_frontend_offline() -> None:
 def test_three_stages_on_the_lambda_python_base_image(dockerfile) -> None:
     global_args, stages = dockerfile
     assert [stage.name for stage in stages] == ["model", "libraries", "function"]
-    assert all(stage.base == "${BASE_IMAGE}" for stage in stages)
+    assert [stage.base for stage in stages] == ["${MODEL_STAGE_BASE_IMAGE}", "${BASE_IMAGE}", "${BASE_IMAGE}"]
+    assert global_args["MODEL_STAGE_BASE_IMAGE"] == "${BASE_IMAGE}"
+    # The prepared model is platform-neutral: the model stage runs where the build runs, not emulated.
+    assert global_args["MODEL_STAGE_PLATFORM"] == "${BUILDPLATFORM:-linux/amd64}"
+    assert (
+        "FROM --platform=${MODEL_STAGE_PLATFORM} ${MODEL_STAGE_BASE_IMAGE} AS model" in DOCKERFILE.read_text()
+    )
     assert re.fullmatch(r"public\.ecr\.aws/lambda/python:3\.1[1-3]", global_args["BASE_IMAGE"])
 
 
@@ -250,7 +256,8 @@ def test_libraries_stage_installs_the_runtime_requirements_onnx_without_dependen
 
 def test_final_stage_checks_the_base_then_layers_model_libraries_code(dockerfile) -> None:
     _, (_, _, function_stage) = dockerfile
-    keyword, check = function_stage.instructions[0]
+    # LABELs are metadata (no layer, nothing runs): the first instruction that does anything checks the base.
+    keyword, check = next(step for step in function_stage.instructions if step[0] != "LABEL")
     assert keyword == "RUN" and 'test -n "${LAMBDA_TASK_ROOT}"' in check and "exit 1" in check
     model = function_stage.index(
         "COPY", rf"^--from=model {constants.MODEL_DIR_IN_IMAGE} {constants.MODEL_DIR_IN_IMAGE}$"
