@@ -14,7 +14,8 @@ with values in the shape AWS gives, so a test can read them:
 - resources: each echoes its inputs, plus the outputs AWS computes, for the types the component creates:
   `arn` (`arn:aws:<service>:<region>:<account>:...`), the physical `name` (the logical name and a hash
   suffix, as Pulumi's auto-naming does, unless the inputs name it), `id`, queue `url`, bucket `bucket`,
-  the ECR repository's `repositoryUrl` and `registryId`, the function's `version` and `qualifiedArn`,
+  the ECR repository's `repositoryUrl` and `registryId`, the function's `version` and `qualifiedArn`, an
+  EventBridge rule's `arn`, a table's `streamArn` and `streamLabel` when its stream is on,
   the images' `imageId`, `repoDigest` and `sha256Digest` (a `sha256:` digest), and `region` on every AWS
   resource. Any other resource type gets an id and an `arn`.
 - calls: `aws.get_caller_identity` (account `ACCOUNT_ID`), `aws.get_region` (`REGION`) and
@@ -38,6 +39,8 @@ from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
 ECR_PASSWORD = "mock-ecr-password"  # noqa: S105  a fixed fake, never a real credential
+STREAM_LABEL = "2026-01-01T00:00:00.000"
+"""The label of a mocked table's stream (tableStream), the end of its `streamArn`."""
 
 GET_CALLER_IDENTITY = "aws:index/getCallerIdentity:getCallerIdentity"
 GET_REGION = "aws:index/getRegion:getRegion"
@@ -74,6 +77,20 @@ def _untagged(image_name: str) -> str:
     return image_name.rsplit(":", 1)[0] if ":" in image_name.split("/")[-1] else image_name
 
 
+def _docker_outputs(typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    if typ == "docker:index/image:Image":
+        image_name = inputs["imageName"]
+        digest = f"{_untagged(image_name)}@{fake_digest(name)}"
+        return image_name, {"imageName": image_name, "repoDigest": digest}
+    if typ == "docker:index/remoteImage:RemoteImage":
+        image_id = fake_digest(f"local:{name}")
+        digest = f"{_untagged(inputs['name'])}@{image_id}"
+        return inputs["name"], {"name": inputs["name"], "imageId": image_id, "repoDigest": digest}
+    if typ == "docker:index/registryImage:RegistryImage":
+        return inputs["name"], {"name": inputs["name"], "sha256Digest": fake_digest(name)}
+    return f"{name}-id", {}
+
+
 class CaptioningMocks(pulumi.runtime.Mocks):
     """Mocks that give CaptioningPipeline's resources and calls the outputs AWS would (module docstring)."""
 
@@ -108,10 +125,15 @@ class CaptioningMocks(pulumi.runtime.Mocks):
             bucket = inputs.get("bucket") or physical
             return bucket, {"bucket": bucket, "arn": f"arn:aws:s3:::{bucket}"}
         if typ == "aws:dynamodb/table:Table":
-            return physical, {
-                "name": physical,
-                "arn": f"arn:aws:dynamodb:{region}:{account}:table/{physical}",
-            }
+            arn = f"arn:aws:dynamodb:{region}:{account}:table/{physical}"
+            stream = {}
+            if inputs.get("streamEnabled"):
+                stream = {"streamArn": f"{arn}/stream/{STREAM_LABEL}", "streamLabel": STREAM_LABEL}
+            return physical, {"name": physical, "arn": arn, **stream}
+        if typ == "aws:cloudwatch/eventRule:EventRule":
+            bus = inputs.get("eventBusName")
+            path = f"{bus}/{physical}" if bus and bus != "default" else physical
+            return physical, {"name": physical, "arn": f"arn:aws:events:{region}:{account}:rule/{path}"}
         if typ == "aws:sqs/queue:Queue":
             url = f"https://sqs.{region}.amazonaws.com/{account}/{physical}"
             return url, {"name": physical, "url": url, "arn": f"arn:aws:sqs:{region}:{account}:{physical}"}
@@ -135,16 +157,8 @@ class CaptioningMocks(pulumi.runtime.Mocks):
                 "registryId": account,
                 "repositoryUrl": f"{self.ecr_host}/{physical}",
             }
-        if typ == "docker:index/image:Image":
-            image_name = inputs["imageName"]
-            digest = f"{_untagged(image_name)}@{fake_digest(name)}"
-            return image_name, {"imageName": image_name, "repoDigest": digest}
-        if typ == "docker:index/remoteImage:RemoteImage":
-            image_id = fake_digest(f"local:{name}")
-            digest = f"{_untagged(inputs['name'])}@{image_id}"
-            return inputs["name"], {"name": inputs["name"], "imageId": image_id, "repoDigest": digest}
-        if typ == "docker:index/registryImage:RegistryImage":
-            return inputs["name"], {"name": inputs["name"], "sha256Digest": fake_digest(name)}
+        if typ.startswith("docker:"):
+            return _docker_outputs(typ, name, inputs)
         if typ == "aws:lambda/function:Function":
             arn = f"arn:aws:lambda:{region}:{account}:function:{physical}"
             version = "1" if inputs.get("publish") else "$LATEST"

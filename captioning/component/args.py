@@ -33,20 +33,23 @@ class CaptioningPipelineArgs(TypedDict, total=False):
     ephemeral_storage: int
     """Size of the function's /tmp in MB (512-10240). Default: 512."""
 
+    snap_start: bool
+    """Lambda SnapStart: publish a version whose initialised environment (model loaded, one warm-up caption) is snapshotted, and invoke it through the `live` alias; new environments resume from the snapshot instead of running INIT. Not with provisionedConcurrency above 0 or ephemeralStorage above 512. Default: false."""
+
     trigger: str
-    """How uploads reach the function: "direct" (S3 invokes it) or "queue" (S3 -> SQS -> batches). Default: "direct"."""
+    """How uploads reach the function: "direct" (S3 invokes it), "queue" (S3 -> SQS -> batches) or "eventbridge" (the bucket's EventBridge events -> a rule -> the same queue and batches; what existingBucketName needs). Default: "direct"."""
 
     batch_size: int
-    """Queue mode: most messages per invocation (1-10000; above 10 needs a batching window of at least 1 second). Default: 10."""
+    """Queue and eventbridge modes: most messages per invocation (1-10000; above 10 needs a batching window of at least 1 second). Default: 10."""
 
     batching_window: int
-    """Queue mode: seconds Lambda may wait to fill a batch (0-300). Default: 0."""
+    """Queue and eventbridge modes: seconds Lambda may wait to fill a batch (0-300). Default: 0."""
 
     max_concurrency: int | None
-    """Queue mode: most concurrent invocations by the queue (2-1000); unset means the reserved concurrency, or 10 when nothing is reserved. Default: unset."""
+    """Queue and eventbridge modes: most concurrent invocations by the queue (2-1000); unset means the reserved concurrency, or 10 when nothing is reserved. Default: unset."""
 
     max_receive_count: int
-    """Queue mode: deliveries of a message before it moves to the dead-letter queue (1-1000). Default: 5."""
+    """Queue and eventbridge modes: deliveries of a message before it moves to the dead-letter queue (1-1000). Default: 5."""
 
     retry_attempts: int
     """Direct mode: retries of a failed asynchronous invocation (0-2) before the dead-letter queue. Default: 2."""
@@ -87,6 +90,12 @@ class CaptioningPipelineArgs(TypedDict, total=False):
     key_suffixes: Sequence[str]
     """Only keys ending with one of these trigger the function (S3 matches case-sensitively); an empty list lets every key through. Default: [".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".heic", ".heif", ".avif", ".JPG", ".JPEG", ".PNG", ".GIF", ".WEBP", ".BMP", ".TIF", ".TIFF", ".HEIC", ".HEIF", ".AVIF"]."""
 
+    existing_bucket_name: str | None
+    """Caption this existing bucket (its keyPrefix) instead of creating one: needs trigger "eventbridge"; its policy, encryption, public-access and versioning settings and its notification configuration are left as they are, and the function may read keyPrefix* only. Its owner turns on its EventBridge notifications (or set manageBucketNotifications). Default: unset."""
+
+    manage_bucket_notifications: bool
+    """With existingBucketName: turn on the bucket's EventBridge notifications from this stack. This REPLACES the bucket's whole notification configuration (S3 keeps one per bucket), so any other notification on it is lost: leave it false when anything else is notified. Default: false."""
+
     log_retention_days: int
     """Days the function's log group keeps events (one of CloudWatch's allowed periods). Default: 30."""
 
@@ -95,6 +104,18 @@ class CaptioningPipelineArgs(TypedDict, total=False):
 
     images_to_keep: int
     """Function images kept in the ECR repository; older ones expire. Default: 5."""
+
+    kms_key_arn: str | None
+    """ARN of a customer-managed KMS key (arn:aws:kms:REGION:ACCOUNT:key/ID; not an alias) that encrypts the created bucket (SSE-KMS with a bucket key), the table, the queues, the log group, the image repository and the alarm topic; the function may use it only through S3, SQS and DynamoDB. The key's policy must let CloudWatch Logs, CloudWatch alarms and the event sources use it (docs/deploy.md). Default: unset."""
+
+    permissions_boundary: str | None
+    """ARN of an IAM policy set as the permissions boundary of every role the component creates. Default: unset."""
+
+    vpc_subnet_ids: Sequence[str]
+    """Subnets (ids, subnet-...) the function runs in, with vpcSecurityGroupIds; it then reaches AWS through VPC endpoints or NAT (docs/deploy.md). Default: []."""
+
+    vpc_security_group_ids: Sequence[str]
+    """Security groups (ids, sg-...) of the function's network interfaces, with vpcSubnetIds. Default: []."""
 
     tracing: bool
     """X-Ray active tracing of the function, with a subsegment per step (fetch, caption, persist). Default: true."""
@@ -124,7 +145,16 @@ class CaptioningPipelineArgs(TypedDict, total=False):
     """The duration alarm fires when p99 duration exceeds this percentage of the timeout (1-100). Default: 80."""
 
     queue_age_alarm_seconds: int
-    """Queue mode: the age of the oldest waiting upload that fires the queue-age alarm (>= 60). Default: 600."""
+    """Queue and eventbridge modes: the age of the oldest waiting upload that fires the queue-age alarm (>= 60). Default: 600."""
+
+    caption_events: bool
+    """Publish one EventBridge event per captioned or failed object (source "captioning"), after its item is written, to eventBusName or the default bus. Default: false."""
+
+    event_bus_name: str | None
+    """With captionEvents: the name of the event bus caption events go to; unset: the account's default bus. Default: unset."""
+
+    table_stream: bool
+    """Turn on the table's DynamoDB stream (new images) and export its ARN as tableStreamArn. Default: false."""
 
     tags: dict[str, str]
     """Tags added to every taggable resource. Default: {}."""

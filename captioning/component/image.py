@@ -83,6 +83,18 @@ def image_build_settings(settings: PipelineSettings, context: BuildContext) -> d
     )
 
 
+def _repository_encryption(
+    settings: PipelineSettings,
+) -> list[aws.ecr.RepositoryEncryptionConfigurationArgs] | None:
+    """KMS with kms_key_arn's key, else ECR's default (AES-256). ECR cannot change it later: a new key
+    replaces the repository."""
+    if settings.kms_key_arn is None:
+        return None
+    return [
+        aws.ecr.RepositoryEncryptionConfigurationArgs(encryption_type="KMS", kms_key=settings.kms_key_arn)
+    ]
+
+
 def create_function_image(
     name: str, settings: PipelineSettings, *, account_id: pulumi.Input[str], parent: pulumi.Resource
 ) -> FunctionImage:
@@ -90,6 +102,7 @@ def create_function_image(
     repository = aws.ecr.Repository(
         f"{name}-repository",
         image_scanning_configuration=aws.ecr.RepositoryImageScanningConfigurationArgs(scan_on_push=True),
+        encryption_configurations=_repository_encryption(settings),
         force_delete=settings.force_destroy,
         tags=settings.tags,
         opts=child,

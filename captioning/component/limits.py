@@ -85,3 +85,20 @@ ALARM_MAX_EVALUATION_SECONDS = 86_400
 # https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricData.html
 METRICS_NAMESPACE_LENGTH = (1, 255)
 RESERVED_METRICS_NAMESPACE_PREFIX = "AWS/"
+
+# VpcConfig: "SubnetIds ... Maximum number of 16 items", "SecurityGroupIds ... Maximum number of 5 items":
+# https://docs.aws.amazon.com/lambda/latest/api/API_VpcConfig.html
+VPC_MAX_SUBNETS = 16
+VPC_MAX_SECURITY_GROUPS = 5
+
+# SnapStart "does not support ... ephemeral storage greater than 512 MB" (nor provisioned concurrency):
+# https://docs.aws.amazon.com/lambda/latest/dg/snapstart.html
+SNAP_START_MAX_EPHEMERAL_STORAGE_MB = 512
+
+# PutEvents EventBusName / CreateEventBus Name: 1-256 characters, `[/\.\-_A-Za-z0-9]+`:
+# https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_CreateEventBus.html
+EVENT_BUS_NAME_LENGTH = (1, 256)
+
+# Bucket naming rules: 3-63 characters; lowercase letters, numbers, dots and hyphens; beginning and ending
+# with a letter or number: https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
+BUCKET_NAME_LENGTH = (3, 63)

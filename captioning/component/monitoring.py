@@ -3,7 +3,8 @@
 The alarms watch what means "uploads are not being captioned": events parked in the dead-letter queue,
 function errors and throttles, durations nearing the timeout, and per trigger mode the place where
 events wait or get lost (direct: asynchronous events dropped, on-failure deliveries failing; queue: the
-age of the oldest waiting upload). The function's own metrics (captioning/function/telemetry.py, EMF) feed the
+age of the oldest waiting upload; eventbridge mode is watched as queue mode, its rule's failed deliveries
+landing in the dead-letter queue). The function's own metrics (captioning/function/telemetry.py, EMF) feed the
 dashboard's captioned/failed and latency charts.
 """
 
@@ -156,7 +157,9 @@ def create_monitoring(
 ) -> Monitoring:
     """The topic, its e-mail subscriptions, the alarms and the dashboard (its charts in `region`)."""
     child = pulumi.ResourceOptions(parent=parent)
-    topic = aws.sns.Topic(f"{name}-alarms", tags=settings.tags, opts=child)
+    topic = aws.sns.Topic(
+        f"{name}-alarms", kms_master_key_id=settings.kms_key_arn, tags=settings.tags, opts=child
+    )
     subscriptions = [
         aws.sns.TopicSubscription(
             f"{name}-alarms-email-{index}", topic=topic.arn, protocol="email", endpoint=email, opts=child

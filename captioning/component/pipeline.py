@@ -13,8 +13,19 @@ from captioning.component.model_check import check_model_fits
 from captioning.component.monitoring import Monitoring, create_monitoring
 from captioning.component.queues import create_dead_letter_queue, create_upload_queue
 from captioning.component.settings import PipelineSettings, resolve_settings
-from captioning.component.storage import ImagesBucket, create_captions_table, create_images_bucket
-from captioning.component.triggers import DirectTrigger, QueueTrigger, connect_direct, connect_queue
+from captioning.component.storage import (
+    CaptionedBucket,
+    ImagesBucket,
+    captioned_bucket,
+    create_captions_table,
+)
+from captioning.component.triggers import (
+    EventBridgeTrigger,
+    Trigger,
+    connect_direct,
+    connect_eventbridge,
+    connect_queue,
+)
 
 PACKAGE_NAME = "captioning"
 """The Pulumi package serving the component (`pulumi package add`); also the Python distribution's name."""
@@ -28,7 +39,7 @@ class CaptioningPipeline(pulumi.ComponentResource):
     # The outputs, in every language (no `from __future__ import annotations`: the provider's schema
     # inference reads these annotations as types).
     bucket_name: pulumi.Output[str]
-    """Bucket to upload images to."""
+    """Bucket to upload images to: the one created, or existingBucketName."""
     table_name: pulumi.Output[str]
     """Table holding one item per object key: its caption, or why it has none."""
     function_name: pulumi.Output[str]
@@ -42,7 +53,7 @@ class CaptioningPipeline(pulumi.ComponentResource):
     dead_letter_queue_url: pulumi.Output[str]
     """Events that could not be captioned."""
     queue_url: pulumi.Output[str] | None
-    """Upload queue, in queue mode only (unset in direct mode)."""
+    """Upload queue, in queue and eventbridge modes (unset in direct mode)."""
     alarm_topic_arn: pulumi.Output[str]
     """SNS topic every alarm notifies (ALARM and OK): subscribe to it to be told."""
     dashboard_name: pulumi.Output[str]
@@ -51,6 +62,8 @@ class CaptioningPipeline(pulumi.ComponentResource):
     """The key prefix that triggers the function (`python -m ops backfill` feeds only such keys)."""
     key_suffixes: pulumi.Output[list[str]]
     """The key suffixes that trigger the function (empty: every key)."""
+    table_stream_arn: pulumi.Output[str] | None
+    """The table's DynamoDB stream (new images), with tableStream only (else unset)."""
 
     def __init__(
         self, name: str, args: CaptioningPipelineArgs, opts: pulumi.ResourceOptions | None = None
@@ -67,14 +80,12 @@ class CaptioningPipeline(pulumi.ComponentResource):
         # outputs a provider always sets may be missing under a unit test's mocks.
         account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
         region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
-        images = create_images_bucket(
-            name, force_destroy=settings.force_destroy, tags=settings.tags, parent=self
-        )
-        table = create_captions_table(name, tags=settings.tags, parent=self)
-        dead_letter_queue = create_dead_letter_queue(name, tags=settings.tags, parent=self)
+        bucket = captioned_bucket(name, settings, parent=self)
+        table = create_captions_table(name, settings, parent=self)
+        dead_letter_queue = create_dead_letter_queue(name, settings, parent=self)
         upload_queue = (
             create_upload_queue(name, settings, dead_letter_queue=dead_letter_queue, parent=self)
-            if settings.trigger == "queue"
+            if settings.uses_queue
             else None
         )
         image = create_function_image(name, settings, account_id=account_id, parent=self)
@@ -84,29 +95,41 @@ class CaptioningPipeline(pulumi.ComponentResource):
             image_uri=image.uri,
             table_name=table.name,
             grants=FunctionGrants(
-                bucket_arn=images.bucket.arn,
+                bucket_arn=bucket.arn,
                 table_arn=table.arn,
                 dead_letter_queue_arn=dead_letter_queue.arn,
                 queue_arn=upload_queue.arn if upload_queue is not None else None,
+                region=region,
+                account_id=account_id,
             ),
             parent=self,
         )
-        trigger: DirectTrigger | QueueTrigger
+        trigger: Trigger
         if upload_queue is None:
             trigger = connect_direct(
                 name,
                 settings,
-                bucket=images.bucket,
+                bucket=bucket,
                 account_id=account_id,
                 function=function,
                 dead_letter_queue=dead_letter_queue,
+                parent=self,
+            )
+        elif settings.trigger == "eventbridge":
+            trigger = connect_eventbridge(
+                name,
+                settings,
+                bucket=bucket,
+                queue=upload_queue,
+                dead_letter_queue=dead_letter_queue,
+                function=function,
                 parent=self,
             )
         else:
             trigger = connect_queue(
                 name,
                 settings,
-                bucket=images.bucket,
+                bucket=bucket,
                 account_id=account_id,
                 queue=upload_queue,
                 function=function,
@@ -127,16 +150,17 @@ class CaptioningPipeline(pulumi.ComponentResource):
         # pipeline (not annotated on the class: they are not outputs of the Pulumi package). The properties
         # below name the ones a program reaches for most.
         self.settings: PipelineSettings = settings
-        self.images_bucket: ImagesBucket = images
+        self.captioned_bucket: CaptionedBucket = bucket
+        self.images_bucket: ImagesBucket | None = bucket.created
         self.captions_table: aws.dynamodb.Table = table
         self.dead_letter_queue: aws.sqs.Queue = dead_letter_queue
         self.upload_queue: aws.sqs.Queue | None = upload_queue
         self.function_image: FunctionImage = image
         self.captioning_function: CaptioningFunction = function
-        self.trigger: DirectTrigger | QueueTrigger = trigger
+        self.trigger: Trigger = trigger
         self.monitoring: Monitoring = monitoring
 
-        self.bucket_name = images.bucket.bucket
+        self.bucket_name = bucket.name
         self.table_name = table.name
         self.function_name = function.function.name
         self.function_arn = function.function.arn
@@ -148,6 +172,7 @@ class CaptioningPipeline(pulumi.ComponentResource):
         self.dashboard_name = monitoring.dashboard.dashboard_name
         self.key_prefix = pulumi.Output.from_input(settings.key_prefix)
         self.key_suffixes = pulumi.Output.from_input(list(settings.key_suffixes))
+        self.table_stream_arn = table.stream_arn if settings.table_stream else None
         self.register_outputs({name: getattr(self, name) for name in OUTPUT_NAMES})
 
     # The important child resources, for Python programs (not outputs of the Pulumi package: only the
@@ -159,7 +184,8 @@ class CaptioningPipeline(pulumi.ComponentResource):
 
     @property
     def live_alias(self) -> aws.lambda_.Alias | None:
-        """The function's `live` alias, which the triggers invoke; only with provisioned concurrency."""
+        """The function's `live` alias, which the triggers invoke; only with provisioned concurrency or
+        SnapStart."""
         return self.captioning_function.alias
 
     @property
@@ -178,9 +204,10 @@ class CaptioningPipeline(pulumi.ComponentResource):
         return self.captioning_function.log_group
 
     @property
-    def bucket(self) -> aws.s3.Bucket:
-        """The images bucket (its access block, encryption and policy: `.images_bucket`)."""
-        return self.images_bucket.bucket
+    def bucket(self) -> aws.s3.Bucket | None:
+        """The images bucket (its access block, encryption and policy: `.images_bucket`); None when the
+        pipeline captions an existing bucket (its name: `.bucket_name`)."""
+        return self.images_bucket.bucket if self.images_bucket is not None else None
 
     @property
     def table(self) -> aws.dynamodb.Table:
@@ -193,9 +220,16 @@ class CaptioningPipeline(pulumi.ComponentResource):
         return self.function_image.repository
 
     @property
-    def notification(self) -> aws.s3.BucketNotification:
-        """The bucket's notification: to the function (direct mode) or to the upload queue (queue mode)."""
+    def notification(self) -> aws.s3.BucketNotification | None:
+        """The bucket's notification: to the function (direct mode), to the upload queue (queue mode), or
+        its EventBridge notifications (eventbridge mode; None on an existing bucket unless
+        manage_bucket_notifications)."""
         return self.trigger.notification
+
+    @property
+    def uploads_rule(self) -> aws.cloudwatch.EventRule | None:
+        """Eventbridge mode's rule matching the bucket's uploads (else None)."""
+        return self.trigger.rule if isinstance(self.trigger, EventBridgeTrigger) else None
 
     @property
     def alarm_topic(self) -> aws.sns.Topic:
@@ -205,7 +239,8 @@ class CaptioningPipeline(pulumi.ComponentResource):
     @property
     def alarms(self) -> dict[str, aws.cloudwatch.MetricAlarm]:
         """The CloudWatch alarms by role: `dead-letters`, `errors`, `throttles`, `duration`, and
-        `async-events-dropped` + `destination-delivery-failures` (direct) or `queue-age` (queue)."""
+        `async-events-dropped` + `destination-delivery-failures` (direct) or `queue-age` (queue,
+        eventbridge)."""
         return self.monitoring.alarms
 
     @property

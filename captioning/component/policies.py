@@ -5,13 +5,48 @@ Kept free of Pulumi so a reader (and a test) sees exactly what is granted.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
+
+from captioning.contract.constants import CAPTION_EVENT_DETAIL_TYPES, CAPTION_EVENT_SOURCE
 
 PolicyDocument = dict[str, Any]
 
 QUEUE_CONSUMER_ACTIONS = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
 XRAY_ACTIONS = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
 """What active tracing needs (AWSXRayDaemonWriteAccess minus the sampling reads Lambda does not use)."""
+VPC_NETWORK_INTERFACE_ACTIONS = [
+    "ec2:CreateNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeSubnets",
+    "ec2:DeleteNetworkInterface",
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:UnassignPrivateIpAddresses",
+]
+"""What Lambda does with the role to attach a function to a VPC: AWSLambdaVPCAccessExecutionRole's EC2
+actions (not its logs actions, which the role has for its own log group). EC2 scopes neither the
+Describe calls nor the interfaces Lambda names itself, so they are the second `*` resource."""
+
+
+@dataclass(frozen=True)
+class KeyUse:
+    """What the function does with the customer-managed key, service by service (kms:ViaService)."""
+
+    key_arn: str
+    region: str
+    reads_bucket: bool
+    """The images bucket is encrypted with the key (a created bucket; an existing one keeps its own)."""
+
+    def decrypt_services(self) -> list[str]:
+        # Reading SSE-KMS objects, receiving from and sending to encrypted queues, reading/writing items.
+        return [self._service(s) for s in (("s3",) if self.reads_bucket else ()) + ("sqs", "dynamodb")]
+
+    def generate_data_key_services(self) -> list[str]:
+        # Sending to an encrypted queue (the dead-letter queue), writing items.
+        return [self._service(s) for s in ("sqs", "dynamodb")]
+
+    def _service(self, service: str) -> str:
+        return f"{service}.{self.region}.amazonaws.com"
 
 
 def _document(*statements: dict[str, Any]) -> PolicyDocument:
@@ -39,6 +74,9 @@ def function_role_policy(
     queue_arn: str | None,
     consumes_queue: bool,
     tracing: bool = False,
+    key_use: KeyUse | None = None,
+    in_vpc: bool = False,
+    event_bus_arn: str | None = None,
 ) -> PolicyDocument:
     """What the function may do, and nothing more.
 
@@ -47,7 +85,10 @@ def function_role_policy(
     AWSLambdaBasicExecutionRole would allow every log group). `consumes_queue` (queue mode), not the
     resolved `queue_arn`, decides whether the queue statement is there: an ARN a mock leaves unset must
     not drop the permission silently. With `tracing`, the two X-Ray
-    writes; X-Ray has no resource to scope them to, so they are the one `*` resource.
+    writes; X-Ray has no resource to scope them to, so they are a `*` resource. With `key_use`, the
+    customer-managed key's kms:Decrypt and kms:GenerateDataKey, on that key only and only through the
+    services that need it; `in_vpc`, the network-interface actions (the other `*` resource);
+    `event_bus_arn`, events:PutEvents on that bus for caption events only.
     """
     statements: list[dict[str, Any]] = [
         {
@@ -96,7 +137,62 @@ def function_role_policy(
         statements.append(
             {"Sid": "SendTraces", "Effect": "Allow", "Action": list(XRAY_ACTIONS), "Resource": ["*"]}
         )
+    if key_use is not None:
+        statements += key_statements(key_use)
+    if in_vpc:
+        statements.append(
+            {
+                "Sid": "AttachToVpc",
+                "Effect": "Allow",
+                "Action": list(VPC_NETWORK_INTERFACE_ACTIONS),
+                "Resource": ["*"],
+            }
+        )
+    if event_bus_arn is not None:
+        statements.append(caption_events_statement(event_bus_arn))
     return _document(*statements)
+
+
+def key_statements(key_use: KeyUse) -> list[dict[str, Any]]:
+    """The function's use of the customer-managed key: decrypt and generate data keys, through the named
+    services only (a leaked credential cannot decrypt arbitrary ciphertext with the key directly)."""
+    return [
+        {
+            "Sid": "DecryptWithPipelineKey",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt"],
+            "Resource": [key_use.key_arn],
+            "Condition": {"StringEquals": {"kms:ViaService": key_use.decrypt_services()}},
+        },
+        {
+            "Sid": "EncryptWithPipelineKey",
+            "Effect": "Allow",
+            "Action": ["kms:GenerateDataKey"],
+            "Resource": [key_use.key_arn],
+            "Condition": {"StringEquals": {"kms:ViaService": key_use.generate_data_key_services()}},
+        },
+    ]
+
+
+def caption_events_statement(event_bus_arn: str) -> dict[str, Any]:
+    """events:PutEvents on one bus, for the caption events' source and detail types only."""
+    return {
+        "Sid": "PublishCaptionEvents",
+        "Effect": "Allow",
+        "Action": ["events:PutEvents"],
+        "Resource": [event_bus_arn],
+        "Condition": {
+            "StringEquals": {
+                "events:source": CAPTION_EVENT_SOURCE,
+                "events:detail-type": sorted(CAPTION_EVENT_DETAIL_TYPES.values()),
+            }
+        },
+    }
+
+
+def event_bus_arn(*, region: str, account_id: str, bus_name: str | None) -> str:
+    """The ARN of the bus caption events go to: `bus_name`, or the account's default bus."""
+    return f"arn:aws:events:{region}:{account_id}:event-bus/{bus_name or 'default'}"
 
 
 def tls_only_bucket_policy(bucket_arn: str) -> PolicyDocument:
@@ -126,6 +222,21 @@ def upload_queue_policy(*, queue_arn: str, bucket_arn: str, account_id: str) -> 
                 "ArnEquals": {"aws:SourceArn": bucket_arn},
                 "StringEquals": {"aws:SourceAccount": account_id},
             },
+        }
+    )
+
+
+def eventbridge_queue_policy(*, queue_arn: str, rule_arn: str, sid: str) -> PolicyDocument:
+    """Let EventBridge send to the queue for this one rule only (the upload queue: its target; the
+    dead-letter queue: the target's dead-letter queue)."""
+    return _document(
+        {
+            "Sid": sid,
+            "Effect": "Allow",
+            "Principal": {"Service": "events.amazonaws.com"},
+            "Action": "sqs:SendMessage",
+            "Resource": queue_arn,
+            "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
         }
     )
 

@@ -41,7 +41,8 @@ class CaptioningProvider(ComponentProvider):
         except ComponentInitError as error:
             refused = error.inner
             if isinstance(refused, InvalidSettingError) and refused.setting in SETTING_NAMES:
-                raise ComponentInitError(refused.renamed(camel_case(refused.setting))) from refused
+                renamed = refused.renamed(camel_case(refused.setting), camel_case)
+                raise ComponentInitError(renamed) from refused
             raise
 
 

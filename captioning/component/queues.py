@@ -1,4 +1,4 @@
-"""SQS queues: the dead-letter queue (both modes) and the upload queue (queue mode)."""
+"""SQS queues: the dead-letter queue (every mode) and the upload queue (queue and eventbridge modes)."""
 
 from __future__ import annotations
 
@@ -11,14 +11,23 @@ from captioning.component import limits
 from captioning.component.settings import PipelineSettings
 
 
-def create_dead_letter_queue(name: str, *, tags: dict[str, str], parent: pulumi.Resource) -> aws.sqs.Queue:
+def queue_encryption(settings: PipelineSettings) -> dict[str, object]:
+    """SSE with kms_key_arn's key, else SQS-managed SSE (the two are exclusive)."""
+    if settings.kms_key_arn is not None:
+        return {"kms_master_key_id": settings.kms_key_arn}
+    return {"sqs_managed_sse_enabled": True}
+
+
+def create_dead_letter_queue(
+    name: str, settings: PipelineSettings, *, parent: pulumi.Resource
+) -> aws.sqs.Queue:
     """Where events that could not be captioned are kept, for the longest time SQS allows."""
     return aws.sqs.Queue(
         f"{name}-dead-letters",
         message_retention_seconds=limits.SQS_MAX_RETENTION_SECONDS,
-        sqs_managed_sse_enabled=True,
-        tags=tags,
+        tags=settings.tags,
         opts=pulumi.ResourceOptions(parent=parent),
+        **queue_encryption(settings),
     )
 
 
@@ -30,7 +39,8 @@ def upload_queue_visibility_timeout(settings: PipelineSettings) -> int:
 def create_upload_queue(
     name: str, settings: PipelineSettings, *, dead_letter_queue: aws.sqs.Queue, parent: pulumi.Resource
 ) -> aws.sqs.Queue:
-    """Buffers the bucket's notifications; messages failing `max_receive_count` times move to the DLQ."""
+    """Buffers the bucket's notifications (or EventBridge's deliveries); messages failing
+    `max_receive_count` times move to the DLQ."""
     return aws.sqs.Queue(
         f"{name}-uploads",
         visibility_timeout_seconds=upload_queue_visibility_timeout(settings),
@@ -40,7 +50,7 @@ def create_upload_queue(
                 {"deadLetterTargetArn": arn, "maxReceiveCount": settings.max_receive_count}
             )
         ),
-        sqs_managed_sse_enabled=True,
         tags=settings.tags,
         opts=pulumi.ResourceOptions(parent=parent),
+        **queue_encryption(settings),
     )

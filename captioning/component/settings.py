@@ -10,6 +10,7 @@ whether the model fits is a separate step that reads the model directory or asks
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import typing
 from collections.abc import Iterator, Mapping
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 
 import pulumi
 
-from captioning.component import limits
+from captioning.component import event_pattern, limits
 from captioning.component.args import CaptioningPipelineArgs
 from captioning.component.validation import InvalidSettingError, at_least, integer_in_range, is_int, one_of
 from captioning.contract import constants, runtimes
@@ -44,6 +45,19 @@ DEFAULT_QUEUE_MAX_CONCURRENCY = 10
 PLATFORMS = {"x86_64": "linux/amd64", "arm64": "linux/arm64"}
 # Deliberately loose: SNS validates the address; this only catches values that are clearly not one.
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# A key's ARN, never an alias's: IAM statements naming an alias ARN do not cover the key behind it, so the
+# function's grant and the resources' encryption must name the key itself. `mrk-` ids are multi-Region keys.
+KMS_KEY_ARN = re.compile(
+    r"^arn:aws(-[a-z]+)*:kms:[a-z]{2}(-[a-z]+)+-\d:\d{12}:key/"
+    r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$"
+)
+IAM_POLICY_ARN = re.compile(r"^arn:aws(-[a-z]+)*:iam::(\d{12}|aws):policy/[\w+=,.@/-]{1,512}$")
+SUBNET_ID = re.compile(r"^subnet-[0-9a-f]{8}([0-9a-f]{9})?$")
+SECURITY_GROUP_ID = re.compile(r"^sg-[0-9a-f]{8}([0-9a-f]{9})?$")
+EVENT_BUS_NAME = re.compile(r"^[/.\-_A-Za-z0-9]+$")
+BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$")
+TRIGGERS_WITH_QUEUE = ("queue", "eventbridge")
+"""The triggers that feed the function from the upload queue (an event source mapping, batches)."""
 
 
 @dataclass
@@ -57,6 +71,7 @@ class PipelineSettings:
     timeout: int = 120
     architecture: str = "x86_64"
     ephemeral_storage: int = 512
+    snap_start: bool = False
     trigger: str = "direct"
     batch_size: int = 10
     batching_window: int = 0
@@ -75,9 +90,15 @@ class PipelineSettings:
     max_object_bytes: int = constants.MAX_OBJECT_BYTES
     key_prefix: str = ""
     key_suffixes: tuple[str, ...] = DEFAULT_IMAGE_SUFFIXES
+    existing_bucket_name: str | None = None
+    manage_bucket_notifications: bool = False
     log_retention_days: int = 30
     force_destroy: bool = False
     images_to_keep: int = 5
+    kms_key_arn: str | None = None
+    permissions_boundary: str | None = None
+    vpc_subnet_ids: tuple[str, ...] = ()
+    vpc_security_group_ids: tuple[str, ...] = ()
     tracing: bool = True
     metrics: bool = True
     metrics_namespace: str = constants.DEFAULT_METRICS_NAMESPACE
@@ -88,14 +109,18 @@ class PipelineSettings:
     throttles_alarm_threshold: int = 1
     duration_alarm_percent: int = 80
     queue_age_alarm_seconds: int = 600
+    caption_events: bool = False
+    event_bus_name: str | None = None
+    table_stream: bool = False
     tags: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # Lists arrive from YAML, TypeScript and JSON config; the settings keep them immutable.
         if isinstance(self.key_suffixes, list):
             self.key_suffixes = tuple(self.key_suffixes)
-        if isinstance(self.alarm_emails, list):
-            self.alarm_emails = tuple(self.alarm_emails)
+        for name in ("alarm_emails", "vpc_subnet_ids", "vpc_security_group_ids"):
+            if isinstance(getattr(self, name), list):
+                setattr(self, name, tuple(getattr(self, name)))
         validate(self)
 
     @property
@@ -106,6 +131,25 @@ class PipelineSettings:
         if self.reserved_concurrency is not None:
             return self.reserved_concurrency
         return DEFAULT_QUEUE_MAX_CONCURRENCY
+
+    @property
+    def uses_queue(self) -> bool:
+        """Whether uploads reach the function through the upload queue (queue and eventbridge modes)."""
+        return self.trigger in TRIGGERS_WITH_QUEUE
+
+    @property
+    def creates_bucket(self) -> bool:
+        """Whether the component creates the images bucket (else it captions existing_bucket_name)."""
+        return self.existing_bucket_name is None
+
+    @property
+    def publishes_versions(self) -> bool:
+        """Whether the function publishes versions behind the `live` alias the triggers invoke."""
+        return self.provisioned_concurrency > 0 or self.snap_start is True
+
+    @property
+    def in_vpc(self) -> bool:
+        return bool(self.vpc_subnet_ids)
 
     @property
     def platform(self) -> str:
@@ -197,7 +241,20 @@ def _errors(settings: PipelineSettings) -> Iterator[InvalidSettingError]:
     yield from at_least("images_to_keep", settings.images_to_keep, 1)
     yield from _key_filters(settings)
     yield from _monitoring(settings)
-    for flag in ("force_destroy", "half_precision_weights", "tracing", "metrics"):
+    yield from _existing_bucket(settings)
+    yield from _snap_start(settings)
+    yield from _account_settings(settings)
+    yield from _events(settings)
+    for flag in (
+        "force_destroy",
+        "half_precision_weights",
+        "tracing",
+        "metrics",
+        "snap_start",
+        "manage_bucket_notifications",
+        "caption_events",
+        "table_stream",
+    ):
         if not isinstance(getattr(settings, flag), bool):
             yield InvalidSettingError(flag, getattr(settings, flag), "true or false")
 
@@ -338,7 +395,7 @@ def _queue_settings(settings: PipelineSettings) -> Iterator[InvalidSettingError]
             "max_concurrency", settings.max_concurrency, limits.SQS_MAXIMUM_CONCURRENCY, "instances"
         )
     reserved = settings.reserved_concurrency
-    if settings.trigger != "queue" or not (reserved is None or is_int(reserved)):
+    if not settings.uses_queue or not (reserved is None or is_int(reserved)):
         return
     effective = settings.queue_max_concurrency
     low = limits.SQS_MAXIMUM_CONCURRENCY[0]
@@ -346,8 +403,8 @@ def _queue_settings(settings: PipelineSettings) -> Iterator[InvalidSettingError]
         yield InvalidSettingError(
             "max_concurrency",
             effective,
-            f"at least {low} in queue mode (AWS's minimum for an SQS event source); it defaults to "
-            "the reserved concurrency, so reserve at least 2 or use trigger 'direct'",
+            f"at least {low} with trigger {settings.trigger!r} (AWS's minimum for an SQS event source); "
+            "it defaults to the reserved concurrency, so reserve at least 2 or use trigger 'direct'",
         )
     elif reserved is not None and is_int(effective) and effective > reserved:
         yield InvalidSettingError(
@@ -378,3 +435,157 @@ def _key_filters(settings: PipelineSettings) -> Iterator[InvalidSettingError]:
                 f"suffixes that do not overlap; {suffix!r} also matches {clashes[0]!r}",
             )
             return
+    if settings.trigger == "eventbridge" and isinstance(settings.key_prefix, str):
+        yield from _rule_pattern_size(settings)
+
+
+def _existing_bucket(settings: PipelineSettings) -> Iterator[InvalidSettingError]:
+    name = settings.existing_bucket_name
+    if name is None:
+        if settings.manage_bucket_notifications is True:
+            yield InvalidSettingError(
+                "manage_bucket_notifications",
+                True,
+                "false unless {existing_bucket_name} is set (the component always sets the notifications "
+                "of the bucket it creates)",
+                related=("existing_bucket_name",),
+            )
+        return
+    low, high = limits.BUCKET_NAME_LENGTH
+    if not isinstance(name, str) or not low <= len(name) <= high or not BUCKET_NAME.match(name):
+        yield InvalidSettingError(
+            "existing_bucket_name",
+            name,
+            f"a bucket name: {low}-{high} lowercase letters, digits, dots and hyphens, starting and ending "
+            "with a letter or digit (the name, not an ARN or s3:// URL), or unset to create a bucket",
+        )
+    elif settings.trigger != "eventbridge":
+        yield InvalidSettingError(
+            "existing_bucket_name",
+            name,
+            "only with {trigger} 'eventbridge' (any number of EventBridge rules can match a bucket's "
+            "events, while S3 keeps one notification configuration per bucket and the component would "
+            f"replace its owner's); {{trigger}} is {settings.trigger!r}",
+            related=("trigger",),
+        )
+
+
+def _snap_start(settings: PipelineSettings) -> Iterator[InvalidSettingError]:
+    if settings.snap_start is not True:
+        return
+    if is_int(settings.provisioned_concurrency) and settings.provisioned_concurrency > 0:
+        yield InvalidSettingError(
+            "snap_start",
+            True,
+            "false while {provisioned_concurrency} is above 0 (Lambda does not combine SnapStart with "
+            f"provisioned concurrency; {{provisioned_concurrency}} is {settings.provisioned_concurrency})",
+            related=("provisioned_concurrency",),
+        )
+    largest = limits.SNAP_START_MAX_EPHEMERAL_STORAGE_MB
+    if is_int(settings.ephemeral_storage) and settings.ephemeral_storage > largest:
+        yield InvalidSettingError(
+            "snap_start",
+            True,
+            f"false while {{ephemeral_storage}} is above {largest} MB (Lambda does not combine SnapStart "
+            f"with more ephemeral storage; {{ephemeral_storage}} is {settings.ephemeral_storage})",
+            related=("ephemeral_storage",),
+        )
+
+
+def _account_settings(settings: PipelineSettings) -> Iterator[InvalidSettingError]:
+    key = settings.kms_key_arn
+    if key is not None and (not isinstance(key, str) or not KMS_KEY_ARN.match(key)):
+        yield InvalidSettingError(
+            "kms_key_arn",
+            key,
+            "a KMS key ARN, arn:aws:kms:REGION:ACCOUNT:key/KEY-ID (a key id or alias is not enough, and "
+            "an alias ARN is refused: the function's grant must name the key itself), or unset for "
+            "AWS-managed keys",
+        )
+    boundary = settings.permissions_boundary
+    if boundary is not None and (not isinstance(boundary, str) or not IAM_POLICY_ARN.match(boundary)):
+        yield InvalidSettingError(
+            "permissions_boundary",
+            boundary,
+            "an IAM policy ARN, arn:aws:iam::ACCOUNT:policy/NAME (or arn:aws:iam::aws:policy/NAME), "
+            "or unset for no boundary",
+        )
+    yield from _id_list(
+        "vpc_subnet_ids", settings.vpc_subnet_ids, SUBNET_ID, "subnet-", limits.VPC_MAX_SUBNETS
+    )
+    yield from _id_list(
+        "vpc_security_group_ids",
+        settings.vpc_security_group_ids,
+        SECURITY_GROUP_ID,
+        "sg-",
+        limits.VPC_MAX_SECURITY_GROUPS,
+    )
+    subnets, groups = settings.vpc_subnet_ids, settings.vpc_security_group_ids
+    if isinstance(subnets, tuple) and isinstance(groups, tuple) and bool(subnets) != bool(groups):
+        given, missing = (
+            ("vpc_subnet_ids", "vpc_security_group_ids")
+            if subnets
+            else ("vpc_security_group_ids", "vpc_subnet_ids")
+        )
+        yield InvalidSettingError(
+            given,
+            list(getattr(settings, given)),
+            f"only together with {{{missing}}} (a function in a VPC needs both subnets and security "
+            f"groups); set {{{missing}}} too, or neither",
+            related=(missing,),
+        )
+
+
+def _id_list(
+    setting: str, value: object, pattern: re.Pattern[str], prefix: str, most: int
+) -> Iterator[InvalidSettingError]:
+    if not isinstance(value, tuple) or not all(
+        isinstance(item, str) and pattern.match(item) for item in value
+    ):
+        yield InvalidSettingError(
+            setting, value, f'a list of ids such as ["{prefix}0123456789abcdef0"] ([] for none)'
+        )
+    elif len(value) > most:
+        yield InvalidSettingError(setting, list(value), f"at most {most} ids (Lambda's limit)")
+    elif len(set(value)) != len(value):
+        yield InvalidSettingError(setting, list(value), "ids that are not repeated")
+
+
+def _events(settings: PipelineSettings) -> Iterator[InvalidSettingError]:
+    bus = settings.event_bus_name
+    if bus is None:
+        return
+    low, high = limits.EVENT_BUS_NAME_LENGTH
+    if not isinstance(bus, str) or not low <= len(bus) <= high or not EVENT_BUS_NAME.match(bus):
+        yield InvalidSettingError(
+            "event_bus_name",
+            bus,
+            f"an event bus name ({low}-{high} letters, digits and . - _ /; not an ARN), "
+            "or unset for the default bus",
+        )
+    elif settings.caption_events is not True:
+        yield InvalidSettingError(
+            "event_bus_name",
+            bus,
+            "unset unless {caption_events} is true (it names where caption events go)",
+            related=("caption_events",),
+        )
+
+
+def rule_pattern_json(settings: PipelineSettings, bucket_name: str) -> str:
+    """Eventbridge mode's rule pattern for `bucket_name`, as sent to EventBridge (compact JSON)."""
+    pattern = event_pattern.object_created_pattern(bucket_name, settings.key_prefix, settings.key_suffixes)
+    return json.dumps(pattern, separators=(",", ":"))
+
+
+def _rule_pattern_size(settings: PipelineSettings) -> Iterator[InvalidSettingError]:
+    bucket = settings.existing_bucket_name or event_pattern.LONGEST_BUCKET_NAME
+    size = len(rule_pattern_json(settings, bucket))
+    if size > event_pattern.PATTERN_MAX_CHARACTERS:
+        yield InvalidSettingError(
+            "key_suffixes",
+            list(settings.key_suffixes),
+            f"fewer or shorter suffixes (or a shorter {{key_prefix}}) with trigger 'eventbridge': the rule's "
+            f"pattern would be {size} characters, over EventBridge's {event_pattern.PATTERN_MAX_CHARACTERS}",
+            related=("key_prefix",),
+        )

@@ -80,8 +80,14 @@ def args_from_config(config: pulumi.Config | None = None) -> CaptioningPipelineA
         entry = _BY_FIELD.get(error.setting)
         if entry is None:
             raise
-        raise error.renamed(f"{NAMESPACE}:{entry.key}") from error
+        raise error.renamed(f"{NAMESPACE}:{entry.key}", config_key_of) from error
     return CaptioningPipelineArgs(**values)
+
+
+def config_key_of(field: str) -> str:
+    """A setting's config key as a stack file spells it (`captioning:provisionedConcurrency`)."""
+    entry = _BY_FIELD.get(field)
+    return f"{NAMESPACE}:{entry.key}" if entry is not None else field
 
 
 def _read(config: pulumi.Config, entry: ConfigKey) -> Any:

@@ -7,21 +7,32 @@ at the start of `pulumi up` instead of half-way through. The rules themselves ar
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 
 class InvalidSettingError(ValueError):
-    """A pipeline setting AWS (or the captioner) would refuse."""
+    """A pipeline setting AWS (or the captioner) would refuse.
 
-    def __init__(self, setting: str, value: object, allowed: str) -> None:
+    `allowed` may name other settings as `{setting_name}` fields, listed in `related`: the message spells
+    them as the setting itself is spelled (`renamed` with a spelling: a config key, the schema's
+    camelCase), so a refused combination names both keys the way the user wrote them.
+    """
+
+    def __init__(self, setting: str, value: object, allowed: str, *, related: Sequence[str] = ()) -> None:
         self.setting = setting
         self.value = value
         self.allowed = allowed
-        super().__init__(f"{setting}={value!r} is not allowed: {allowed}")
+        self.related = tuple(related)
+        self._spelled = allowed.format(**{name: name for name in self.related}) if self.related else allowed
+        super().__init__(f"{setting}={value!r} is not allowed: {self._spelled}")
 
-    def renamed(self, setting: str) -> InvalidSettingError:
-        """The same error, naming the setting as the user spelled it (e.g. a config key)."""
-        return InvalidSettingError(setting, self.value, self.allowed)
+    def renamed(self, setting: str, spelling: Callable[[str], str] | None = None) -> InvalidSettingError:
+        """The same error, naming the setting as the user spelled it (e.g. a config key); `spelling` turns
+        the other settings' names the message mentions into the same form."""
+        if not self.related or spelling is None:
+            return InvalidSettingError(setting, self.value, self._spelled)
+        allowed = self.allowed.format(**{name: spelling(name) for name in self.related})
+        return InvalidSettingError(setting, self.value, allowed)
 
 
 def is_int(value: object) -> bool:

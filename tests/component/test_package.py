@@ -29,7 +29,8 @@ from tests.pulumi_mocks import use_mocks
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENGINE_ADDRESS = "127.0.0.1:1"  # GetSchema never calls the engine back; Construct would.
 
-# Output name -> schema type (queueUrl is the only optional one: queue mode only).
+# Output name -> schema type (queueUrl and tableStreamArn are optional: not in direct mode, not without
+# tableStream).
 OUTPUT_TYPES = {
     "bucketName": "string",
     "tableName": "string",
@@ -43,7 +44,9 @@ OUTPUT_TYPES = {
     "dashboardName": "string",
     "keyPrefix": "string",
     "keySuffixes": "array",
+    "tableStreamArn": "string",
 }
+OPTIONAL_OUTPUTS = {"queueUrl", "tableStreamArn"}
 
 
 def _run(coroutine: typing.Coroutine) -> typing.Any:
@@ -125,7 +128,7 @@ def test_every_output_is_in_the_schema_with_its_type_and_description(served_sche
         assert outputs[name]["type"] == kind, name
         assert outputs[name]["description"].strip(), name
     assert outputs["keySuffixes"]["items"]["type"] == "string"
-    assert set(component["required"]) == set(OUTPUT_TYPES) - {"queueUrl"}
+    assert set(component["required"]) == set(OUTPUT_TYPES) - OPTIONAL_OUTPUTS
 
 
 def test_the_schema_the_plugin_serves_is_the_one_inferred_in_process(served_schema):
@@ -226,6 +229,15 @@ def test_the_provider_constructs_the_component_from_schema_named_inputs(yaml_inp
         ({"memorySize": 3072.5}, "memorySize=3072.5 is not allowed: a whole number of MB"),
         ({"timeout": 60, "trigger": "sns"}, "trigger='sns' is not allowed: one of 'direct', 'queue'"),
         ({"keySuffixes": [".jpg", ".JPG", ""]}, "keySuffixes=("),
+        # A refused combination names the other key in camelCase too.
+        (
+            {"snapStart": True, "provisionedConcurrency": 1},
+            "snapStart=True is not allowed: false while provisionedConcurrency is above 0",
+        ),
+        (
+            {"existingBucketName": "their-photos", "trigger": "queue"},
+            "existingBucketName='their-photos' is not allowed: only with trigger 'eventbridge'",
+        ),
     ],
 )
 def test_a_refused_input_reaches_the_engine_as_a_component_error(inputs, message):

@@ -12,8 +12,11 @@ from tests.pulumi_mocks import deploy
 
 COMPONENT_TYPE = "captioning:index:CaptioningPipeline"
 
-# Between them, every resource the component can create: both triggers, with and without an alias,
-# with and without alarm e-mails.
+KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9"
+
+# Between them, every resource the component can create: every trigger, with and without an alias
+# (provisioned concurrency, SnapStart), with and without alarm e-mails, on a created or an existing
+# bucket (its notifications managed or not).
 SHAPES = {
     "direct-provisioned": CaptioningPipelineArgs(
         trigger="direct", reserved_concurrency=2, provisioned_concurrency=1
@@ -24,6 +27,23 @@ SHAPES = {
     "direct-plain": CaptioningPipelineArgs(trigger="direct"),
     "queue-emails": CaptioningPipelineArgs(
         trigger="queue", alarm_emails=("ops@example.com", "dev@example.com")
+    ),
+    "eventbridge-snap-start": CaptioningPipelineArgs(trigger="eventbridge", snap_start=True),
+    "eventbridge-existing-bucket": CaptioningPipelineArgs(
+        trigger="eventbridge", existing_bucket_name="their-photos", key_prefix="uploads/"
+    ),
+    "eventbridge-existing-managed": CaptioningPipelineArgs(
+        trigger="eventbridge", existing_bucket_name="their-photos", manage_bucket_notifications=True
+    ),
+    # Settings that change resources' inputs, never which resources exist.
+    "eventbridge-account": CaptioningPipelineArgs(
+        trigger="eventbridge",
+        kms_key_arn=KEY_ARN,
+        permissions_boundary="arn:aws:iam::123456789012:policy/boundary",
+        vpc_subnet_ids=("subnet-0123456789abcdef0",),
+        vpc_security_group_ids=("sg-0123456789abcdef0",),
+        caption_events=True,
+        table_stream=True,
     ),
 }
 
@@ -67,13 +87,37 @@ QUEUE = Counter(
         "aws:cloudwatch/metricAlarm:MetricAlarm": 1,  # age of the oldest upload
     }
 )
-PROVISIONED = Counter(
-    {"aws:lambda/alias:Alias": 1, "aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig": 1}
+EVENTBRIDGE = Counter(
+    {
+        "aws:sqs/queue:Queue": 1,  # the upload queue
+        "aws:sqs/queuePolicy:QueuePolicy": 2,  # the rule may send to the upload and dead-letter queues
+        "aws:cloudwatch/eventRule:EventRule": 1,
+        "aws:cloudwatch/eventTarget:EventTarget": 1,
+        "aws:lambda/eventSourceMapping:EventSourceMapping": 1,
+        "aws:cloudwatch/metricAlarm:MetricAlarm": 1,  # age of the oldest upload
+    }
 )
+TRIGGERS = {"direct": DIRECT, "queue": QUEUE, "eventbridge": EVENTBRIDGE}
+CREATED_BUCKET = (
+    "aws:s3/bucket:Bucket",
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+    "aws:s3/bucketPolicy:BucketPolicy",
+)
+NOTIFICATION = "aws:s3/bucketNotification:BucketNotification"
+ALIAS = Counter({"aws:lambda/alias:Alias": 1})
+PROVISIONED = Counter({"aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig": 1})
 
 
 def expected_children(args: CaptioningPipelineArgs) -> Counter:
-    expected = COMMON + (QUEUE if args.get("trigger") == "queue" else DIRECT)
+    expected = COMMON + TRIGGERS[args.get("trigger", "direct")]
+    if args.get("existing_bucket_name"):
+        for typ in CREATED_BUCKET:
+            del expected[typ]
+        if not args.get("manage_bucket_notifications"):
+            del expected[NOTIFICATION]
+    if args.get("provisioned_concurrency") or args.get("snap_start"):
+        expected += ALIAS
     if args.get("provisioned_concurrency"):
         expected += PROVISIONED
     if args.get("alarm_emails"):
@@ -103,10 +147,15 @@ def test_each_shape_creates_exactly_its_resources_all_children_of_the_component(
 
 
 def test_the_inventory_totals():
-    """The per-mode totals, spelled out: 28 resources in direct mode with an alias, 28 in queue mode."""
+    """The per-mode totals, spelled out: 28 resources in direct mode with an alias, 28 in queue mode, 30 in
+    eventbridge mode with an alias (SnapStart), 25 on an existing bucket (none of them on the bucket)."""
     assert sum(expected_children(SHAPES["direct-provisioned"]).values()) == 28
     assert sum(expected_children(SHAPES["queue-provisioned"]).values()) == 28
     assert sum(expected_children(SHAPES["direct-plain"]).values()) == 26
+    assert sum(expected_children(SHAPES["eventbridge-snap-start"]).values()) == 30
+    assert sum(expected_children(SHAPES["eventbridge-existing-bucket"]).values()) == 24
+    assert sum(expected_children(SHAPES["eventbridge-existing-managed"]).values()) == 25
+    assert sum(expected_children(SHAPES["eventbridge-account"]).values()) == 29
 
 
 # --- the child resources a Python program reads (docs/package.md, "The child resources") ----------------
@@ -116,7 +165,9 @@ PACKAGE_DOC = Path(__file__).resolve().parents[2] / "docs" / "package.md"
 # Attribute -> the resource's type token, or None where the shape has no such resource.
 EXPOSED = {
     "function": lambda args: FUNCTION,
-    "live_alias": lambda args: "aws:lambda/alias:Alias" if args.get("provisioned_concurrency") else None,
+    "live_alias": lambda args: (
+        "aws:lambda/alias:Alias" if args.get("provisioned_concurrency") or args.get("snap_start") else None
+    ),
     "provisioned_concurrency": lambda args: (
         "aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig"
         if args.get("provisioned_concurrency")
@@ -124,11 +175,20 @@ EXPOSED = {
     ),
     "function_role": lambda args: "aws:iam/role:Role",
     "log_group": lambda args: "aws:cloudwatch/logGroup:LogGroup",
-    "bucket": lambda args: "aws:s3/bucket:Bucket",
+    "bucket": lambda args: None if args.get("existing_bucket_name") else "aws:s3/bucket:Bucket",
     "table": lambda args: "aws:dynamodb/table:Table",
     "dead_letter_queue": lambda args: "aws:sqs/queue:Queue",
-    "upload_queue": lambda args: "aws:sqs/queue:Queue" if args.get("trigger") == "queue" else None,
-    "notification": lambda args: "aws:s3/bucketNotification:BucketNotification",
+    "upload_queue": lambda args: (
+        "aws:sqs/queue:Queue" if args.get("trigger") in ("queue", "eventbridge") else None
+    ),
+    "notification": lambda args: (
+        None
+        if args.get("existing_bucket_name") and not args.get("manage_bucket_notifications")
+        else "aws:s3/bucketNotification:BucketNotification"
+    ),
+    "uploads_rule": lambda args: (
+        "aws:cloudwatch/eventRule:EventRule" if args.get("trigger") == "eventbridge" else None
+    ),
     "repository": lambda args: "aws:ecr/repository:Repository",
     "alarm_topic": lambda args: "aws:sns/topic:Topic",
     "dashboard": lambda args: "aws:cloudwatch/dashboard:Dashboard",

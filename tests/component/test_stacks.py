@@ -149,20 +149,32 @@ def test_dev_is_small_and_direct_prod_is_full_size_behind_the_queue():
     assert dev["captioning:runtime"] == prod["captioning:runtime"] == "onnx"
 
 
-def test_every_config_key_reaches_its_field():
-    values = {
-        "memory": 2048, "concurrency": 8, "provisionedConcurrency": 2, "timeout": 60,
-        "architecture": "arm64", "ephemeralStorage": 1024, "trigger": "queue", "batchSize": 20,
-        "batchingWindow": 4, "maxConcurrency": 6, "maxReceiveCount": 3, "retryAttempts": 1,
-        "maxEventAge": 600, "modelId": "acme/m", "modelDir": "models/demo-shapes", "numBeams": 3,
-        "halfPrecisionWeights": True,
-        "maxLength": 20, "precision": "int8", "maxObjectBytes": 1024, "keyPrefix": "in/",
-        "keySuffixes": [".jpg", ".png"], "logRetentionDays": 14, "forceDestroy": True, "imagesToKeep": 2,
-        "runtime": "torch", "prompt": "<DETAILED_CAPTION>", "tracing": False, "metrics": False,
-        "metricsNamespace": "Team/Captions", "alarmEmails": ["ops@example.com"], "alarmPeriod": 60,
-        "alarmEvaluationPeriods": 3, "errorsAlarmThreshold": 5, "throttlesAlarmThreshold": 2,
-        "durationAlarmPercent": 90, "queueAgeAlarmSeconds": 900,
-    }  # fmt: skip
+EVERY_KEY = {
+    "memory": 2048, "concurrency": 8, "provisionedConcurrency": 2, "timeout": 60,
+    "architecture": "arm64", "ephemeralStorage": 1024, "snapStart": False, "trigger": "eventbridge",
+    "batchSize": 20, "batchingWindow": 4, "maxConcurrency": 6, "maxReceiveCount": 3, "retryAttempts": 1,
+    "maxEventAge": 600, "modelId": "acme/m", "modelDir": "models/demo-shapes", "numBeams": 3,
+    "halfPrecisionWeights": True,
+    "maxLength": 20, "precision": "int8", "maxObjectBytes": 1024, "keyPrefix": "in/",
+    "keySuffixes": [".jpg", ".png"], "existingBucketName": "their-photos",
+    "manageBucketNotifications": True, "logRetentionDays": 14, "forceDestroy": True, "imagesToKeep": 2,
+    "kmsKeyArn": "arn:aws:kms:eu-west-1:123456789012:key/0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9",
+    "permissionsBoundary": "arn:aws:iam::123456789012:policy/team-boundary",
+    "vpcSubnetIds": ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"],
+    "vpcSecurityGroupIds": ["sg-0123456789abcdef0"],
+    "runtime": "torch", "prompt": "<DETAILED_CAPTION>", "tracing": False, "metrics": False,
+    "metricsNamespace": "Team/Captions", "alarmEmails": ["ops@example.com"], "alarmPeriod": 60,
+    "alarmEvaluationPeriods": 3, "errorsAlarmThreshold": 5, "throttlesAlarmThreshold": 2,
+    "durationAlarmPercent": 90, "queueAgeAlarmSeconds": 900, "captionEvents": True,
+    "eventBusName": "captions", "tableStream": True,
+}  # fmt: skip
+# SnapStart excludes provisioned concurrency and more ephemeral storage: its own stack, so snapStart's
+# true reaches the field too.
+SNAP_START = {**EVERY_KEY, "snapStart": True, "provisionedConcurrency": 0, "ephemeralStorage": 512}
+
+
+@pytest.mark.parametrize("values", [EVERY_KEY, SNAP_START], ids=["every-key", "snap-start"])
+def test_every_config_key_reaches_its_field(values):
     assert set(values) == {entry.key for entry in CONFIG_KEYS}
     use_mocks({f"captioning:{key}": value for key, value in values.items()})
     args = resolve_settings(args_from_config())
@@ -209,6 +221,27 @@ def test_a_value_aws_refuses_fails_naming_the_config_key():
     with pytest.raises(InvalidSettingError, match=r"captioning:memory=20000 .*from 128 to 10240"):
         deploy()
     assert mocks.registrations == []
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (
+            {"snapStart": True, "ephemeralStorage": 1024},
+            "captioning:snapStart=True is not allowed: false while captioning:ephemeralStorage is above 512",
+        ),
+        (
+            {"vpcSubnetIds": ["subnet-0123456789abcdef0"]},
+            "only together with captioning:vpcSecurityGroupIds",
+        ),
+        ({"eventBusName": "captions"}, "unset unless captioning:captionEvents is true"),
+    ],
+)
+def test_a_refused_combination_names_both_config_keys(config, message):
+    use_mocks({f"captioning:{key}": value for key, value in config.items()})
+    with pytest.raises(InvalidSettingError) as caught:
+        args_from_config()
+    assert message in str(caught.value)
 
 
 def test_an_unknown_key_fails_listing_the_known_ones():
