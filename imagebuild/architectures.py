@@ -8,7 +8,10 @@ from __future__ import annotations
 import platform
 from dataclasses import dataclass
 
-DEFAULT_ARCHITECTURE = "x86_64"
+from captioning.contract.constants import ARCHITECTURES as LAMBDA_ARCHITECTURES
+from captioning.contract.constants import PLATFORMS
+
+DEFAULT_ARCHITECTURE = LAMBDA_ARCHITECTURES[0]
 
 
 @dataclass(frozen=True)
@@ -16,7 +19,8 @@ class Architecture:
     name: str
     """Lambda's name (the component's `architecture` setting)."""
     platform: str
-    """The Docker platform its image is built for: one platform, so the image is a manifest, not an index."""
+    """The Docker platform its image is built for (the contract's PLATFORMS, as the component builds it):
+    one platform, so the image is a manifest, not an index."""
     debian: str
     """debootstrap --arch"""
     wheel_platforms: tuple[str, ...]
@@ -30,7 +34,7 @@ class Architecture:
 ARCHITECTURES = {
     "x86_64": Architecture(
         name="x86_64",
-        platform="linux/amd64",
+        platform=PLATFORMS["x86_64"],
         debian="amd64",
         wheel_platforms=(
             "manylinux_2_28_x86_64",
@@ -43,7 +47,7 @@ ARCHITECTURES = {
     ),
     "arm64": Architecture(
         name="arm64",
-        platform="linux/arm64",
+        platform=PLATFORMS["arm64"],
         debian="arm64",
         wheel_platforms=(
             "manylinux_2_28_aarch64",

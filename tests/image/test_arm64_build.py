@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from captioning.contract import constants
 from imagebuild import wheelhouse
 from imagebuild.architectures import ARCHITECTURES, architecture, host
 from imagebuild.function_image import ImageOptions
@@ -25,6 +26,8 @@ def test_each_architecture_builds_one_platform_with_its_own_rie_and_wheels() -> 
         "x86_64": "linux/amd64",
         "arm64": "linux/arm64",
     }
+    assert tuple(ARCHITECTURES) == constants.ARCHITECTURES  # one build recipe per architecture Lambda has
+    assert all(ARCHITECTURES[name].platform == constants.PLATFORMS[name] for name in constants.ARCHITECTURES)
     assert ARM64.rie.endswith("aws-lambda-rie-arm64") and ARM64.debian == "arm64"
     assert all(tag.endswith("_aarch64") for tag in ARM64.wheel_platforms)
     with pytest.raises(ValueError, match="ARCH must be one of x86_64, arm64; got 'sparc'"):
