@@ -13,13 +13,14 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, fields, replace
 
+from captioning.contract.constants import ARCHITECTURES
+
 REGION = "us-east-1"
 TAKEN_ON = "2026-12-03"
 SOURCES = (
     "https://aws.amazon.com/lambda/pricing/",
     "https://aws.amazon.com/ec2/pricing/on-demand/",
 )
-ARCHITECTURES = ("x86_64", "arm64")
 
 
 @dataclass(frozen=True)
