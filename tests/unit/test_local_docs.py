@@ -19,9 +19,10 @@ def _local_links(page: Path) -> list[str]:
     return [target for target in LINK.findall(page.read_text()) if "://" not in target]
 
 
-def test_the_readme_is_at_most_270_lines() -> None:
-    # 250 until the first-hour issue asked the README itself to show a program's unit test (16 lines).
-    assert len(README.read_text().splitlines()) <= 270
+def test_the_readme_is_at_most_290_lines() -> None:
+    # 250 until the first-hour issue asked the README itself to show a program's unit test (16 lines); 270
+    # until issues 21/22 added twelve settings to the configuration table.
+    assert len(README.read_text().splitlines()) <= 290
 
 
 @pytest.mark.parametrize("page", [README, *sorted(DOCS.glob("*.md"))], ids=lambda page: page.name)
