@@ -43,6 +43,7 @@ from captioning.component import limits, measured_memory
 from captioning.component.build_context import resolve_model_dir
 from captioning.component.settings import PipelineSettings
 from captioning.component.validation import InvalidSettingError, is_int
+from captioning.contract.model_files import ONNX_MODEL_TYPES
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +118,7 @@ ratios: BLIP base 0.47 for the first image, GIT base 0.18): generous rather than
 
 HEADROOM = 1.15
 """On the model's part (weights and activations): allocator fragmentation, image decoding."""
-ONNX_FAMILIES = ("vision-encoder-decoder",)
+ONNX_FAMILIES = ONNX_MODEL_TYPES
 HUB_TIMEOUT_SECONDS = 10.0
 
 
@@ -150,7 +151,7 @@ def memory_errors(settings: PipelineSettings) -> Iterator[InvalidSettingError]:
             "runtime",
             settings.runtime,
             f"'torch' for {footprint.name} (a {footprint.family} model): the onnx runtime exports"
-            " ViT + GPT-2 vision-encoder-decoder models only (pulumi config set captioning:runtime torch)",
+            f" {', '.join(ONNX_FAMILIES)} models only (pulumi config set captioning:runtime torch)",
         )
         return
     need = required_memory_mb(settings, footprint)

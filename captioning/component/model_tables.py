@@ -46,6 +46,13 @@ def _short_ids(ids: list[str]) -> str:
     return ", ".join([f"`{ids[0]}`", *(f"`{model_id[len(prefix) :]}`" for model_id in ids[1:])])
 
 
+def _joined(cells: list[str]) -> str:
+    """ "1 MB" cells of one family's models as "1 / 2 MB" (a single cell as it is)."""
+    if len(cells) == 1:
+        return cells[0]
+    return " / ".join(cell.removesuffix(" MB") for cell in cells) + " MB"
+
+
 def readme_table() -> list[str]:
     """README.md's table: one row per family, memory for one image per call."""
     rows = ["| family | tested model ids | fp32 weights | memory |", "| --- | --- | ---: | ---: |"]
@@ -55,15 +62,12 @@ def readme_table() -> list[str]:
         if any(model.model_id == constants.DEFAULT_MODEL_ID for model in models):
             ids += f" (default; {constants.DEFAULT_RUNTIME.upper()} runtime)"
         weights = " / ".join(f"{_weights_mb(model):,}" for model in models) + " MB"
-        if family in ONNX_FAMILIES:
-            memory = ", ".join(
-                f"{_memory_cell(model, 'onnx', 'fp32')} on onnx, {_memory_cell(model, 'torch', 'fp32')}"
-                " on torch"
-                for model in models
-            )
-        else:
-            memory = " / ".join(_memory_cell(model, "torch", "fp32").removesuffix(" MB") for model in models)
-            memory += " MB"
+        runtimes = ("onnx", "torch") if family in ONNX_FAMILIES else ("torch",)
+        memory = ", ".join(
+            _joined([_memory_cell(model, runtime, "fp32") for model in models])
+            + (f" on {runtime}" if len(runtimes) > 1 else "")
+            for runtime in runtimes
+        )
         rows.append(f"| {name} | {ids} | {weights} | {memory} |")
     return rows
 

@@ -28,6 +28,12 @@ per-image encoder and one decoder step); a manifest's "graphs" names its own (`o
 LEGACY_ONNX_GRAPHS = {"encoder": ONNX_ENCODER, "decoder": ONNX_DECODER}
 """The graphs of a format-1 manifest (ViT + GPT-2, before manifests listed their graphs)."""
 
+ONNX_MODEL_TYPES = ("vision-encoder-decoder", "blip")
+"""The config.json model_types `--runtime onnx` exports (vision-encoder-decoder: a ViT encoder with a
+GPT-2 or BERT decoder): the exporter refuses any other, and the component's sizing check asks for
+`runtime: torch` for them. A family joins when its exporter (captioning/preparation/family_export.py)
+and run-time adapter (captioning/function/onnx_family.py) exist."""
+
 WHAT_A_MODEL_DIRECTORY_HOLDS = (
     f"a model directory holds {CONFIG_FILE} plus weights (model.safetensors, pytorch_model.bin, or their "
     f"model-*-of-* shards), or a prepared ONNX model ({ONNX_MANIFEST} with {', '.join(ONNX_FILES)}, "

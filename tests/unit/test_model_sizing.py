@@ -92,10 +92,25 @@ def test_a_queue_batch_is_captioned_in_one_call_so_its_activations_count() -> No
     assert "none fits" in str(error) and "lower batchSize" in str(error)
 
 
-def test_a_non_vit_gpt2_family_with_the_onnx_runtime_is_refused_naming_torch() -> None:
-    error = next(memory_errors(_args(model_id=BLIP_LARGE, runtime="onnx", memory_size=10240)))
+def test_a_family_the_onnx_runtime_does_not_export_is_refused_naming_torch() -> None:
+    error = next(memory_errors(_args(model_id="HuggingFaceTB/SmolVLM-256M-Instruct", runtime="onnx")))
     assert error.setting == "runtime"
-    assert "'torch' for Salesforce/blip-image-captioning-large (a blip model)" in str(error)
+    assert "'torch' for HuggingFaceTB/SmolVLM-256M-Instruct (a idefics3 model)" in str(error)
+    assert "exports vision-encoder-decoder, blip models only" in str(error)
+
+
+def test_blip_is_sized_for_the_onnx_runtime_from_its_table_entry() -> None:
+    assert not list(memory_errors(_args(model_id=BLIP_LARGE, runtime="onnx", memory_size=10240)))
+    need = model_sizing.required_memory_mb(
+        _args(model_id=BLIP_LARGE, runtime="onnx", precision="int8"),
+        model_sizing.model_footprint(_args(model_id=BLIP_LARGE)),
+    )
+    torch_need = model_sizing.required_memory_mb(
+        _args(model_id=BLIP_LARGE, runtime="torch"), model_sizing.model_footprint(_args(model_id=BLIP_LARGE))
+    )
+    assert need.total < torch_need.total
+    error = next(memory_errors(_args(model_id=BLIP_LARGE, runtime="onnx", memory_size=512)))
+    assert error.setting == "memory_size" and "onnx fp32" in str(error)
 
 
 def test_the_prepared_directory_is_sized_from_safetensors_headers(tmp_path: Path) -> None:
