@@ -32,7 +32,7 @@ INVALID = [
         "reserved concurrency (1)",
     ),
     ({"architecture": "amd64"}, "architecture", "'x86_64', 'arm64'"),
-    ({"trigger": "sns"}, "trigger", "'direct', 'queue'"),
+    ({"trigger": "sns"}, "trigger", "'direct', 'queue', 'eventbridge'"),
     ({"precision": "fp16"}, "precision", "'fp32', 'bf16', 'int8'"),
     ({"runtime": "tensorflow"}, "runtime", "'onnx', 'torch'"),
     ({"runtime": "onnx", "precision": "bf16"}, "precision", "runtime 'onnx'; set runtime to 'torch'"),
@@ -78,6 +78,90 @@ INVALID = [
     ({"force_destroy": "yes"}, "force_destroy", "true or false"),
     ({"half_precision_weights": 1}, "half_precision_weights", "true or false"),
     ({"model_dir": ""}, "model_dir", "a model directory, or unset"),
+    # Issue 22: an existing bucket, a key, a boundary, a VPC, caption events.
+    ({"existing_bucket_name": "their-photos"}, "existing_bucket_name", "only with trigger 'eventbridge'"),
+    (
+        {"existing_bucket_name": "their-photos", "trigger": "queue"},
+        "existing_bucket_name",
+        "trigger is 'queue'",
+    ),
+    (
+        {"existing_bucket_name": "s3://their-photos", "trigger": "eventbridge"},
+        "existing_bucket_name",
+        "the name, not an ARN or s3:// URL",
+    ),
+    ({"existing_bucket_name": "", "trigger": "eventbridge"}, "existing_bucket_name", "3-63 lowercase"),
+    ({"manage_bucket_notifications": True}, "manage_bucket_notifications", "unless existing_bucket_name"),
+    (
+        {"existing_bucket_name": "b-b", "trigger": "eventbridge", "manage_bucket_notifications": "yes"},
+        "manage_bucket_notifications",
+        "true or false",
+    ),
+    ({"kms_key_arn": "alias/captions"}, "kms_key_arn", "a KMS key ARN"),
+    ({"kms_key_arn": "arn:aws:kms:us-east-1:123456789012:alias/captions"}, "kms_key_arn", "alias ARN"),
+    ({"kms_key_arn": "0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9"}, "kms_key_arn", "a key id or alias"),
+    ({"kms_key_arn": "arn:aws:s3:::bucket"}, "kms_key_arn", "arn:aws:kms:REGION:ACCOUNT:key/KEY-ID"),
+    ({"permissions_boundary": "team-boundary"}, "permissions_boundary", "an IAM policy ARN"),
+    (
+        {"permissions_boundary": "arn:aws:iam::123456789012:role/team"},
+        "permissions_boundary",
+        "arn:aws:iam::ACCOUNT:policy/NAME",
+    ),
+    ({"vpc_subnet_ids": ("subnet-0123456789abcdef0",)}, "vpc_subnet_ids", "only together with vpc_security"),
+    (
+        {"vpc_security_group_ids": ("sg-0123456789abcdef0",)},
+        "vpc_security_group_ids",
+        "only together with vpc_subnet_ids",
+    ),
+    (
+        {"vpc_subnet_ids": ("vpc-0123456789abcdef0",), "vpc_security_group_ids": ("sg-0123456789abcdef0",)},
+        "vpc_subnet_ids",
+        '["subnet-0123456789abcdef0"]',
+    ),
+    (
+        {"vpc_subnet_ids": "subnet-0123456789abcdef0", "vpc_security_group_ids": ("sg-0123456789abcdef0",)},
+        "vpc_subnet_ids",
+        "a list of ids",
+    ),
+    (
+        {"vpc_subnet_ids": ("subnet-01234567",), "vpc_security_group_ids": ("sg-01234567",) * 2},
+        "vpc_security_group_ids",
+        "not repeated",
+    ),
+    (
+        {
+            "vpc_subnet_ids": tuple(f"subnet-012345{i:02x}" for i in range(17)),
+            "vpc_security_group_ids": ("sg-01234567",),
+        },
+        "vpc_subnet_ids",
+        "at most 16 ids",
+    ),
+    ({"event_bus_name": "captions"}, "event_bus_name", "unset unless caption_events is true"),
+    (
+        {"caption_events": True, "event_bus_name": "arn:aws:events:us-east-1:1:event-bus/x"},
+        "event_bus_name",
+        "not an ARN",
+    ),
+    ({"caption_events": "yes"}, "caption_events", "true or false"),
+    ({"table_stream": 1}, "table_stream", "true or false"),
+    (
+        {"trigger": "eventbridge", "key_prefix": "p" * 80},
+        "key_suffixes",
+        "over EventBridge's 2048",
+    ),
+    ({"trigger": "eventbridge", "reserved_concurrency": 1}, "max_concurrency", "trigger 'eventbridge'"),
+    # Issue 21: SnapStart excludes provisioned concurrency and more ephemeral storage.
+    (
+        {"snap_start": True, "provisioned_concurrency": 1},
+        "snap_start",
+        "false while provisioned_concurrency is above 0",
+    ),
+    (
+        {"snap_start": True, "ephemeral_storage": 513},
+        "snap_start",
+        "false while ephemeral_storage is above 512",
+    ),
+    ({"snap_start": "on"}, "snap_start", "true or false"),
 ]
 
 # Refused by the explicit model check the component runs (check_model_fits): these read the model

@@ -1,4 +1,4 @@
-"""Security checks over the deployment the component produces under mocks (issue 6).
+"""Security checks over the deployment the component produces under mocks (issues 6 and 22).
 
 Each check reads what would be sent to AWS (the registered inputs, policy JSON parsed) and
 returns findings; the tests assert there are none, for every stack file and both trigger modes.
@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from captioning import CaptioningPipeline, PipelineSettings
+from captioning.component.policies import VPC_NETWORK_INTERFACE_ACTIONS
 from tests.pulumi_mocks import (
     ECR_PASSWORD,
     CaptioningMocks,
@@ -36,6 +37,9 @@ PUBLIC_ACCESS_BLOCK = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
 ENCRYPTION = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
 BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
 QUEUE_POLICY = "aws:sqs/queuePolicy:QueuePolicy"
+QUEUE = "aws:sqs/queue:Queue"
+NOTIFICATION = "aws:s3/bucketNotification:BucketNotification"
+RULE = "aws:cloudwatch/eventRule:EventRule"
 ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 FUNCTION = "aws:lambda/function:Function"
@@ -54,11 +58,28 @@ POLICY_INPUTS = [
     (QUEUE_POLICY, "policy"),
     ("aws:ecr/repositoryPolicy:RepositoryPolicy", "policy"),
 ]
-# The only actions allowed on every resource ("*"), each because AWS offers nothing narrower.
-STAR_RESOURCE_EXCEPTIONS = {
+# The only actions allowed on every resource ("*"), each because AWS offers nothing narrower: X-Ray's
+# writes, and the network-interface actions Lambda needs to attach a function to a VPC.
+XRAY_EXCEPTIONS = {
     "xray:PutTraceSegments": "X-Ray has no resource-level permissions (active tracing)",
     "xray:PutTelemetryRecords": "X-Ray has no resource-level permissions (active tracing)",
 }
+VPC_EXCEPTIONS = dict.fromkeys(
+    VPC_NETWORK_INTERFACE_ACTIONS,
+    "EC2 scopes neither the Describe calls nor the interfaces Lambda creates for the function (VPC)",
+)
+STAR_RESOURCE_EXCEPTIONS = {**XRAY_EXCEPTIONS, **VPC_EXCEPTIONS}
+# Resources that change a bucket's configuration (an existing bucket must have none of these from us).
+BUCKET_CONFIGURATION_TYPES = (
+    PUBLIC_ACCESS_BLOCK,
+    ENCRYPTION,
+    BUCKET_POLICY,
+    NOTIFICATION,
+    "aws:s3/bucketVersioning:BucketVersioning",
+    "aws:s3/bucketAcl:BucketAcl",
+    "aws:s3/bucketOwnershipControls:BucketOwnershipControls",
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+)
 S3_READ_PREFIXES = ("s3:Get", "s3:List")
 DIGEST_REFERENCE = re.compile(r"^[^@]+@sha256:[0-9a-f]{64}$")
 
@@ -126,7 +147,7 @@ def bucket_findings(mocks: CaptioningMocks) -> list[str]:
     """Buckets without the four public-access blocks, default encryption or the TLS-only policy."""
     findings = []
     buckets = mocks.of_type(BUCKET)
-    if not buckets:
+    if not buckets and not existing_bucket_names(mocks):
         return ["no bucket found"]
     for bucket in buckets:
         name, arn = bucket.outputs["bucket"], bucket.outputs["arn"]
@@ -149,6 +170,31 @@ def bucket_findings(mocks: CaptioningMocks) -> list[str]:
     return findings
 
 
+def existing_bucket_names(mocks: CaptioningMocks) -> set[str]:
+    """Buckets the rules match that the deployment did not create: the user's existing buckets."""
+    created = {bucket.outputs["bucket"] for bucket in mocks.of_type(BUCKET)}
+    named = {
+        name
+        for rule in mocks.of_type(RULE)
+        for name in json.loads(rule.inputs["eventPattern"])["detail"]["bucket"]["name"]
+    }
+    return named - created
+
+
+def existing_bucket_findings(mocks: CaptioningMocks) -> list[str]:
+    """Anything registered on a bucket the component did not create, beyond turning on its EventBridge
+    notifications (which only manageBucketNotifications does)."""
+    findings = []
+    for name in existing_bucket_names(mocks):
+        for typ in BUCKET_CONFIGURATION_TYPES:
+            for registration in _for_bucket(mocks, typ, name):
+                set_inputs = {k for k, v in registration.inputs.items() if v not in (None, [], {})}
+                if typ == NOTIFICATION and set_inputs == {"bucket", "eventbridge"}:
+                    continue
+                findings.append(f"{registration.name}: changes the existing bucket {name}")
+    return findings
+
+
 def _denies_insecure_transport(policy: str, bucket_arn: str) -> bool:
     for statement in statements(policy):
         if (
@@ -163,15 +209,24 @@ def _denies_insecure_transport(policy: str, bucket_arn: str) -> bool:
 
 
 def queue_policy_findings(mocks: CaptioningMocks) -> list[str]:
-    """Queue policy statements that admit anyone but S3 sending for the images bucket."""
+    """Queue policy statements that admit anyone but S3 sending for the images bucket, or EventBridge
+    sending for the deployment's own rule."""
     findings = []
-    bucket_arns = {bucket.outputs["arn"] for bucket in mocks.of_type(BUCKET)}
+    sources_by_principal = {
+        "s3.amazonaws.com": {bucket.outputs["arn"] for bucket in mocks.of_type(BUCKET)},
+        "events.amazonaws.com": {rule.outputs["arn"] for rule in mocks.of_type(RULE)},
+    }
     for policy in mocks.of_type(QUEUE_POLICY):
         for statement in statements(policy.inputs["policy"]):
             if statement.get("Effect") != "Allow":
                 continue
-            if statement.get("Principal") != {"Service": "s3.amazonaws.com"}:
-                findings.append(f"{policy.name}: admits principal {statement.get('Principal')!r}")
+            principal = statement.get("Principal")
+            service = (
+                principal.get("Service") if isinstance(principal, dict) and len(principal) == 1 else None
+            )
+            if service not in sources_by_principal:
+                findings.append(f"{policy.name}: admits principal {principal!r}")
+                continue
             condition = statement.get("Condition", {})
             sources = {
                 value
@@ -179,8 +234,81 @@ def queue_policy_findings(mocks: CaptioningMocks) -> list[str]:
                 for key, value in condition.get(operator, {}).items()
                 if key.lower() == "aws:sourcearn"
             }
-            if not sources or not sources <= bucket_arns:
-                findings.append(f"{policy.name}: source not pinned to the images bucket: {sorted(sources)}")
+            if not sources or not sources <= sources_by_principal[service]:
+                findings.append(f"{policy.name}: {service} not pinned to this pipeline: {sorted(sources)}")
+    return findings
+
+
+def key_findings(mocks: CaptioningMocks) -> list[str]:
+    """With a customer-managed key: a store the component creates that does not use it, or the function
+    allowed any key action beyond Decrypt and GenerateDataKey, on another resource or without a service."""
+    keys = {
+        queue.inputs["kmsMasterKeyId"] for queue in mocks.of_type(QUEUE) if queue.inputs.get("kmsMasterKeyId")
+    }
+    if not keys:
+        return []
+    if len(keys) > 1:
+        return [f"queues use several keys: {sorted(keys)}"]
+    (key,) = keys
+    findings = [
+        f"{queue.name}: not encrypted with {key}"
+        for queue in mocks.of_type(QUEUE)
+        if queue.inputs.get("kmsMasterKeyId") != key
+    ]
+    stores = [
+        ("aws:dynamodb/table:Table", lambda i: (i.get("serverSideEncryption") or {}).get("kmsKeyArn")),
+        ("aws:cloudwatch/logGroup:LogGroup", lambda i: i.get("kmsKeyId")),
+        ("aws:sns/topic:Topic", lambda i: i.get("kmsMasterKeyId")),
+        (
+            "aws:ecr/repository:Repository",
+            lambda i: ((i.get("encryptionConfigurations") or [{}])[0]).get("kmsKey"),
+        ),
+        (
+            ENCRYPTION,
+            lambda i: ((i.get("rules") or [{}])[0].get("applyServerSideEncryptionByDefault") or {}).get(
+                "kmsMasterKeyId"
+            ),
+        ),
+    ]
+    for typ, used_key in stores:
+        findings += [
+            f"{r.name}: not encrypted with {key}" for r in mocks.of_type(typ) if used_key(r.inputs) != key
+        ]
+    for policy in mocks.of_type(ROLE_POLICY):
+        for statement in statements(policy.inputs["policy"]):
+            actions = [a for a in as_list(statement.get("Action")) if a.lower().startswith("kms:")]
+            if not actions:
+                continue
+            if not set(actions) <= {"kms:Decrypt", "kms:GenerateDataKey"}:
+                findings.append(f"{policy.name}: key actions {actions}")
+            if as_list(statement.get("Resource")) != [key]:
+                findings.append(f"{policy.name}: key actions on {statement.get('Resource')}")
+            if not statement.get("Condition", {}).get("StringEquals", {}).get("kms:ViaService"):
+                findings.append(f"{policy.name}: key actions not limited to services")
+    return findings
+
+
+def boundary_findings(mocks: CaptioningMocks) -> list[str]:
+    """Roles without the boundary while another role has one (the boundary must be on every role)."""
+    boundaries = {role.inputs.get("permissionsBoundary") for role in mocks.of_type(ROLE)}
+    if len(boundaries) <= 1:
+        return []
+    return [
+        f"{role.name}: no permissions boundary"
+        for role in mocks.of_type(ROLE)
+        if not role.inputs.get("permissionsBoundary")
+    ]
+
+
+def vpc_findings(mocks: CaptioningMocks) -> list[str]:
+    """Network-interface permissions on a function outside a VPC (the `*` exception is for VPCs only)."""
+    in_vpc = any(function.inputs.get("vpcConfig") for function in mocks.of_type(FUNCTION))
+    findings = []
+    for policy in mocks.of_type(ROLE_POLICY):
+        for statement in statements(policy.inputs["policy"]):
+            ec2 = [a for a in as_list(statement.get("Action")) if a.lower().startswith("ec2:")]
+            if ec2 and not in_vpc:
+                findings.append(f"{policy.name}: {ec2} without a VPC")
     return findings
 
 
@@ -225,7 +353,11 @@ CHECKS = [
     wildcard_findings,
     function_role_findings,
     bucket_findings,
+    existing_bucket_findings,
     queue_policy_findings,
+    key_findings,
+    boundary_findings,
+    vpc_findings,
     image_reference_findings,
     secret_findings,
 ]
@@ -239,6 +371,17 @@ def _deploy_stack(path: Path) -> CaptioningMocks:
     return mocks
 
 
+KEY = "arn:aws:kms:us-east-1:123456789012:key/0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9"
+BOUNDARY = "arn:aws:iam::123456789012:policy/team-boundary"
+ACCOUNT_SETTINGS = {
+    "kms_key_arn": KEY,
+    "permissions_boundary": BOUNDARY,
+    "vpc_subnet_ids": ("subnet-0123456789abcdef0",),
+    "vpc_security_group_ids": ("sg-0123456789abcdef0",),
+    "caption_events": True,
+    "table_stream": True,
+}
+
 DEPLOYMENTS = {
     **{path.name: (lambda path=path: _deploy_stack(path)) for path in STACK_FILES},
     "direct-with-prefix": lambda: deploy(
@@ -250,6 +393,41 @@ DEPLOYMENTS = {
     "queue-provisioned": lambda: deploy(
         lambda: CaptioningPipeline(
             "test", PipelineSettings(trigger="queue", reserved_concurrency=4, provisioned_concurrency=1)
+        )
+    )[0],
+    "eventbridge-kms-vpc-events": lambda: deploy(
+        lambda: CaptioningPipeline("test", PipelineSettings(**ACCOUNT_SETTINGS, trigger="eventbridge"))
+    )[0],
+    "queue-kms-boundary": lambda: deploy(
+        lambda: CaptioningPipeline(
+            "test", PipelineSettings(trigger="queue", kms_key_arn=KEY, permissions_boundary=BOUNDARY)
+        )
+    )[0],
+    "existing-bucket": lambda: deploy(
+        lambda: CaptioningPipeline(
+            "test",
+            PipelineSettings(
+                **ACCOUNT_SETTINGS,
+                trigger="eventbridge",
+                existing_bucket_name="their-photos",
+                key_prefix="in/",
+            ),
+        )
+    )[0],
+    "existing-bucket-managed": lambda: deploy(
+        lambda: CaptioningPipeline(
+            "test",
+            PipelineSettings(
+                trigger="eventbridge", existing_bucket_name="their-photos", manage_bucket_notifications=True
+            ),
+        )
+    )[0],
+    "snap-start-queue": lambda: deploy(
+        lambda: CaptioningPipeline("test", PipelineSettings(trigger="queue", snap_start=True))
+    )[0],
+    "snap-start-eventbridge": lambda: deploy(
+        lambda: CaptioningPipeline(
+            "test", PipelineSettings(trigger="eventbridge", snap_start=True, architecture="arm64")
         )
     )[0],
 }
@@ -275,12 +453,22 @@ def test_x_ray_writes_are_granted_exactly_when_tracing_is_on(deployment):
     (function,) = deployment.of_type(FUNCTION)
     tracing = function.inputs["tracingConfig"]["mode"] == "Active"
     by_sid = function_role_statements(deployment)
-    star = [s for s in by_sid.values() if "*" in as_list(s["Resource"])]
+    star = [s for s in by_sid.values() if "*" in as_list(s["Resource"]) and s["Sid"] != "AttachToVpc"]
     if tracing:
         assert star == [by_sid["SendTraces"]]
-        assert sorted(by_sid["SendTraces"]["Action"]) == sorted(STAR_RESOURCE_EXCEPTIONS)
+        assert sorted(by_sid["SendTraces"]["Action"]) == sorted(XRAY_EXCEPTIONS)
     else:
         assert star == [] and "SendTraces" not in by_sid
+
+
+def test_network_interface_actions_are_granted_exactly_in_a_vpc(deployment):
+    (function,) = deployment.of_type(FUNCTION)
+    by_sid = function_role_statements(deployment)
+    if function.inputs.get("vpcConfig"):
+        attach = by_sid["AttachToVpc"]
+        assert (sorted(attach["Action"]), attach["Resource"]) == (sorted(VPC_EXCEPTIONS), ["*"])
+    else:
+        assert "AttachToVpc" not in by_sid
 
 
 def test_duplicates_are_looked_up_on_the_table_only(deployment):
@@ -293,7 +481,8 @@ def test_every_deployment_has_policies_to_check(deployment):
     """Guards the checks against passing vacuously on an empty deployment."""
     assert len(policy_documents(deployment)) >= 4
     queue_mode = bool(deployment.of_type("aws:lambda/eventSourceMapping:EventSourceMapping"))
-    assert len(deployment.of_type(QUEUE_POLICY)) == (1 if queue_mode else 0)
+    eventbridge_mode = bool(deployment.of_type(RULE))
+    assert len(deployment.of_type(QUEUE_POLICY)) == (2 if eventbridge_mode else 1 if queue_mode else 0)
 
 
 # --- the checks catch what they are meant to catch ------------------------------------------------
@@ -443,3 +632,123 @@ def test_secret_check_flags_a_password_in_clear():
     registry = {"address": "https://ecr", "username": "AWS", "password": ECR_PASSWORD}
     image = Registration(DOCKER_IMAGE, "image", {"authConfig": registry}, {})
     assert len(secret_findings(_fake(image))) == 2
+
+
+# --- issue 22's checks catch what they are meant to catch ------------------------------------------
+
+
+def test_queue_policy_check_flags_eventbridge_for_another_rule():
+    rule = Registration(RULE, "rule", {}, {"arn": "arn:aws:events:us-east-1:1:rule/ours"})
+    statement = {
+        "Effect": "Allow",
+        "Principal": {"Service": "events.amazonaws.com"},
+        "Action": "sqs:SendMessage",
+        "Resource": "q",
+        "Condition": {"ArnEquals": {"aws:SourceArn": "arn:aws:events:us-east-1:1:rule/theirs"}},
+    }
+    policy = Registration(QUEUE_POLICY, "qp", {"policy": _document(statement)})
+    assert queue_policy_findings(_fake(rule, policy))
+    pinned = {
+        **statement,
+        "Condition": {"ArnEquals": {"aws:SourceArn": "arn:aws:events:us-east-1:1:rule/ours"}},
+    }
+    assert (
+        queue_policy_findings(_fake(rule, Registration(QUEUE_POLICY, "qp", {"policy": _document(pinned)})))
+        == []
+    )
+
+
+def _keyed(
+    *, queue_key: str = KEY, table_key: str | None = KEY, statement: dict | None = None
+) -> CaptioningMocks:
+    grant = statement or {
+        "Effect": "Allow",
+        "Action": ["kms:Decrypt"],
+        "Resource": [KEY],
+        "Condition": {"StringEquals": {"kms:ViaService": ["sqs.us-east-1.amazonaws.com"]}},
+    }
+    return _fake(
+        Registration(QUEUE, "q", {"kmsMasterKeyId": queue_key}),
+        Registration(
+            "aws:dynamodb/table:Table",
+            "t",
+            {"serverSideEncryption": {"enabled": True, "kmsKeyArn": table_key}},
+        ),
+        Registration(ROLE_POLICY, "p", {"role": "r", "policy": _document(grant)}),
+    )
+
+
+def test_key_check_accepts_a_store_and_a_grant_on_the_key():
+    assert key_findings(_keyed()) == []
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {"table_key": None},
+        {"table_key": "arn:aws:kms:us-east-1:123456789012:key/other"},
+        {
+            "statement": {
+                "Effect": "Allow",
+                "Action": ["kms:*"],
+                "Resource": [KEY],
+                "Condition": {"StringEquals": {"kms:ViaService": ["x"]}},
+            }
+        },
+        {
+            "statement": {
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt"],
+                "Resource": ["*"],
+                "Condition": {"StringEquals": {"kms:ViaService": ["x"]}},
+            }
+        },
+        {"statement": {"Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": [KEY]}},
+    ],
+)
+def test_key_check_flags_a_store_without_the_key_or_a_broad_grant(broken):
+    assert key_findings(_keyed(**broken))
+
+
+def test_boundary_check_flags_a_role_without_the_boundary():
+    with_boundary = Registration(ROLE, "a", {"permissionsBoundary": BOUNDARY})
+    assert boundary_findings(_fake(with_boundary, Registration(ROLE, "b", {}))) == [
+        "b: no permissions boundary"
+    ]
+    assert boundary_findings(_fake(with_boundary)) == []
+
+
+def test_vpc_check_flags_network_interface_actions_outside_a_vpc():
+    attach = {"Effect": "Allow", "Action": VPC_NETWORK_INTERFACE_ACTIONS, "Resource": ["*"]}
+    outside = _role_and_function(_document(attach))
+    assert vpc_findings(_fake(*outside))
+    inside = outside[:2] + [
+        Registration(FUNCTION, "fn", {"role": "arn:aws:iam::1:role/r", "vpcConfig": {"subnetIds": ["s"]}})
+    ]
+    assert vpc_findings(_fake(*inside)) == []
+
+
+def test_existing_bucket_check_flags_anything_but_its_eventbridge_notifications():
+    pattern = json.dumps({"detail": {"bucket": {"name": ["theirs"]}}})
+    rule = Registration(RULE, "rule", {"eventPattern": pattern}, {"arn": "arn:aws:events:us-east-1:1:rule/r"})
+    eventbridge_on = Registration(NOTIFICATION, "n", {"bucket": "theirs", "eventbridge": True})
+    assert existing_bucket_findings(_fake(rule, eventbridge_on)) == []
+    to_queue = Registration(NOTIFICATION, "n", {"bucket": "theirs", "queues": [{"queueArn": "q"}]})
+    policy = Registration(BUCKET_POLICY, "p", {"bucket": "theirs", "policy": _document()})
+    sse = Registration(ENCRYPTION, "e", {"bucket": "theirs", "rules": []})
+    for registration in (to_queue, policy, sse):
+        assert existing_bucket_findings(_fake(rule, registration)), registration.typ
+
+
+@pytest.mark.parametrize("name", ["eventbridge-kms-vpc-events", "existing-bucket"])
+def test_the_account_settings_reach_every_role_store_and_function(name):
+    """Where the deployment asks for them: the boundary on every role, the key on every store (and the
+    function's grant), the function in the VPC (its network-interface grant)."""
+    mocks = DEPLOYMENTS[name]()
+    assert [role.inputs.get("permissionsBoundary") for role in mocks.of_type(ROLE)] == [BOUNDARY]
+    assert {queue.inputs.get("kmsMasterKeyId") for queue in mocks.of_type(QUEUE)} == {KEY}
+    assert key_findings(mocks) == []
+    assert {"DecryptWithPipelineKey", "EncryptWithPipelineKey"} <= set(function_role_statements(mocks))
+    (function,) = mocks.of_type(FUNCTION)
+    assert function.inputs["vpcConfig"]["subnetIds"] == list(ACCOUNT_SETTINGS["vpc_subnet_ids"])
+    assert "AttachToVpc" in function_role_statements(mocks)
