@@ -173,10 +173,21 @@ def test_the_tied_embedding_is_stored_once(exported) -> None:
     assert sum(shape in {(vocab, hidden), (hidden, vocab)} for shape in shapes) == 1
 
 
-def test_int8_quantises_the_weight_matmuls_and_still_captions(exported, tmp_path: Path) -> None:
+def test_the_command_prepares_int8_graphs_whose_weight_matmuls_are_quantised(
+    exported, tmp_path: Path
+) -> None:
     source, _ = exported["blip"]
     output = tmp_path / "blip-int8"
-    export_onnx(source, output, precision="int8")
+    command = ["--runtime", "onnx", "--source", str(source), "--output", str(output), "--precision", "int8"]
+    result = subprocess.run(  # noqa: S603  (this interpreter, fixed arguments)
+        [sys.executable, "-m", "captioning.preparation", *command],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "(runtime onnx, int8;" in result.stdout
     for name in (ONNX_ENCODER, ONNX_DECODER):
         graph = onnx.load(str(output / name)).graph
         weights = {tensor.name for tensor in graph.initializer}
