@@ -98,6 +98,12 @@ INVALID = [
         "true or false",
     ),
     ({"kms_key_arn": "alias/captions"}, "kms_key_arn", "a KMS key ARN"),
+    ({"kms_key_arn": "arn:aws:kms:us-east-1:123456789012:key/my-key"}, "kms_key_arn", "a KMS key ARN"),
+    (
+        {"kms_key_arn": "arn:aws:kms:us-east-1:1234:key/0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9"},
+        "kms_key_arn",
+        "ARN",
+    ),
     ({"kms_key_arn": "arn:aws:kms:us-east-1:123456789012:alias/captions"}, "kms_key_arn", "alias ARN"),
     ({"kms_key_arn": "0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9"}, "kms_key_arn", "a key id or alias"),
     ({"kms_key_arn": "arn:aws:s3:::bucket"}, "kms_key_arn", "arn:aws:kms:REGION:ACCOUNT:key/KEY-ID"),
