@@ -9,11 +9,25 @@ const config = new pulumi.Config();
 const memory = config.getNumber("memory") ?? 2048;
 // Reserved concurrency: the most instances captioning at once (at least 1).
 const concurrency = config.getNumber("concurrency") ?? 1;
+// In an account whose bucket already exists (docs/deploy.md, "An existing account"):
+// `pulumi config set existingBucket team-photos` captions that bucket through EventBridge and changes
+// nothing on it (its owner turns on its EventBridge notifications). The account's customer-managed key,
+// permissions boundary and VPC, when it has them (subnets and security groups as JSON lists).
+const existingBucket = config.get("existingBucket");
+const kmsKeyArn = config.get("kmsKeyArn");
+const permissionsBoundary = config.get("permissionsBoundary");
+const vpcSubnetIds = config.getObject<string[]>("vpcSubnetIds") ?? [];
+const vpcSecurityGroupIds = config.getObject<string[]>("vpcSecurityGroupIds") ?? [];
 
 const pipeline = new captioning.CaptioningPipeline("captioning", {
     memorySize: memory,
     reservedConcurrency: concurrency,
-    trigger: "direct",
+    trigger: existingBucket ? "eventbridge" : "direct",
+    existingBucketName: existingBucket,
+    kmsKeyArn: kmsKeyArn,
+    permissionsBoundary: permissionsBoundary,
+    vpcSubnetIds: vpcSubnetIds,
+    vpcSecurityGroupIds: vpcSecurityGroupIds,
     runtime: "onnx",
     precision: "fp32",
     keyPrefix: "uploads/",
@@ -21,6 +35,9 @@ const pipeline = new captioning.CaptioningPipeline("captioning", {
     logRetentionDays: 7,
     // An example stack: let `pulumi destroy` empty the bucket and the image repository.
     forceDestroy: true,
+    // What comes next: one EventBridge event per caption, and the table's stream of new items.
+    captionEvents: true,
+    tableStream: true,
     tags: { example: "captioning-typescript" },
 });
 
@@ -30,3 +47,4 @@ export const functionName = pipeline.functionName;
 export const deadLetterQueueUrl = pipeline.deadLetterQueueUrl;
 export const dashboardName = pipeline.dashboardName;
 export const keyPrefix = pipeline.keyPrefix;
+export const tableStreamArn = pipeline.tableStreamArn;
