@@ -18,6 +18,7 @@ try:
     from local.emulator import EmulatorError, check_port_free
     from local.settings import (
         DEMO_MODEL_DIR,
+        LOCAL_TRIGGERS,
         LocalSettings,
         SettingsError,
         check_model_directory,
@@ -92,13 +93,26 @@ def _add_delivery_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="deliver every key, even ones the deployed pipeline's key filters would never deliver",
     )
+    parser.add_argument(
+        "--trigger",
+        choices=LOCAL_TRIGGERS,
+        default=LocalSettings.trigger,
+        help="how uploads reach the upload queue, as the stack's trigger: S3 notifications (queue) or the "
+        f"bucket's EventBridge events and a rule (eventbridge); default {LocalSettings.trigger}",
+    )
+    parser.add_argument(
+        "--caption-events",
+        action="store_true",
+        help="the function publishes an EventBridge event per captioned or failed object (captionEvents); "
+        "a rule delivers them to a queue of their own",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m local",
-        description="Run the captioning pipeline (S3 -> SQS -> function -> DynamoDB) offline on moto's "
-        "AWS emulator.",
+        description="Run the captioning pipeline (S3 -> SQS, or S3 -> EventBridge -> SQS, -> function -> "
+        "DynamoDB) offline on moto's AWS emulator.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="{caption,serve,soak}")
 
@@ -193,6 +207,8 @@ def settings_from(args: argparse.Namespace) -> LocalSettings:
             tuple(args.key_suffixes) if args.key_suffixes is not None else LocalSettings.key_suffixes
         ),
         all_keys=args.all_keys,
+        trigger=args.trigger,
+        caption_events=args.caption_events,
     )
 
 

@@ -55,6 +55,8 @@ class EmulatedPipeline:
                 visibility_timeout_s=settings.function_timeout_s,
                 max_receive_count=settings.max_receive_count,
                 key_filters=settings.filters,
+                trigger=settings.trigger,
+                caption_events=settings.caption_events,
             )
             if settings.function_image is not None:
                 logger.info("starting the function image %s", settings.function_image)

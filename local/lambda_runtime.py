@@ -83,6 +83,8 @@ def function_environment(
         Variable.POWERTOOLS_METRICS_DISABLED: "true",
         Variable.POWERTOOLS_TRACE_DISABLED: "true",
     }
+    if settings.caption_events:
+        environment[Variable.CAPTION_EVENTS] = "true"  # to the default bus, as the component's default
     if settings.function_image is None:  # the image carries its model, runtime and precision
         environment[Variable.MODEL_DIR] = str(settings.model_dir)
         environment[Variable.MODEL_ID] = settings.model_dir.name

@@ -20,7 +20,7 @@ from rich.console import Console
 
 from local.emulated_pipeline import EmulatedPipeline
 from local.rendering import dead_letter_line, item_line
-from local.resources import EmulatedResources
+from local.resources import EmulatedResources, ResourceNames
 from local.settings import DEMO_MODEL_HINT, LocalSettings, suffixes_text
 from local.tracking import NewItemsWatcher
 from ops import serve_state
@@ -54,6 +54,12 @@ def connection_help(resources: EmulatedResources, settings: LocalSettings) -> st
             f"  table              {resources.table}",
             f"  queue              {resources.queue_url}",
             f"  dead-letter queue  {resources.dead_letter_queue_url}",
+            f"  trigger            {_trigger_text(resources)}",
+            *(
+                [f"  caption events     {resources.caption_events_queue_url}"]
+                if resources.caption_events_queue_url
+                else []
+            ),
             filters,
             "",
             "Try it (moto accepts any credentials):",
@@ -69,6 +75,15 @@ def connection_help(resources: EmulatedResources, settings: LocalSettings) -> st
     )
 
 
+def _trigger_text(resources: EmulatedResources) -> str:
+    if resources.trigger == "eventbridge":
+        return (
+            f"eventbridge: bucket EventBridge notifications -> rule {ResourceNames().uploads_rule} "
+            "(default bus) -> queue"
+        )
+    return "queue: bucket notification -> queue"
+
+
 def state_of(resources: EmulatedResources, settings: LocalSettings) -> dict[str, object]:
     """What `python -m ops --local` needs to find this pipeline (keys: ops.serve_state.KEYS)."""
     filtered = not settings.delivers_every_key
@@ -79,7 +94,7 @@ def state_of(resources: EmulatedResources, settings: LocalSettings) -> dict[str,
         "table": resources.table,
         "queue_url": resources.queue_url,
         "dead_letter_queue_url": resources.dead_letter_queue_url,
-        "trigger": "queue",
+        "trigger": resources.trigger,
         "key_prefix": settings.key_prefix if filtered else "",
         "key_suffixes": list(settings.key_suffixes) if filtered else [],
         "pid": os.getpid(),

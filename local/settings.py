@@ -13,7 +13,7 @@ from pathlib import Path
 from captioning.component import limits
 from captioning.component.settings import PipelineSettings
 from captioning.component.validation import InvalidSettingError
-from captioning.contract.constants import DEFAULT_MODEL_ID
+from captioning.contract.constants import DEFAULT_MODEL_ID, TRIGGERS
 from captioning.contract.key_filters import EVERY_KEY, KeyFilter, delivered, key_filters
 from captioning.contract.model_files import model_directory_problem
 from models import DEMO_MODEL_DIR
@@ -33,6 +33,11 @@ SOAK_DEFAULTS: dict[str, object] = {
     "all_keys": True,  # its bad objects include a .pdf: the soak is about faults, not key filters
 }
 """The soak's own sizing, over LocalSettings' defaults (which suit `caption` and `serve`): soak_settings()."""
+
+
+LOCAL_TRIGGERS: tuple[str, ...] = tuple(trigger for trigger in TRIGGERS if trigger != "direct")
+"""The contract's triggers the local pipeline emulates (direct mode would need Lambda to invoke the
+function on each upload)."""
 
 
 class SettingsError(ValueError):
@@ -61,6 +66,11 @@ class LocalSettings:
     key_suffixes: tuple[str, ...] = PipelineSettings.key_suffixes
     all_keys: bool = False
     """Caption every key, even ones the deployed notification's key filters would not deliver."""
+    trigger: str = "queue"
+    """queue: S3 notifications to the upload queue; eventbridge: the bucket's EventBridge events, a rule
+    with the component's pattern delivering them to the same queue."""
+    caption_events: bool = False
+    """The function publishes caption events (CAPTION_EVENTS); a rule delivers them to a queue of theirs."""
     as_json: bool = False
     # the soak
     images: int = 300
@@ -72,6 +82,8 @@ class LocalSettings:
     def __post_init__(self) -> None:
         if self.workers < 1:
             raise SettingsError(f"--workers must be at least 1, got {self.workers}")
+        if self.trigger not in LOCAL_TRIGGERS:
+            raise SettingsError(f"--trigger must be one of {', '.join(LOCAL_TRIGGERS)}, got {self.trigger!r}")
         low, high = limits.SQS_BATCH_SIZE
         if not low <= self.batch_size <= high:
             raise SettingsError(

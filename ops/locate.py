@@ -23,6 +23,8 @@ from ops import serve_state
 from ops.aws import MOTO_CLIENT_CREDENTIALS
 
 PULUMI_TIMEOUT_S = 120
+QUEUE_TRIGGERS = ("queue", "eventbridge")
+"""Triggers whose uploads reach the function through the upload queue (backfill sends there)."""
 
 # Component output -> Locations field; keyed by the stack output's name (camelCase, as __main__.py
 # exports it). An output the component no longer has fails here, at import, not on a deployed stack.
@@ -70,7 +72,7 @@ class Locations:
 
     @property
     def mode(self) -> str:
-        """ "queue" when the upload queue is known, else "direct"."""
+        """ "queue" when the upload queue is known (queue and eventbridge triggers), else "direct"."""
         return "queue" if self.queue_url else "direct"
 
     def require(self, *names: str) -> None:
@@ -145,7 +147,8 @@ def from_local_serve(state_path: Any = None) -> Locations:
         state = serve_state.read(state_path)
     except serve_state.ServeStateError as error:
         raise LocateError(str(error)) from None
-    queue_url = state["queue_url"] if state.get("trigger", "queue") == "queue" else None
+    # eventbridge mode feeds the function from the same upload queue as queue mode.
+    queue_url = state["queue_url"] if state.get("trigger", "queue") in QUEUE_TRIGGERS else None
     return Locations(
         bucket=state["bucket"],
         table=state["table"],
