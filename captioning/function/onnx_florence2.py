@@ -60,6 +60,10 @@ class Florence2Runtime(FamilyRuntime):
     def pixel_values(self, images: Sequence[Image.Image]) -> np.ndarray:
         return self.pixels(images)
 
+    def decoder_prompt(self, prompt: str | None, tokenizer: object) -> list[int]:
+        task_text(prompt or "", self.manifest)  # a prompt the processor would refuse fails at load
+        return super().decoder_prompt(prompt, tokenizer)
+
     def prompt_ids(self, prompt: str | None, tokenizer: object) -> list[int]:
         """The text encoder's tokens after the image tokens, as the processor makes them."""
         text = task_text(prompt or "", self.manifest)
