@@ -28,9 +28,6 @@ from captioning.contract.environment import Variable
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
-INITIALIZATION_TYPE_VARIABLE = "AWS_LAMBDA_INITIALIZATION_TYPE"
-"""Set by Lambda: "on-demand", "provisioned-concurrency", or SNAPSTART_INITIALIZATION."""
-
 SNAPSTART_INITIALIZATION = "snap-start"
 """AWS_LAMBDA_INITIALIZATION_TYPE in an environment restored from a SnapStart snapshot (and in the INIT
 that made the snapshot, which serves no invocation)."""
@@ -87,7 +84,7 @@ class Telemetry:
             service=os.environ.get(Variable.POWERTOOLS_SERVICE_NAME) or SERVICE_NAME,
             namespace=os.environ.get(Variable.POWERTOOLS_METRICS_NAMESPACE),
             function_name=os.environ.get(Variable.AWS_LAMBDA_FUNCTION_NAME),
-            initialization_type=os.environ.get(INITIALIZATION_TYPE_VARIABLE),
+            initialization_type=os.environ.get(Variable.AWS_LAMBDA_INITIALIZATION_TYPE),
         )
 
     @property
