@@ -22,6 +22,7 @@ from captioning.component.settings import PipelineSettings
 from captioning.contract.constants import METRIC_DIMENSIONS, SERVICE_NAME, MetricName
 
 LAMBDA_NAMESPACE = "AWS/Lambda"
+EVENTS_NAMESPACE = "AWS/Events"
 SQS_NAMESPACE = "AWS/SQS"
 DASHBOARD_PERIOD_S = 60
 """The dashboard charts per minute."""
@@ -59,9 +60,11 @@ def alarm_specs(
     function_name: pulumi.Input[str],
     dead_letter_queue_name: pulumi.Input[str],
     upload_queue_name: pulumi.Input[str] | None,
+    uploads_rule_name: pulumi.Input[str] | None = None,
 ) -> list[AlarmSpec]:
-    """Every alarm of a pipeline with these settings (the queue-age alarm in queue mode only, the
-    asynchronous-delivery alarms in direct mode only)."""
+    """Every alarm of a pipeline with these settings (the queue-age alarm in queue and eventbridge modes,
+    the asynchronous-delivery alarms in direct mode only, the rule's failed deliveries in eventbridge
+    mode)."""
     function = {"FunctionName": function_name}
     duration_threshold_ms = settings.timeout * 1000 * settings.duration_alarm_percent / 100
     specs = [
@@ -142,6 +145,19 @@ def alarm_specs(
                 "queue: the function is not keeping up (concurrency, errors or throttles).",
             )
         )
+    if uploads_rule_name is not None:
+        specs.append(
+            AlarmSpec(
+                "rule-delivery-failures",
+                EVENTS_NAMESPACE,
+                "FailedInvocations",
+                {"RuleName": uploads_rule_name},
+                threshold=1,
+                description="EventBridge could not deliver upload events to the upload queue (its policy, or "
+                "the key policy of kmsKeyArn: docs/deploy.md); undelivered events go to the dead-letter "
+                "queue if they can, else are lost: run `python -m ops backfill` once it is fixed.",
+            )
+        )
     return specs
 
 
@@ -154,6 +170,7 @@ def create_monitoring(
     dead_letter_queue: aws.sqs.Queue,
     upload_queue: aws.sqs.Queue | None,
     parent: pulumi.Resource,
+    uploads_rule: aws.cloudwatch.EventRule | None = None,
 ) -> Monitoring:
     """The topic, its e-mail subscriptions, the alarms and the dashboard (its charts in `region`)."""
     child = pulumi.ResourceOptions(parent=parent)
@@ -171,6 +188,7 @@ def create_monitoring(
         function_name=function.function.name,
         dead_letter_queue_name=dead_letter_queue.name,
         upload_queue_name=upload_queue.name if upload_queue is not None else None,
+        uploads_rule_name=uploads_rule.name if uploads_rule is not None else None,
     )
     alarms = {spec.role: _alarm(name, settings, spec, topic, child) for spec in specs}
     # The body is laid out from the settings and which resources exist, never from output values (a mock

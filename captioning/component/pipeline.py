@@ -144,6 +144,7 @@ class CaptioningPipeline(pulumi.ComponentResource):
             dead_letter_queue=dead_letter_queue,
             upload_queue=upload_queue,
             parent=self,
+            uploads_rule=trigger.rule if isinstance(trigger, EventBridgeTrigger) else None,
         )
 
         # The settings and child resources, grouped by concern, for Python programs that extend or test the
@@ -240,7 +241,7 @@ class CaptioningPipeline(pulumi.ComponentResource):
     def alarms(self) -> dict[str, aws.cloudwatch.MetricAlarm]:
         """The CloudWatch alarms by role: `dead-letters`, `errors`, `throttles`, `duration`, and
         `async-events-dropped` + `destination-delivery-failures` (direct) or `queue-age` (queue,
-        eventbridge)."""
+        eventbridge), and `rule-delivery-failures` (eventbridge)."""
         return self.monitoring.alarms
 
     @property

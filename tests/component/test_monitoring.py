@@ -30,6 +30,7 @@ COMMON_ALARMS = {
 MODE_ALARMS = {
     "direct": {("AWS/Lambda", "AsyncEventsDropped"), ("AWS/Lambda", "DestinationDeliveryFailures")},
     "queue": {("AWS/SQS", "ApproximateAgeOfOldestMessage")},
+    "eventbridge": {("AWS/SQS", "ApproximateAgeOfOldestMessage"), ("AWS/Events", "FailedInvocations")},
 }
 
 
@@ -53,7 +54,7 @@ def names(mocks: CaptioningMocks) -> dict[str, str]:
     }
 
 
-@pytest.mark.parametrize("trigger", ["direct", "queue"])
+@pytest.mark.parametrize("trigger", ["direct", "queue", "eventbridge"])
 def test_each_mode_has_its_alarms_on_this_stacks_resources(trigger):
     mocks, _ = build(trigger=trigger)
     alarms = alarms_by_metric(mocks)
@@ -65,13 +66,18 @@ def test_each_mode_has_its_alarms_on_this_stacks_resources(trigger):
     assert alarms[("AWS/SQS", "ApproximateNumberOfMessagesVisible")].inputs["dimensions"] == {
         "QueueName": stack["dead_letters"]
     }
-    if trigger == "queue":
+    if trigger != "direct":
         assert alarms[("AWS/SQS", "ApproximateAgeOfOldestMessage")].inputs["dimensions"] == {
             "QueueName": stack["uploads"]
         }
+    if trigger == "eventbridge":
+        rule = mocks.one_of_type("aws:cloudwatch/eventRule:EventRule")
+        assert alarms[("AWS/Events", "FailedInvocations")].inputs["dimensions"] == {
+            "RuleName": rule.outputs["name"]
+        }
 
 
-@pytest.mark.parametrize("trigger", ["direct", "queue"])
+@pytest.mark.parametrize("trigger", ["direct", "queue", "eventbridge"])
 def test_every_alarm_notifies_the_topic_on_alarm_and_ok_and_ignores_missing_data(trigger):
     mocks, _ = build(trigger=trigger)
     topic_arn = mocks.one_of_type(TOPIC).outputs["arn"]
