@@ -260,3 +260,58 @@ def test_ops_runs_from_any_directory_and_local_from_the_repository_root(tmp_path
         )
         assert result.returncode == 0, result.stderr
         assert f"python -m {package}" in result.stdout
+
+
+def test_serve_in_eventbridge_mode_captions_uploads_publishes_caption_events_and_backfills(
+    tmp_path: Path,
+) -> None:
+    """`serve --trigger eventbridge --caption-events --key-prefix photos/`: moto's S3 -> EventBridge ->
+    rule (the component's pattern) -> upload queue; caption events reach their rule's queue; `ops
+    backfill --local` finds the upload queue and captions what was put while nothing listened."""
+    state_file = tmp_path / "serve.json"
+    serve = ServeProcess(
+        state_file, "--trigger", "eventbridge", "--caption-events", "--key-prefix", "photos/"
+    )
+    try:
+        endpoint = wait_for_line(serve.stdout, "endpoint", 180).split()[-1]
+        bucket = wait_for_line(serve.stdout, "bucket", 5).split()[-1]
+        assert "eventbridge" in wait_for_line(serve.stdout, "trigger", 5)
+        events_queue = wait_for_line(serve.stdout, "caption events", 5).split()[-1]
+        state = serve_state.read(state_file)
+        assert state["trigger"] == "eventbridge" and state["key_prefix"] == "photos/"
+
+        s3 = serve.client("s3", endpoint)
+        image = next(demo_images(8, 1))
+        s3.put_object(Bucket=bucket, Key="photos/a+b c.png", Body=image.data)
+        s3.put_object(Bucket=bucket, Key="elsewhere/skipped.png", Body=image.data)  # outside the prefix
+        captioned = wait_for_line(serve.stdout, "photos/a+b c.png", 60)
+        assert captioned.startswith("captioned") and image.caption in captioned
+
+        received = serve.client("sqs", endpoint).receive_message(QueueUrl=events_queue, WaitTimeSeconds=5)
+        (event,) = [json.loads(m["Body"]) for m in received.get("Messages", [])]
+        assert (event["detail-type"], event["detail"]["key"]) == ("Image Captioned", "photos/a+b c.png")
+        assert event["detail"]["caption"] == image.caption
+
+        # Put while the rule is disabled: EventBridge delivers nothing (moto ignores a rule's state, so
+        # the rule is removed instead), and only a backfill gets it captioned.
+        events = serve.client("events", endpoint)
+        events.remove_targets(Rule="captioning-local-uploads", Ids=["upload-queue"])
+        other = next(demo_images(9, 1))
+        s3.put_object(Bucket=bucket, Key="photos/missed.png", Body=other.data)
+        backfill = subprocess.run(  # noqa: S603  our own CLI
+            [sys.executable, "-m", "ops", "backfill", "--local", "--json"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "CAPTIONING_LOCAL_STATE": str(state_file)},
+            timeout=120,
+            check=False,
+        )
+        assert backfill.returncode == 0, backfill.stderr[-2000:]
+        summary = json.loads(backfill.stdout)
+        assert (summary["mode"], summary["prefix"], summary["listed"]) == ("queue", "photos/", 2)
+        assert (summary["already_done"], summary["sent"]) == (1, 1)
+        assert other.caption in wait_for_line(serve.stdout, "photos/missed.png", 60)
+        assert serve.stop() == 0
+    finally:
+        serve.kill()
