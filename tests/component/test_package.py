@@ -24,6 +24,7 @@ from captioning import CaptioningPipelineArgs, InvalidSettingError, PipelineSett
 from captioning.component.pipeline import PACKAGE_NAME, TYPE_TOKEN
 from captioning.component.provider import build_provider, package_version, provider_schema
 from captioning.component.settings import SETTING_NAMES, resolve_settings
+from captioning.testing import STREAM_LABEL
 from tests.pulumi_mocks import use_mocks
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -219,6 +220,45 @@ def test_the_provider_constructs_the_component_from_schema_named_inputs(yaml_inp
     assert {"bucketName", "keySuffixes", "queueUrl"} <= set(result.state)
     return pulumi.Output.all(
         result.state["functionName"], result.state["queueUrl"], result.state["keySuffixes"]
+    ).apply(check)
+
+
+@pytest.fixture
+def existing_account_inputs() -> dict:
+    """Issue 22's inputs as another language sends them: lists for the VPC, booleans, strings."""
+    return _as_the_engine_sends(
+        {
+            "trigger": "eventbridge",
+            "existingBucketName": "their-photos",
+            "kmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9",
+            "vpcSubnetIds": ["subnet-0123456789abcdef0"],
+            "vpcSecurityGroupIds": ["sg-0123456789abcdef0"],
+            "snapStart": True,
+            "tableStream": True,
+        }
+    )
+
+
+@pulumi.runtime.test
+def test_the_provider_constructs_an_existing_account_pipeline_from_the_wire(existing_account_inputs):
+    inputs = existing_account_inputs
+    mocks = use_mocks()
+    result = build_provider().construct("from-yaml", TYPE_TOKEN, inputs, pulumi.ResourceOptions())
+
+    def check(values):
+        bucket_name, stream_arn, _ = values
+        assert bucket_name == "their-photos" and stream_arn.endswith(f"/stream/{STREAM_LABEL}")
+        function = mocks.one_of_type("aws:lambda/function:Function")
+        assert function.inputs["vpcConfig"] == {
+            "subnetIds": ["subnet-0123456789abcdef0"],
+            "securityGroupIds": ["sg-0123456789abcdef0"],
+        }
+        assert function.inputs["snapStart"] == {"applyOn": "PublishedVersions"}
+        assert mocks.of_type("aws:s3/bucket:Bucket") == []
+
+    # The function's name resolves once the function is registered.
+    return pulumi.Output.all(
+        result.state["bucketName"], result.state["tableStreamArn"], result.state["functionName"]
     ).apply(check)
 
 
