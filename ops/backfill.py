@@ -3,9 +3,11 @@
 S3 notifies only of new uploads; objects put before the pipeline existed (or while its notification was
 off) are never captioned. This lists the bucket, keeps the keys the component's filters would deliver,
 skips those whose item already exists for the same ETag (unless --all), and sends the rest: in queue
-mode one S3-notification message per object on the upload queue, in direct mode one asynchronous
-invocation per object with an S3 event, as S3 itself does. Safe to stop and run again: what was already
-captioned is skipped, and the function recognises a redelivery of anything sent twice.
+mode (the queue and eventbridge triggers: both feed the function from the upload queue, which takes
+S3-notification bodies in either) one S3-notification message per object on the upload queue, in direct
+mode one asynchronous invocation per object with an S3 event, as S3 itself does. Safe to stop and run
+again: what was already captioned is skipped, and the function recognises a redelivery of anything sent
+twice.
 """
 
 from __future__ import annotations
