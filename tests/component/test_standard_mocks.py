@@ -44,7 +44,18 @@ SHAPES: dict[str, dict[str, Any]] = {
         "key_prefix": "uploads/",
     },
     "a local model directory": {"model_dir": str(DEMO_MODEL), "runtime": "torch"},
+    "eventbridge, SnapStart, key, VPC, events": {
+        "trigger": "eventbridge",
+        "snap_start": True,
+        "kms_key_arn": "arn:aws:kms:us-east-1:123456789012:key/0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9",
+        "vpc_subnet_ids": ["subnet-0123456789abcdef0"],
+        "vpc_security_group_ids": ["sg-0123456789abcdef0"],
+        "caption_events": True,
+        "table_stream": True,
+    },
+    "an existing bucket": {"trigger": "eventbridge", "existing_bucket_name": "their-photos"},
 }
+QUEUED = ("queue", "eventbridge")
 
 
 def _outputs(pipeline: CaptioningPipeline) -> list[pulumi.Output[Any]]:
@@ -63,7 +74,9 @@ def _outputs(pipeline: CaptioningPipeline) -> list[pulumi.Output[Any]]:
         pipeline.key_suffixes,
         pipeline.dashboard.dashboard_body,
         pipeline.function_image.pushed.urn,
-        pipeline.trigger.notification.urn,
+        *([pipeline.notification.urn] if pipeline.notification is not None else []),
+        *([pipeline.uploads_rule.urn] if pipeline.uploads_rule is not None else []),
+        *([pipeline.table_stream_arn] if pipeline.table_stream_arn is not None else []),
         pipeline.captioning_function.role_policy.policy,
     ]
     if pipeline.queue_url is not None:
@@ -87,11 +100,11 @@ def test_the_component_runs_under_the_standard_mocks(shape, echo_call_arguments,
         )
         sids = {statement["Sid"] for statement in role_policy["Statement"]}
         # queue mode keeps its consumer permissions although the mock leaves the queue's ARN unset
-        assert ("ConsumeUploadQueue" in sids) == (settings.get("trigger") == "queue")
+        assert ("ConsumeUploadQueue" in sids) == (settings.get("trigger") in QUEUED)
         charts = [w for w in body["widgets"] if w["type"] == "metric"]
         assert charts, "the dashboard has its charts even when no output is known"
         depth = next(w for w in charts if w["properties"]["title"].startswith("Queue depth"))
-        assert len(depth["properties"]["metrics"]) == (2 if settings.get("trigger") == "queue" else 1)
+        assert len(depth["properties"]["metrics"]) == (2 if settings.get("trigger") in QUEUED else 1)
 
     return pulumi.Output.all(
         *_outputs(pipeline),
@@ -116,13 +129,17 @@ def test_the_packages_mocks_give_aws_shaped_values(shape, tmp_path, monkeypatch)
     def check(values: list[Any]) -> None:
         bucket, function_arn, target_arn, image_uri, queue_url, body = values
         assert function_arn.startswith(f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:captioning-function")
-        if settings.get("provisioned_concurrency"):
+        if settings.get("provisioned_concurrency") or settings.get("snap_start"):
             assert target_arn == f"{function_arn}:live"
         else:
             assert target_arn == function_arn
         assert DIGEST_URI.match(image_uri), image_uri
-        assert bucket.startswith("captioning-images")
-        if settings.get("trigger") == "queue":
+        assert (
+            bucket == settings["existing_bucket_name"]
+            if "existing_bucket_name" in settings
+            else (bucket.startswith("captioning-images"))
+        )
+        if settings.get("trigger") in QUEUED:
             assert queue_url.startswith(f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT_ID}/captioning-uploads")
         else:
             assert queue_url is None
