@@ -2,9 +2,9 @@
 
 `num_beams` / `max_length` the caller passes win; None means what transformers' `generate` does when
 called with no arguments: the model's generation config, and where that sets nothing, transformers' own
-defaults (GENERATE_DEFAULT_NUM_BEAMS, greedy; GENERATE_DEFAULT_NEW_TOKENS after the decoder's start
-token; captioning/contract/constants.py).
-The numpy beam search (captioning/function/beam_search.py) reproduces transformers' for the settings in
+defaults (GENERATE_DEFAULT_NUM_BEAMS, greedy; GENERATE_DEFAULT_NEW_TOKENS after the prompt;
+captioning/contract/constants.py).
+The numpy search (captioning/function/beam_search.py) reproduces transformers' for the settings in
 `Generation`; `unsupported_settings` names everything else a generation_config.json may switch on.
 """
 
@@ -19,28 +19,20 @@ from captioning.contract.constants import GENERATE_DEFAULT_NEW_TOKENS, GENERATE_
 
 GENERATION_CONFIG = "generation_config.json"
 
-# Settings transformers' generate honours that the numpy beam search does not reproduce, each with the
-# value at which it does nothing (None, transformers 5's default, does nothing too). Sampling parameters
-# (temperature, top_k, ...) act only with do_sample.
+# Settings transformers' generate honours that the numpy search does not reproduce, each with the value at
+# which it does nothing (None, transformers 5's default, does nothing too). Sampling parameters
+# (temperature, top_k, ...) act only with do_sample; the encoder_* ones only on a text encoder's input_ids.
 _INACTIVE: dict[str, object] = {
     "do_sample": False,
     "num_beam_groups": 1,
     "diversity_penalty": 0.0,
-    "repetition_penalty": 1.0,
     "encoder_repetition_penalty": 1.0,
-    "no_repeat_ngram_size": 0,
     "encoder_no_repeat_ngram_size": 0,
     "bad_words_ids": None,
     "force_words_ids": None,
-    "forced_bos_token_id": None,
-    "forced_eos_token_id": None,
     "forced_decoder_ids": None,
-    "suppress_tokens": None,
-    "begin_suppress_tokens": None,
     "sequence_bias": None,
     "exponential_decay_length_penalty": None,
-    "min_new_tokens": None,
-    "max_new_tokens": None,
     "num_return_sequences": 1,
     "constraints": None,
     "renormalize_logits": False,
@@ -52,17 +44,26 @@ _INACTIVE: dict[str, object] = {
     "penalty_alpha": None,
     "dola_layers": None,
     "low_memory": None,
+    "token_healing": False,
+    "use_mtp": False,
+    "prompt_lookup_num_tokens": None,
+    "assistant_early_exit": None,
 }
 EARLY_STOPPING_VALUES = (True, False, "never")
 
 
 class UnsupportedGeneration(ValueError):
-    """A generation setting the numpy beam search cannot reproduce, or an invalid num_beams/max_length."""
+    """A generation setting the numpy search cannot reproduce, or an invalid value of one it can."""
 
 
 @dataclass(frozen=True)
 class Generation:
-    """What the numpy beam search needs; the same meaning as transformers' GenerationConfig fields."""
+    """What the numpy search needs; the same meaning as transformers' GenerationConfig fields.
+
+    Lengths count the prompt (every token in a row before generation), as transformers' do. With
+    `max_new_tokens` set the limit is the prompt's length plus that (at most `max_length_cap`), and
+    `max_length` is that limit for a one-token prompt; `max_length_for` gives it for any prompt.
+    """
 
     num_beams: int
     max_length: int
@@ -72,6 +73,28 @@ class Generation:
     min_length: int = 0
     length_penalty: float = 1.0
     early_stopping: bool | str = False
+    max_new_tokens: int | None = None
+    max_length_cap: int | None = None
+    min_new_tokens: int | None = None
+    repetition_penalty: float = 1.0
+    no_repeat_ngram_size: int = 0
+    forced_bos_token_id: int | None = None
+    forced_eos_token_ids: tuple[int, ...] = ()
+    suppress_tokens: tuple[int, ...] = ()
+    begin_suppress_tokens: tuple[int, ...] = ()
+
+    def max_length_for(self, prompt_length: int) -> int:
+        """The most tokens in a row that starts with `prompt_length` prompt tokens."""
+        if self.max_new_tokens is None:
+            return self.max_length
+        length = prompt_length + self.max_new_tokens
+        return length if self.max_length_cap is None else min(length, self.max_length_cap)
+
+    def min_length_for(self, prompt_length: int) -> int:
+        """Rows shorter than this (prompt included) may not end: their eos scores are -inf."""
+        if self.min_new_tokens is not None:
+            return prompt_length + self.min_new_tokens
+        return self.min_length
 
 
 def read_generation_config(model_dir: str | os.PathLike[str]) -> dict:
@@ -100,11 +123,7 @@ def resolve_beams_and_length(
     length = max_length
     new_tokens = config.get("max_new_tokens")
     if length is None and new_tokens is not None:
-        if isinstance(new_tokens, bool) or not isinstance(new_tokens, int) or new_tokens < 1:
-            raise UnsupportedGeneration(
-                f"max_new_tokens in the generation config must be a positive integer; got {new_tokens!r}"
-            )
-        length = input_length + new_tokens
+        length = input_length + _count(new_tokens, "max_new_tokens", least=1)
     if length is None:
         length = config.get("max_length")
     if length is None:
@@ -130,12 +149,30 @@ def unsupported_settings(config: dict) -> list[str]:
     return found
 
 
-def _eos_ids(value: object) -> tuple[int, ...]:
+def _count(value: object, name: str, *, least: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise UnsupportedGeneration(
+            f"{name} in the generation config must be an integer of at least {least}; got {value!r}"
+        )
+    return value
+
+
+def _token_ids(value: object, name: str) -> tuple[int, ...]:
+    """One id or a list of them, as transformers accepts for eos_token_id and the like."""
     if value is None:
         return ()
-    if isinstance(value, int):
-        return (value,)
-    return tuple(int(token) for token in value)
+    values = value if isinstance(value, list | tuple) else [value]
+    for token in values:
+        _count(token, name)
+    return tuple(values)
+
+
+def _number(value: object, name: str, default: float) -> float:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise UnsupportedGeneration(f"{name} in the generation config must be a number; got {value!r}")
+    return float(value)
 
 
 def generation_from_config(
@@ -144,34 +181,65 @@ def generation_from_config(
     num_beams: int | None,
     max_length: int | None,
     decoder_start_token_id: int | None = None,
+    max_position_embeddings: int | None = None,
 ) -> Generation:
-    """The beam search settings for `config` (a generation_config.json dict); raises UnsupportedGeneration
-    naming every setting it cannot reproduce."""
+    """The search settings for `config` (a generation_config.json dict); raises UnsupportedGeneration
+    naming every setting it cannot reproduce.
+
+    `max_position_embeddings`: the one on the model's top-level config, if any; generate caps its default
+    length (GENERATE_DEFAULT_NEW_TOKENS after the prompt, when neither the caller nor the config sets one)
+    there.
+    """
     unsupported = unsupported_settings(config)
     if unsupported:
         raise UnsupportedGeneration(
-            "generation settings the numpy beam search does not reproduce: " + ", ".join(unsupported)
+            "generation settings the numpy search does not reproduce: " + ", ".join(unsupported)
         )
     beams, length = resolve_beams_and_length(config, num_beams, max_length)
+    max_new_tokens = cap = None
+    if max_length is None and config.get("max_new_tokens") is not None:
+        max_new_tokens = config["max_new_tokens"]
+    elif max_length is None and config.get("max_length") is None:
+        max_new_tokens, cap = GENERATE_DEFAULT_NEW_TOKENS, max_position_embeddings
+        if cap is not None:
+            length = min(length, cap)
     start = config.get("decoder_start_token_id", decoder_start_token_id)
     if start is None:
         start = decoder_start_token_id if decoder_start_token_id is not None else config.get("bos_token_id")
     if start is None:
         raise UnsupportedGeneration("no decoder_start_token_id (nor bos_token_id) in the generation config")
-    eos = _eos_ids(config.get("eos_token_id"))
+    eos = _token_ids(config.get("eos_token_id"), "eos_token_id")
     pad = config.get("pad_token_id")
     if pad is None and eos:
         pad = eos[0]  # as transformers' generate does, with a warning
-    min_length = config.get("min_length") or 0
-    length_penalty = config.get("length_penalty")
-    early_stopping = config.get("early_stopping")
+    min_new_tokens = config.get("min_new_tokens")
+    repetition_penalty = _number(config.get("repetition_penalty"), "repetition_penalty", 1.0)
+    if repetition_penalty <= 0.0:
+        raise UnsupportedGeneration(f"repetition_penalty must be positive; got {repetition_penalty!r}")
+    forced_bos = config.get("forced_bos_token_id")
+    forced_eos = _token_ids(config.get("forced_eos_token_id"), "forced_eos_token_id")
+    if len(forced_eos) > 1 and beams > 1:
+        # Every forced id scores 0 on every beam: exact ties, whose order torch.topk leaves unspecified.
+        raise UnsupportedGeneration(
+            f"forced_eos_token_id={list(forced_eos)} with num_beams={beams}: several forced eos ids tie in"
+            " beam search, in an order transformers leaves to torch.topk; force one id, or use num_beams=1"
+        )
     return Generation(
         num_beams=beams,
         max_length=length,
         decoder_start_token_id=int(start),
         eos_token_ids=eos,
         pad_token_id=pad,
-        min_length=int(min_length),
-        length_penalty=1.0 if length_penalty is None else float(length_penalty),
-        early_stopping=False if early_stopping is None else early_stopping,
+        min_length=_count(config.get("min_length") or 0, "min_length"),
+        length_penalty=_number(config.get("length_penalty"), "length_penalty", 1.0),
+        early_stopping=False if config.get("early_stopping") is None else config["early_stopping"],
+        max_new_tokens=max_new_tokens,
+        max_length_cap=cap,
+        min_new_tokens=None if min_new_tokens is None else _count(min_new_tokens, "min_new_tokens"),
+        repetition_penalty=repetition_penalty,
+        no_repeat_ngram_size=_count(config.get("no_repeat_ngram_size") or 0, "no_repeat_ngram_size"),
+        forced_bos_token_id=None if forced_bos is None else _count(forced_bos, "forced_bos_token_id"),
+        forced_eos_token_ids=forced_eos,
+        suppress_tokens=_token_ids(config.get("suppress_tokens"), "suppress_tokens"),
+        begin_suppress_tokens=_token_ids(config.get("begin_suppress_tokens"), "begin_suppress_tokens"),
     )
