@@ -4,11 +4,11 @@ match events with the same pattern.
 
 Within one field EventBridge ORs the matchers of a list, so "starts with the prefix AND ends with a
 suffix" cannot be a `prefix` and a `suffix` matcher side by side. With both, each suffix becomes one
-`wildcard` matcher `<prefix>*<suffix>` (literal `*` and `\\` escaped with a backslash, as EventBridge's
-wildcard syntax takes them); with a prefix only, one `prefix` matcher; with suffixes only, `suffix`
-matchers; with neither, no key condition. A wildcard needs the key to be at least as long as prefix and
-suffix together, which S3's notification filters do not (a key shorter than both is delivered by S3,
-not by the rule; no image key is that short).
+`wildcard` matcher `<prefix>*<suffix>` (literal `*` and `\\` escaped with a backslash, as moto's
+matcher takes them; not tried against AWS); with a prefix only, one `prefix` matcher; with suffixes
+only, `suffix` matchers; with neither, no key condition. A wildcard needs the key to be at least as
+long as prefix and suffix together, which S3's notification filters do not (a key shorter than both is
+delivered by S3, not by the rule; no image key is that short).
 """
 
 from __future__ import annotations
