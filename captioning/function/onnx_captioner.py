@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import onnxruntime
 from PIL import Image
 from tokenizers import Tokenizer
 
@@ -32,6 +31,7 @@ from captioning.function.beam_search import generate
 from captioning.function.cpus import available_cpus
 from captioning.function.generation import generation_from_config, read_generation_config
 from captioning.function.onnx_family import LEGACY_FAMILY, Encoded, FamilyRuntime, runtime_class
+from captioning.function.onnx_sessions import load_sessions
 
 MANIFEST_FORMAT = 2
 READABLE_FORMATS = (1, MANIFEST_FORMAT)
@@ -62,18 +62,6 @@ def read_manifest(model_dir: str | os.PathLike[str]) -> dict:
     manifest.setdefault("family", LEGACY_FAMILY)
     manifest["graphs"] = onnx_graph_files(manifest)
     return manifest
-
-
-def session_options(num_threads: int) -> onnxruntime.SessionOptions:
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = num_threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
-    options.log_severity_level = 3  # errors only in the function's logs
-    # Shapes change every step (the cache grows): planned memory patterns never fit, and the arena kept
-    # growing with them (measured: 1.97 -> 2.54 GB peak over two batches of 10; 1.94 GB stable without).
-    options.enable_mem_pattern = False
-    return options
 
 
 class OnnxCaptioner:
@@ -142,14 +130,8 @@ class OnnxCaptioner:
         family_class = runtime_class(manifest["family"])
         if prompt and not family_class.takes_prompt:
             raise ValueError(_prompt_refusal(prompt, manifest["family"], path))
-        options = session_options(num_threads or available_cpus())
-        providers = ["CPUExecutionProvider"]
-        sessions = {
-            role: onnxruntime.InferenceSession(
-                str(path / manifest["graphs"][role]), options, providers=providers
-            )
-            for role in family_class.graph_roles
-        }
+        graphs = {role: manifest["graphs"][role] for role in family_class.graph_roles}
+        sessions = load_sessions(path, graphs, num_threads=num_threads or available_cpus())
         return cls(
             family_class(manifest, sessions),
             Tokenizer.from_file(str(path / ONNX_TOKENIZER)),

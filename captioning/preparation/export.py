@@ -21,6 +21,7 @@ from pathlib import Path
 from captioning.contract.model_files import ONNX_MANIFEST, ONNX_TOKENIZER
 from captioning.function.generation import UnsupportedGeneration, generation_from_config
 from captioning.function.onnx_captioner import MANIFEST_FORMAT
+from captioning.function.onnx_sessions import OPTIMISED_INDEX
 from captioning.preparation.errors import PreparationRefused, refuse_onnx
 from captioning.preparation.family_export import exporter_for, family_for_config
 
@@ -137,5 +138,19 @@ def export_onnx(source: Path, output: Path, *, precision: str, check_images: int
             OnnxCaptioner.load(staging, precision=precision).caption(
                 verification_images(2)
             )  # the shipped int8 graphs run
+        from captioning.function.onnx_captioner import OnnxCaptioner
+        from captioning.preparation.optimise import optimise_graphs
+        from captioning.preparation.verify import verification_images
+
+        pictures = verification_images(check_images)
+        optimise_graphs(  # the last step that touches the graphs: quantising would skip fused ops
+            staging,
+            sorted(set(graphs.values())),
+            lambda directory: [
+                OnnxCaptioner.load(directory, prompt=prompt).token_ids(pictures)
+                for prompt in exporter.verify_prompts
+            ],
+        )
+        (output / OPTIMISED_INDEX).unlink(missing_ok=True)  # an earlier build's
         for path in staging.iterdir():
             shutil.move(str(path), output / path.name)
