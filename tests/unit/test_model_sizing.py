@@ -96,7 +96,7 @@ def test_a_family_the_onnx_runtime_does_not_export_is_refused_naming_torch() -> 
     error = next(memory_errors(_args(model_id="HuggingFaceTB/SmolVLM-256M-Instruct", runtime="onnx")))
     assert error.setting == "runtime"
     assert "'torch' for HuggingFaceTB/SmolVLM-256M-Instruct (a idefics3 model)" in str(error)
-    assert "exports vision-encoder-decoder, blip models only" in str(error)
+    assert "exports vision-encoder-decoder, blip, git, florence2 models only" in str(error)
 
 
 def test_blip_is_sized_for_the_onnx_runtime_from_its_table_entry() -> None:
@@ -162,7 +162,7 @@ def test_an_unknown_model_is_sized_from_the_hubs_safetensors_metadata_only(
 
     calls: list[str] = []
     config = tmp_path / "config.json"
-    config.write_text(json.dumps({"model_type": "git"}))
+    config.write_text(json.dumps({"model_type": "idefics3"}))
 
     class FakeApi:
         def get_safetensors_metadata(self, model_id: str):
@@ -182,7 +182,7 @@ def test_an_unknown_model_is_sized_from_the_hubs_safetensors_metadata_only(
     )
     assert "3.73 GB of weights (1000 M parameters, torch fp32)" in str(error)
     onnx = next(memory_errors(_args(model_id="acme/big-git", runtime="onnx", memory_size=10240)))
-    assert onnx.setting == "runtime", "the family from the Hub's config.json: a git model needs torch"
+    assert onnx.setting == "runtime", "the family from the Hub's config.json: an idefics3 model needs torch"
 
 
 def test_a_hub_that_does_not_answer_in_time_skips_the_check(
