@@ -144,14 +144,16 @@ def run_child(python: str, model_dir: Path, variant: Variant, image: Path) -> di
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
-def measure_model(python: str, source: Path, work_dir: Path, image: Path, repeats: int, log=print) -> dict:
+def measure_model(
+    python: str, source: Path, work_dir: Path, image: Path, repeats: int, variants=VARIANTS, log=print
+) -> dict:
     optimised = work_dir / f"{source.name}-optimised"
     log(f"{source}: optimising a copy in {optimised}")
     prepare_optimised(source, optimised, image)
     names = graph_names(source)
-    runs: dict[str, list[dict]] = {variant.name: [] for variant in VARIANTS}
+    runs: dict[str, list[dict]] = {variant.name: [] for variant in variants}
     for round_number in range(repeats):
-        for variant in VARIANTS:
+        for variant in variants:
             figures = run_child(python, optimised if variant.optimised else source, variant, image)
             runs[variant.name].append(figures)
             log(
@@ -204,6 +206,16 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def _ways(text: str) -> tuple[Variant, ...]:
+    try:
+        numbers = {int(part) for part in text.split(",")} | {0, 3}
+        return tuple(VARIANTS[number] for number in sorted(numbers))
+    except (ValueError, IndexError):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give numbers 0-{len(VARIANTS) - 1} separated by commas"
+        ) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.onnx_load", description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -214,6 +226,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work-dir", type=Path, default=DEFAULT_CACHE / "onnx-load", help="for the copies")
     parser.add_argument("--python", default=sys.executable, help="interpreter of the children")
     parser.add_argument("--output", type=Path, help="also write the JSON object here")
+    parser.add_argument(
+        "--ways",
+        type=_ways,
+        default=VARIANTS,
+        help=f"comma-separated numbers of the ways to run (0-{len(VARIANTS) - 1}; default all; 0, 3 always)",
+    )
     args = parser.parse_args(argv)
     from captioning.contract.model_files import is_prepared_onnx
 
@@ -227,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     args.work_dir.mkdir(parents=True, exist_ok=True)
     started = load_average()
     results = [
-        measure_model(args.python, model_dir, args.work_dir, args.image, args.repeats, log=print)
+        measure_model(args.python, model_dir, args.work_dir, args.image, args.repeats, args.ways, log=print)
         for model_dir in args.model_dir
     ]
     for result in results:
