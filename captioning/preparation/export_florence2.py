@@ -30,7 +30,7 @@ from torch.nn import functional
 from captioning.contract.model_files import ONNX_DECODER, ONNX_ENCODER
 from captioning.function.pixels import UnsupportedProcessor
 from captioning.preparation.errors import refuse_onnx
-from captioning.preparation.export_git import _per_image, _per_row, clip_pixel_settings
+from captioning.preparation.export_git import clip_pixel_settings, per_image, per_row
 from captioning.preparation.export_vit_gpt2 import generation_dict
 from captioning.preparation.family_export import FamilyExporter, Loaded
 
@@ -167,10 +167,10 @@ class Florence2DecoderStep(_Text):
             hidden = layer.self_attn_layer_norm(hidden + attention.out_proj(attended))
 
             cross = layer.encoder_attn
-            query = _per_image(_heads(cross.q_proj(hidden), heads), images, heads, new, head_dim)
+            query = per_image(_heads(cross.q_proj(hidden), heads), images, heads, new, head_dim)
             scores = torch.matmul(query, cross_kv[index, 0].transpose(-1, -2)) * cross.scaling
             attended = torch.matmul(functional.softmax(scores, dim=-1), cross_kv[index, 1])
-            attended = _merge(_per_row(attended, rows, heads, new, head_dim))
+            attended = _merge(per_row(attended, rows, heads, new, head_dim))
             hidden = layer.encoder_attn_layer_norm(hidden + cross.out_proj(attended))
             hidden = _feed_forward(layer, hidden)
         logits = torch.matmul(hidden[:, -1], self.vocabulary_t)
@@ -235,8 +235,11 @@ class Florence2Exporter(FamilyExporter):
     family = "florence2"
     verify_prompts = (None, *CHECK_PROMPTS[1:])
     int8_roles = ("decoder",)
-    """The encoder (DaViT, the text encoder) stays float32: Florence-2's vision tower is reported to lose
-    accuracy with int8 (not measured here on real weights)."""
+    """The encoder (DaViT, projection, text encoder) stays float32: Florence-2's vision tower is reported
+    to lose accuracy with int8. Measured on Florence-2-base's architecture with random weights (no real
+    checkpoint here): an int8 encoder's cross keys/values are 3.1 % off (relative L2) and next-token
+    argmax still agreed on 32 of 32 teacher-forced steps, so random weights cannot show the reported
+    sensitivity; the encoder is 689 MB float32, 308 MB int8, the decoder 342 -> 88 MB."""
     shared_vocabulary = VOCABULARY
 
     def problems(self, config: object) -> list[str]:

@@ -190,16 +190,16 @@ class GitDecoderStep(_TextLayers):
             values = torch.cat([past[index, 1], self.split_heads(attention.value(hidden))], dim=2)
             presents.append(torch.stack([keys, values]))
             # the rows (beams) of one image query its image keys together: (images, heads, beams x new, hd)
-            image_query = _per_image(query, images, heads, new, head_dim)
+            image_query = per_image(query, images, heads, new, head_dim)
             image_scores = torch.matmul(image_query, image_kv[index, 0].transpose(-1, -2))
-            image_scores = _per_row(image_scores, rows, heads, new, image_tokens)
+            image_scores = per_row(image_scores, rows, heads, new, image_tokens)
             text_scores = torch.matmul(query, keys.transpose(-1, -2))
             scores = torch.cat([image_scores / self.divisor, text_scores / self.divisor + causal], dim=-1)
             weights = functional.softmax(scores, dim=-1)
             image_weights, text_weights = weights.split([image_tokens, keys.shape[2]], dim=-1)
-            image_weights = _per_image(image_weights, images, heads, new, image_tokens)
+            image_weights = per_image(image_weights, images, heads, new, image_tokens)
             image_attended = torch.matmul(image_weights, image_kv[index, 1])
-            attended = _per_row(image_attended, rows, heads, new, head_dim) + torch.matmul(
+            attended = per_row(image_attended, rows, heads, new, head_dim) + torch.matmul(
                 text_weights, values
             )
             hidden = self.finish_layer(layer, self.merge_heads(attended), hidden)
@@ -207,13 +207,13 @@ class GitDecoderStep(_TextLayers):
         return logits, log_probs, torch.stack(presents)
 
 
-def _per_image(states: torch.Tensor, images: int, heads: int, new: int, width: int) -> torch.Tensor:
+def per_image(states: torch.Tensor, images: int, heads: int, new: int, width: int) -> torch.Tensor:
     """(images x beams, heads, new, width) -> (images, heads, beams x new, width)."""
     states = states.reshape(images, -1, heads, new, width).permute(0, 2, 1, 3, 4)
     return states.reshape(images, heads, -1, width)
 
 
-def _per_row(states: torch.Tensor, rows: int, heads: int, new: int, width: int) -> torch.Tensor:
+def per_row(states: torch.Tensor, rows: int, heads: int, new: int, width: int) -> torch.Tensor:
     """(images, heads, beams x new, width) -> (images x beams, heads, new, width)."""
     images = states.shape[0]
     states = states.reshape(images, heads, -1, new, width).permute(0, 2, 1, 3, 4)
