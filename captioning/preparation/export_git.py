@@ -41,6 +41,8 @@ from captioning.preparation.family_export import FamilyExporter, Loaded
 GIT_ENCODER = ONNX_ENCODER
 GIT_DECODER = ONNX_DECODER
 GIT_CHECK_PROMPT = "a picture of"
+CLIP_PROCESSORS = ("CLIPImageProcessorPil", "CLIPImageProcessor")
+"""The image processors ClipPixels reproduces (transformers loads the PIL one when torchvision is absent)."""
 VOCABULARY = "vocabulary_t"
 """The step graph's (hidden x vocab) projection; also its token lookup when the embedding is tied."""
 SUPPORTED_ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "quick_gelu", "relu", "tanh")
@@ -65,6 +67,9 @@ def git_config_problems(config: object) -> list[str]:
 def clip_pixel_settings(processor: object) -> dict[str, object]:
     """A CLIP-style image processor's settings as `captioning.function.onnx_git.ClipPixels` reads them;
     UnsupportedProcessor names what it does not reproduce."""
+    kind = type(processor).__name__
+    if kind not in CLIP_PROCESSORS:
+        raise UnsupportedProcessor(f"image processor {kind} (supported: {', '.join(CLIP_PROCESSORS)})")
     size = {key: value for key, value in dict(processor.size).items() if value is not None}
     problems = []
     if not processor.do_resize:

@@ -103,5 +103,7 @@ def test_settings_round_trip_and_refusals() -> None:
         clip_pixel_settings(_clip(size={"shortest_edge": 20, "longest_edge": 40}))
     with pytest.raises(UnsupportedProcessor, match="do_pad"):
         clip_pixel_settings(_clip(size={"shortest_edge": 20}, do_pad=True))
+    with pytest.raises(UnsupportedProcessor, match="ViTImageProcessorPil"):
+        clip_pixel_settings(transformers.ViTImageProcessorPil())
     with pytest.raises(UnsupportedProcessor, match="do_resize"):
         clip_pixel_settings(_clip(size={"shortest_edge": 20}, do_resize=False))
