@@ -315,7 +315,7 @@ _ENCODER_DECODER_CASES = [
     ("beams-3-repetition", {"num_beams": 3, "repetition_penalty": 1.6}),
     (
         "beams-3-begin-suppress-after-forced-bos",
-        {"num_beams": 3, "forced_bos_token_id": 0, "begin_suppress_tokens": [9, 30]},
+        {"num_beams": 3, "forced_bos_token_id": 0, "begin_suppress_tokens": [31, 36]},
     ),
     ("beams-3-min-new-tokens", {"num_beams": 3, "min_new_tokens": 9}),
 ]
