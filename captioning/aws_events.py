@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote_plus
 
+from captioning.contract.constants import OBJECT_CREATED_DETAIL_TYPE, S3_EVENT_SOURCE
+
 
 def s3_notification_record(
     bucket: str,
@@ -100,8 +102,8 @@ def eventbridge_object_created_event(
     return {
         "version": "0",
         "id": str(uuid.uuid4()),
-        "detail-type": "Object Created",
-        "source": "aws.s3",
+        "detail-type": OBJECT_CREATED_DETAIL_TYPE,
+        "source": S3_EVENT_SOURCE,
         "account": account,
         "time": when.replace(microsecond=0).isoformat().replace("+00:00", "Z"),
         "region": region,

@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-S3_SOURCE = "aws.s3"
-OBJECT_CREATED_DETAIL_TYPE = "Object Created"
+from captioning.contract.constants import OBJECT_CREATED_DETAIL_TYPE, S3_EVENT_SOURCE
+
 PATTERN_MAX_CHARACTERS = 2048
 """EventBridge's default quota on a rule's pattern size (raisable to 4096 by a quota request)."""
 LONGEST_BUCKET_NAME = "b" * 63
@@ -46,4 +46,4 @@ def object_created_pattern(bucket_name: str, prefix: str, suffixes: Sequence[str
     matchers = key_matchers(prefix, suffixes)
     if matchers:
         detail["object"] = {"key": matchers}
-    return {"source": [S3_SOURCE], "detail-type": [OBJECT_CREATED_DETAIL_TYPE], "detail": detail}
+    return {"source": [S3_EVENT_SOURCE], "detail-type": [OBJECT_CREATED_DETAIL_TYPE], "detail": detail}

@@ -17,8 +17,8 @@ from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.data_classes import S3Event, SQSEvent
 
-EVENTBRIDGE_S3_SOURCE = "aws.s3"
-OBJECT_CREATED_DETAIL_TYPE = "Object Created"
+from captioning.contract.constants import OBJECT_CREATED_DETAIL_TYPE, S3_EVENT_SOURCE
+
 """The detail-type of S3's EventBridge event for a new object; other S3 events carry nothing to caption."""
 
 
@@ -130,9 +130,9 @@ def objects_in_eventbridge_event(event: dict[str, Any]) -> list[ObjectRef]:
     space, so the dict is read directly.
     """
     source = event.get("source")
-    if source != EVENTBRIDGE_S3_SOURCE:
+    if source != S3_EVENT_SOURCE:
         raise MalformedEvent(
-            f"an EventBridge event from source {source!r}, not {EVENTBRIDGE_S3_SOURCE!r}: "
+            f"an EventBridge event from source {source!r}, not {S3_EVENT_SOURCE!r}: "
             "only S3's Object Created events are captioned"
         )
     if event.get("detail-type") != OBJECT_CREATED_DETAIL_TYPE:
