@@ -138,3 +138,18 @@ def test_changed_captions_keep_the_exported_graphs(exported: Path, tmp_path: Pat
     assert optimise_graphs(directory, graph_names(directory), lambda _: next(answers)) is False
     assert {path.name: file_sha256(path) for path in directory.iterdir()} == before
     assert not (directory / OPTIMISED_INDEX).exists()
+
+
+def test_the_build_optimises_and_captioner_load_opens_the_graphs_as_optimised(
+    exported: Path, tmp_path: Path
+) -> None:
+    directory = tmp_path / "prepared"
+    export_onnx(DEMO_MODEL_DIR, directory, precision=read_manifest(exported)["precision"], check_images=2)
+    assert (directory / OPTIMISED_INDEX).is_file()
+    captioner = OnnxCaptioner.load(directory, num_threads=1)
+    levels = {
+        session.get_session_options().graph_optimization_level for session in captioner.sessions.values()
+    }
+    assert levels == {onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL}
+    pictures = images()
+    assert captioner.token_ids(pictures) == OnnxCaptioner.load(exported, num_threads=1).token_ids(pictures)
