@@ -452,3 +452,77 @@ def test_near_ties_take_a_fresh_image_set_and_never_pass_alone(
     monkeypatch.setattr(verify, "_compare", lambda *args: ("num_beams=3", ["a"], ["b"], 1e-6))
     with pytest.raises(PreparationRefused, match="all hit near-ties"):
         verify.verify_against_torch(exporter, loaded, onnx_dir)
+
+
+# --- every exported family, as the issue's independent check does it -----------------------------------
+
+_BLOCKED_INTERPRETER = """
+import importlib.abc, json, pickle, sys
+class Blocked(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "transformers", "torchvision"):
+            raise ImportError(f"{name} is blocked in this interpreter")
+sys.meta_path.insert(0, Blocked())
+from captioning.function.captioner import Captioner
+images = pickle.loads(open(sys.argv[2], "rb").read())
+runs = json.loads(sys.argv[1])
+captions = [Captioner.load(path, prompt=prompt).caption(images) for path, prompt in runs]
+assert not any(name.split(".")[0] in ("torch", "transformers") for name in sys.modules)
+print(json.dumps(captions))
+"""
+
+
+def test_every_exported_family_captions_without_torch_like_generate(tmp_path: Path) -> None:
+    """Tiny random models of every family the exporter supports, prepared with the command, captioned in
+    a fresh interpreter where torch, transformers and torchvision cannot be imported, equal to the torch
+    runtime (the model's own generate) on images of varied sizes and modes, with and without a prompt."""
+    import pickle
+
+    from tests.tiny_families import BUILDERS
+
+    builders = {
+        "vit-gpt2": build_vit_gpt2,
+        **{name: BUILDERS[name] for name in ("vit-bert", "blip", "git", "florence2")},
+    }
+    prompts = {"blip": "a picture of", "git": "a picture of", "florence2": "<DETAILED_CAPTION>"}
+    images = [
+        image.convert(mode)
+        for image, mode in zip(
+            mixed_images(6, seed=21), ("RGB", "L", "RGBA", "P", "CMYK", "RGB"), strict=True
+        )
+    ]
+    (tmp_path / "images.pickle").write_bytes(pickle.dumps(images))
+    runs, expected = [], []
+    for name, build in builders.items():
+        source = build(tmp_path / name)
+        output = tmp_path / f"{name}-onnx"
+        subprocess.run(  # noqa: S603  (this interpreter, fixed arguments)
+            [
+                sys.executable,
+                "-m",
+                "captioning.preparation",
+                "--source",
+                str(source),
+                "--output",
+                str(output),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=REPO_ROOT,
+            check=True,
+        )
+        for prompt in (None, prompts.get(name)) if name in prompts else (None,):
+            runs.append([str(output), prompt])
+            # the torch fast path takes RGB only (the function's load_image converts every upload)
+            rgb = [image.convert("RGB") for image in images]
+            expected.append(Captioner.load(source, prompt=prompt).caption(rgb))
+    result = subprocess.run(  # noqa: S603  (this interpreter, fixed arguments)
+        [sys.executable, "-c", _BLOCKED_INTERPRETER, json.dumps(runs), str(tmp_path / "images.pickle")],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == expected
+    assert len(expected) == 8
