@@ -173,3 +173,32 @@ def test_prepare_model_refuses_bad_options_in_one_line(
     error = capsys.readouterr().err
     assert message in error and error.count("\n") == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_manifests_name_their_family_and_graphs_and_format_1_reads_as_vit_gpt2(tmp_path: Path) -> None:
+    from captioning.contract.model_files import missing_model_files
+    from captioning.function.onnx_captioner import read_manifest
+    from captioning.function.onnx_family import UnsupportedFamily, runtime_class
+
+    old, new = tmp_path / "old", tmp_path / "new"
+    for directory in (old, new):
+        directory.mkdir()
+        (directory / "tokenizer.json").write_text("{}")
+    (old / ONNX_MANIFEST).write_text(json.dumps({"format": 1, "precision": "fp32"}))
+    graphs = {"encoder": "vision.onnx", "decoder": "step.onnx"}
+    (new / ONNX_MANIFEST).write_text(json.dumps({"format": 2, "family": "blip", "graphs": graphs}))
+
+    assert (read_manifest(old)["family"], read_manifest(old)["graphs"]) == (
+        "vit-gpt2",
+        {"encoder": "encoder.onnx", "decoder": "decoder_step.onnx"},
+    )
+    assert missing_model_files(old) == ["encoder.onnx", "decoder_step.onnx"]
+    assert missing_model_files(new) == ["vision.onnx", "step.onnx"]
+    (new / "vision.onnx").write_bytes(b"")
+    assert missing_model_files(new) == ["step.onnx"]
+    assert runtime_class("blip").takes_prompt and not runtime_class("vit-gpt2").takes_prompt
+    with pytest.raises(UnsupportedFamily, match="ONNX family 'pix2struct' is not known"):
+        runtime_class("pix2struct")
+    (new / ONNX_MANIFEST).write_text(json.dumps({"format": 3}))
+    with pytest.raises(ValueError, match="format 3, this runtime reads 1, 2"):
+        read_manifest(new)
