@@ -1,7 +1,10 @@
 """`make image-test`: build the function image for each runtime on x86_64 and the default runtime's image for
 arm64 (under QEMU user emulation; Docker's cache makes an unchanged rebuild quick), run the image tests
 (tests/image: the real container under the RIE against moto, the layers, the pushed manifest, the arm64
-image's captions against the x86_64 image's) and print one summary. Exits non-zero when a test fails."""
+image's captions against the x86_64 image's), and an onnx image of each non-default family in --families
+(a tiny random model, built here, exported and verified in the image's model stage; its captions against
+transformers' generate on the same model: tests/image/test_family_image.py), and print one summary. Exits
+non-zero when a test fails."""
 # ruff: noqa: S603  (runs this interpreter's pytest)
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 
 from captioning.component.build_context import MODEL_SOURCE, prepare_build_context
 from captioning.contract.constants import DEFAULT_RUNTIME, RUNTIMES
+from captioning.function.onnx_family import FAMILY_MODULES
 from imagebuild.architectures import ARCHITECTURES, DEFAULT_ARCHITECTURE, host
 from imagebuild.docker_engine import ensure_engine
 from imagebuild.function_image import DEFAULT_TAG, DEMO_MODEL_SOURCE, REPO_ROOT, ImageOptions, build
@@ -25,6 +29,12 @@ from imagebuild.wheelhouse import FOREIGN_RUNTIMES
 from ops.arguments import help_description
 
 PACKAGE_CONTEXT_TAG = f"{DEFAULT_TAG.rsplit(':', 1)[0]}:package"
+FAMILY_IMAGE_RUNTIME = "onnx"
+DEFAULT_FAMILIES = ("blip",)
+"""Non-default families whose tiny model gets an image of its own (each costs an export in the model stage;
+docs/container-image.md has the times)."""
+FAMILY_IMAGES_VARIABLE = "CAPTIONING_FAMILY_IMAGES"
+"""JSON the family image tests read: image tag -> {"family", "source": the tiny model directory}."""
 PACKAGE_CONTEXT_LABEL = f"{DEFAULT_RUNTIME}, built from the context the component assembles"
 
 
@@ -33,6 +43,28 @@ def package_context_options() -> ImageOptions:
     out of the installed package and a `modelDir` (here the demo model)."""
     context = prepare_build_context(str(REPO_ROOT / DEMO_MODEL_SOURCE))
     return ImageOptions(tag=PACKAGE_CONTEXT_TAG, model_source=MODEL_SOURCE, context=context.path)
+
+
+def family_image_tag(family: str) -> str:
+    return f"{DEFAULT_TAG.rsplit(':', 1)[0]}:{FAMILY_IMAGE_RUNTIME}-{family}"
+
+
+def family_image_options(family: str, scratch: Path) -> tuple[ImageOptions, Path]:
+    """The image of `family`'s tiny random model (tests/tiny_families.py, the same bytes on every run, so
+    Docker's cache keeps an unchanged image), built as `pulumi up` builds one from a `modelDir`; and the
+    model directory in the assembled context (what the tests compare the image's captions against)."""
+    from tests.tiny_families import BUILDERS  # torch + transformers: only when a family image is wanted
+
+    model_dir = BUILDERS[family](scratch / f"tiny-{family}")
+    context = prepare_build_context(str(model_dir))
+    options = ImageOptions(
+        tag=family_image_tag(family),
+        model_id=f"tiny-{family}",
+        model_source=MODEL_SOURCE,
+        runtime=FAMILY_IMAGE_RUNTIME,
+        context=context.path,
+    )
+    return options, context.path / MODEL_SOURCE
 
 
 FOREIGN_IMAGE_TESTS = (
@@ -47,6 +79,22 @@ FOREIGN_IMAGE_TESTS = (
 manifest, and its captions against the x86_64 image's. Not the local tool's runs through the image
 (tests/image/test_local_image.py: the tool, not the architecture) nor the Dockerfile's own refusal of a base
 without LAMBDA_TASK_ROOT (a check of the Dockerfile, shown on the x86_64 image)."""
+
+
+def wanted_families(value: str, runtimes: list[str], architectures: list[str]) -> list[str] | None:
+    """The families of --families (None, with an error printed, for one that has no tiny model or no
+    ONNX adapter); none unless the onnx runtime's x86_64 images are built too."""
+    families = [name.strip() for name in value.split(",") if name.strip()]
+    if families:
+        from tests.tiny_families import BUILDERS
+
+        choices = [name for name in BUILDERS if name in FAMILY_MODULES]
+        if any(name not in choices for name in families):
+            print(f"error: --families takes {', '.join(choices)}; got {value!r}", file=sys.stderr)
+            return None
+    if FAMILY_IMAGE_RUNTIME not in runtimes or DEFAULT_ARCHITECTURE not in architectures:
+        return []
+    return families
 
 
 def pytest_runs(builds: dict[str, ImageOptions]) -> list[tuple[list[str], list[str]]]:
@@ -124,6 +172,12 @@ def main(argv: list[str] | None = None) -> int:
         help=f"comma-separated, of {', '.join(ARCHITECTURES)} (default: all; arm64 builds and runs the"
         f" {', '.join(FOREIGN_RUNTIMES)} runtime under QEMU, and its captions are compared with x86_64's)",
     )
+    parser.add_argument(
+        "--families",
+        default=os.environ.get("IMAGE_TEST_FAMILIES", ",".join(DEFAULT_FAMILIES)),
+        help=f"comma-separated non-default families to build a tiny model's {FAMILY_IMAGE_RUNTIME} image"
+        f" of (x86_64; default {','.join(DEFAULT_FAMILIES)}; empty: none)",
+    )
     parser.add_argument("--no-build", action="store_true", help="test the images as they are")
     parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (e.g. -k manifest)")
     args = parser.parse_args(argv)
@@ -152,6 +206,9 @@ def main(argv: list[str] | None = None) -> int:
                 builds[f"{runtime}, {architecture}"] = ImageOptions(
                     tag=tag_for(runtime, architecture), runtime=runtime, architecture=architecture
                 )
+    families = wanted_families(args.families, wanted, architectures)
+    if families is None:
+        return 2
     if not builds:
         print(
             f"error: nothing to build: {architectures} with runtimes {wanted} (another architecture than"
@@ -159,12 +216,20 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    runtimes = {label: options.tag for label, options in builds.items()}
     ensure_engine()
     with tempfile.TemporaryDirectory(prefix="image-test-") as scratch:
+        family_images = {family: family_image_options(family, Path(scratch)) for family in families}
+        everything = {
+            **builds,
+            **{
+                f"{FAMILY_IMAGE_RUNTIME}, {family} (tiny)": options
+                for family, (options, _) in family_images.items()
+            },
+        }
+        runtimes = {label: options.tag for label, options in everything.items()}
         report_file = Path(scratch) / "report.json"
         report: dict[str, dict[str, Any]] = {}
-        for options in builds.values():
+        for options in everything.values():
             entry = report.setdefault(options.tag, {})
             entry["architecture"] = options.architecture
             if not args.no_build:
@@ -176,6 +241,12 @@ def main(argv: list[str] | None = None) -> int:
                 **os.environ,
                 "CAPTIONING_IMAGE_TAGS": ",".join(tags),
                 "CAPTIONING_IMAGE_REPORT": str(report_file),
+                FAMILY_IMAGES_VARIABLE: json.dumps(
+                    {
+                        options.tag: {"family": family, "source": str(source)}
+                        for family, (options, source) in family_images.items()
+                    }
+                ),
             }
             command = [sys.executable, "-m", "pytest", "-q", "-m", "image", "-p", "no:cacheprovider"]
             command += [*selection, *args.pytest_args]

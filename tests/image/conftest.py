@@ -1,7 +1,10 @@
 """Fixtures of the image tests (`make image-test`): the built function image(s), a moto server on 127.0.0.1,
 the function container under the RIE, and the report the summary is printed from.
 
-Images: $CAPTIONING_IMAGE_TAGS (comma-separated; default captioning-function:local). Report: a JSON file at
+Images: $CAPTIONING_IMAGE_TAGS (comma-separated; default captioning-function:local), the default model's;
+$CAPTIONING_FAMILY_IMAGES (JSON, imagebuild.image_test.FAMILY_IMAGES_VARIABLE), the images of non-default
+families' tiny models, each with its family and model directory (tests/image/test_family_image.py; no
+such image, those tests are skipped as an empty parameter set). Report: a JSON file at
 $CAPTIONING_IMAGE_REPORT, one object per image tag (nothing is written when unset). An image of another
 architecture than this machine's (arm64) runs under QEMU user emulation, as the CPU Lambda runs it on
 (QEMU_CPU, imagebuild.emulation.LAMBDA_CPUS).
@@ -9,11 +12,13 @@ architecture than this machine's (arm64) runs under QEMU user emulation, as the 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +26,7 @@ import boto3
 import pytest
 
 from imagebuild.emulation import LAMBDA_CPUS
+from imagebuild.image_test import FAMILY_IMAGES_VARIABLE
 from local.function_container import FunctionContainer, docker_cli, free_port
 from ops.aws import MOTO_CREDENTIALS, MOTO_REGION
 
@@ -40,9 +46,26 @@ def image_tags() -> list[str]:
     ]
 
 
+@dataclass(frozen=True)
+class FamilyImage:
+    """The image of a non-default family's tiny model and the model directory it was built from."""
+
+    tag: str
+    family: str
+    source: Path
+
+
+def family_images() -> list[FamilyImage]:
+    named = json.loads(os.environ.get(FAMILY_IMAGES_VARIABLE) or "{}")
+    return [FamilyImage(tag, entry["family"], Path(entry["source"])) for tag, entry in named.items()]
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "image_tag" in metafunc.fixturenames:
         metafunc.parametrize("image_tag", image_tags(), scope="module")
+    if "family_image" in metafunc.fixturenames:
+        images = family_images()
+        metafunc.parametrize("family_image", images, ids=[image.tag for image in images], scope="module")
 
 
 def image_architecture(tag: str) -> str:
@@ -101,10 +124,10 @@ def image_present(image_tag: str) -> str:
     return image_tag
 
 
-@pytest.fixture(scope="module")
-def moto_endpoint(image_tag: str) -> Iterator[str]:
-    """moto's server on 127.0.0.1 (the container shares the host's network and reaches it there); one per
-    image, so each image's tests start from an empty account."""
+@contextlib.contextmanager
+def moto_server() -> Iterator[str]:
+    """moto's server on 127.0.0.1 (the container shares the host's network and reaches it there), reset to
+    an empty account; yields its endpoint."""
     from moto.server import ThreadedMotoServer
 
     port = free_port()
@@ -120,16 +143,15 @@ def moto_endpoint(image_tag: str) -> Iterator[str]:
         server.stop()
 
 
-@pytest.fixture(scope="module")
-def aws(moto_endpoint: str) -> dict[str, Any]:
-    """Clients of the moto server, with the bucket and the captions table made."""
+def aws_clients(endpoint: str) -> dict[str, Any]:
+    """Clients of the moto server at `endpoint`, with the bucket and the captions table made."""
     session = boto3.Session(
         aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
         region_name=REGION,
     )
-    s3 = session.client("s3", endpoint_url=moto_endpoint)
-    dynamodb = session.client("dynamodb", endpoint_url=moto_endpoint)
+    s3 = session.client("s3", endpoint_url=endpoint)
+    dynamodb = session.client("dynamodb", endpoint_url=endpoint)
     s3.create_bucket(Bucket=BUCKET)
     dynamodb.create_table(
         TableName=TABLE,
@@ -137,7 +159,19 @@ def aws(moto_endpoint: str) -> dict[str, Any]:
         KeySchema=[{"AttributeName": "key", "KeyType": "HASH"}],
         BillingMode="PAY_PER_REQUEST",
     )
-    return {"s3": s3, "dynamodb": dynamodb, "endpoint_url": moto_endpoint}
+    return {"s3": s3, "dynamodb": dynamodb, "endpoint_url": endpoint}
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint(image_tag: str) -> Iterator[str]:
+    """One moto server per image, so each image's tests start from an empty account."""
+    with moto_server() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture(scope="module")
+def aws(moto_endpoint: str) -> dict[str, Any]:
+    return aws_clients(moto_endpoint)
 
 
 def function_environment(endpoint_url: str, table: str = TABLE) -> dict[str, str]:
