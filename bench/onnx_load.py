@@ -1,9 +1,11 @@
 """Where an ONNX model's cold start goes, and what each way of opening its sessions saves.
 
-    python -m bench.onnx_load --model-dir DIR [--model-dir DIR ...] [--repeats 3] [--output FILE]
+    python -m bench.onnx_load (--model-dir DIR | --export SOURCE [--precision fp32,int8]) ... [--repeats 3]
 
-Each DIR is a prepared ONNX model as exported (`python -m captioning.preparation --runtime onnx`, before
-its graphs were optimised). A copy of it gets the build step captioning/preparation/optimise.py (which
+Each DIR is a prepared ONNX model with its graphs as exported, not yet optimised: `--export SOURCE` makes
+one per `--precision` from a transformers model directory (the build's export with its last step, the
+optimisation, left out), since `python -m captioning.preparation` now optimises. A copy of each gets the
+build step captioning/preparation/optimise.py (which
 itself checks that the captions stay equal) and, for comparison, the optimised graphs in ONNX Runtime's
 own format (`<graph>.ort`). Every way (VARIANTS) then runs in a fresh process with the page cache dropped
 (bench/onnx_load_child.py), the ways in turn for each round; medians over the rounds. The last line of
@@ -90,11 +92,8 @@ def prepare_optimised(source: Path, target: Path, image: Path) -> None:
 
     from captioning.function.images import load_image
     from captioning.function.onnx_captioner import OnnxCaptioner
-    from captioning.function.onnx_sessions import OPTIMISED_INDEX
     from captioning.preparation.optimise import optimise_graphs
 
-    if (source / OPTIMISED_INDEX).exists():
-        raise SystemExit(f"{source} is already optimised ({OPTIMISED_INDEX}): give the graphs as exported")
     if target.exists():
         shutil.rmtree(target)
     shutil.copytree(source, target)
@@ -110,6 +109,22 @@ def prepare_optimised(source: Path, target: Path, image: Path) -> None:
         options.optimized_model_filepath = str(target / f"{name}.ort")
         options.add_session_config_entry("session.disable_prepacking", "1")
         onnxruntime.InferenceSession(str(target / name), options, providers=["CPUExecutionProvider"])
+
+
+def export_unoptimised(source: Path, work_dir: Path, precision: str) -> Path:
+    """`source` exported as the build does, without its last step (the optimisation), cached."""
+    from captioning.preparation import optimise
+    from captioning.preparation.export import export_onnx
+
+    target = work_dir / f"{source.resolve().name}-exported-{precision}"
+    if not target.exists():
+        real = optimise.optimise_graphs
+        optimise.optimise_graphs = lambda *args, **kwargs: False  # the graphs as exported
+        try:
+            export_onnx(source, target, precision=precision)
+        finally:
+            optimise.optimise_graphs = real
+    return target
 
 
 def run_child(python: str, model_dir: Path, variant: Variant, image: Path) -> dict:
@@ -219,8 +234,10 @@ def _ways(text: str) -> tuple[Variant, ...]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.onnx_load", description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--model-dir", type=Path, action="append", required=True, help="a prepared ONNX model"
+        "--model-dir", type=Path, action="append", default=[], help="a prepared ONNX model, not optimised"
     )
+    parser.add_argument("--export", type=Path, help="a transformers model directory to export first")
+    parser.add_argument("--precision", default="fp32,int8", help="precisions to --export (comma-separated)")
     parser.add_argument("--image", type=Path, help="the JPEG to caption (default: a benchmark 800×600 input)")
     parser.add_argument("--repeats", type=positive_int, default=3, help="rounds of every way (medians)")
     parser.add_argument("--work-dir", type=Path, default=DEFAULT_CACHE / "onnx-load", help="for the copies")
@@ -233,9 +250,22 @@ def main(argv: list[str] | None = None) -> int:
         help=f"comma-separated numbers of the ways to run (0-{len(VARIANTS) - 1}; default all; 0, 3 always)",
     )
     args = parser.parse_args(argv)
-    from captioning.contract.model_files import is_prepared_onnx
+    from captioning.contract.model_files import is_prepared_onnx, model_directory_problem
+    from captioning.function.onnx_sessions import OPTIMISED_INDEX
 
+    if not args.model_dir and args.export is None:
+        parser.error("give --model-dir DIR (a prepared ONNX model) or --export SOURCE (a transformers model)")
+    precisions = args.precision.split(",")
+    if any(precision not in ("fp32", "int8") for precision in precisions):
+        parser.error(f"argument --precision: fp32, int8 or both comma-separated; got {args.precision!r}")
+    if args.export is not None and model_directory_problem(args.export) is not None:
+        parser.error(f"argument --export: {model_directory_problem(args.export)}")
     for model_dir in args.model_dir:
+        if (model_dir / OPTIMISED_INDEX).exists():
+            parser.error(
+                f"argument --model-dir: {model_dir} is already optimised ({OPTIMISED_INDEX}); give the"
+                " graphs as exported, e.g. with --export SOURCE"
+            )
         if not is_prepared_onnx(model_dir):
             parser.error(f"argument --model-dir: {model_dir} holds no prepared ONNX model (onnx_model.json)")
     if args.image is None:
@@ -243,6 +273,10 @@ def main(argv: list[str] | None = None) -> int:
 
         args.image = ensure_inputs(DEFAULT_CACHE).batch_jpegs[0]
     args.work_dir.mkdir(parents=True, exist_ok=True)
+    if args.export is not None:
+        args.model_dir += [
+            export_unoptimised(args.export, args.work_dir, precision) for precision in precisions
+        ]
     started = load_average()
     results = [
         measure_model(args.python, model_dir, args.work_dir, args.image, args.repeats, args.ways, log=print)
