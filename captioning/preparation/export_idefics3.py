@@ -142,13 +142,18 @@ class _TextModel(nn.Module):
     def forward(self, input_ids, image_features, position_ids, attention_mask, past):
         rows, new = input_ids.shape
         embeds = self.embed_tokens(input_ids)
-        # inputs_merger: the image features, in order, where the ids hold the image token; a zero row
-        # appended so that a step without image tokens (no features) still gathers a valid row
-        is_image = input_ids == self.image_token_id
+        # inputs_merger: the image features, in order, where the ids hold the image token. Only the
+        # prefix brings features: an image token generated later keeps its embedding, as in generate
+        # (which merges on its first pass only). A zero row is appended so that a step without
+        # features still gathers a valid row.
+        is_image = (input_ids == self.image_token_id).reshape(-1)
+        order = torch.cumsum(is_image.to(torch.int64), dim=0) - 1
+        is_image = is_image & (order < torch._shape_as_tensor(image_features)[0])
         features = torch.cat([image_features, torch.zeros(1, embeds.shape[-1])], dim=0)
-        order = torch.clamp(torch.cumsum(is_image.reshape(-1).to(torch.int64), dim=0) - 1, min=0)
-        merged = torch.index_select(features, 0, order).reshape(rows, new, -1)
-        hidden = torch.where(is_image[..., None], merged, embeds)
+        merged = torch.index_select(
+            features, 0, torch.where(is_image, order, torch.zeros_like(order))
+        ).reshape(rows, new, -1)
+        hidden = torch.where(is_image.reshape(rows, new, 1), merged, embeds)
 
         past_length = past.shape[4]
         total = past_length + new
@@ -358,21 +363,30 @@ class Idefics3Exporter(FamilyExporter):
         return [start + row for row in new.tolist()], [text.strip() for text in texts]
 
     def teacher_forced_log_probs(self, loaded, images, *, prompt, rows):
+        """As generate runs the model: the prefix with the image once, then the rows on its cache (a
+        generated image token is then a token like any other)."""
         start = self.decoder_prompt(loaded, prompt)
         beams = len(rows) // len(images)
         outputs = []
         for index, row in enumerate(rows):
             inputs = self.inputs(loaded, [images[index // beams]], prompt)
-            prefix = inputs["input_ids"][0, : -len(start)].tolist()
-            input_ids = torch.tensor([prefix + list(row)])
+            prefix = inputs["input_ids"][:, : -len(start)]
             with torch.inference_mode():
-                logits = loaded.model(
-                    input_ids=input_ids,
-                    attention_mask=torch.ones_like(input_ids),
+                cache = loaded.model(
+                    input_ids=prefix,
+                    attention_mask=torch.ones_like(prefix),
                     pixel_values=inputs["pixel_values"],
                     pixel_attention_mask=inputs["pixel_attention_mask"],
+                    use_cache=True,
+                ).past_key_values
+                row_ids = torch.tensor([list(row)])
+                logits = loaded.model(
+                    input_ids=row_ids,
+                    attention_mask=torch.ones(1, prefix.shape[1] + row_ids.shape[1], dtype=torch.long),
+                    past_key_values=cache,
+                    use_cache=True,
                 ).logits
-            outputs.append(torch.log_softmax(logits[0, len(prefix) :].float(), dim=-1).numpy())
+            outputs.append(torch.log_softmax(logits[0].float(), dim=-1).numpy())
         return np.stack(outputs)
 
 
