@@ -13,6 +13,10 @@ keeps the cheapest per setup, and recommends one. Where each figure comes from i
 - cold start: on demand, the image's measured import + model load at that size; SnapStart's restore is
   **assumed** (`ASSUMED_RESTORE_S`; not measurable without AWS); provisioned concurrency and Managed
   Instances have none once scaled;
+- Managed Instances: the benchmark's 2-vCPU time is **assumed** for the instance's 2 vCPUs, though
+  m7i.large's are one hyper-threaded core (m7g.large's are two cores);
+- concurrency, provisioned concurrency and Managed Instances' environments are sized at the peak with **no
+  burst headroom**; SnapStart's snapshot cache is priced for one active version;
 - how many cold starts a month: **estimated** from Poisson arrivals and an idle environment being kept
   `ENVIRONMENT_IDLE_S` (AWS does not publish it), plus one scale-up to peak concurrency a day.
 """
@@ -49,6 +53,11 @@ ASSUMED_BILLED_RESTORE_S = 0.1
 """Assumed billed part of a restore (the runtime's after-restore hooks: clients re-created)."""
 MANAGED_MINIMUM_ENVIRONMENTS = 3
 """Lambda Managed Instances keep at least 3 execution environments (one per Availability Zone)."""
+MANAGED_VCPUS = {
+    "x86_64": "one hyper-threaded core: likely slower than measured",
+    "arm64": "two physical cores",
+}
+"""What an instance's vCPUs are, against the benchmark's 2 vCPUs of 2 cores: said, not corrected for."""
 IMAGES_PER_REQUEST = (1, 10)
 """The batch sizes the benchmark measured: 1 (direct trigger) and 10 (a queue batch of ten)."""
 MODES = ("on-demand", "provisioned", "snapstart", "managed-instances")
@@ -257,9 +266,11 @@ def managed_row(
         cold_start_s=0.0,
         cold_starts_per_month=0.0,
         concurrency=environments,
-        source="measured (2 full cores, the benchmark machine)"
+        source="measured on the benchmark machine's 2 vCPUs (a KVM guest, 1 thread a core), assumed for"
+        + f" {name}'s {vcpus} vCPUs ({MANAGED_VCPUS[architecture]})"
         + (f", arm64 assumed {factor:g}x x86_64's time" if architecture == "arm64" else "")
-        + f", {environments} instances always on (at least {MANAGED_MINIMUM_ENVIRONMENTS})",
+        + f", {environments} instances always on (at least {MANAGED_MINIMUM_ENVIRONMENTS}),"
+        " sized at the peak with no burst headroom",
         instance=name,
         breakdown=breakdown,
     )
@@ -352,9 +363,16 @@ def run_plan(args: argparse.Namespace, out: TextIO) -> None:
             f"no measured figures for model {args.model!r}: the benchmark measured {MEASURED_MODEL}"
             " (bench/results.json); measure another with `make bench` and pass --results"
         )
+    average = args.images_per_month / (SECONDS_PER_MONTH / 60)
+    if args.peak_per_minute is not None and args.peak_per_minute < average:
+        raise PlanError(
+            f"--peak-per-minute {args.peak_per_minute:g} is below the monthly average of --images-per-month"
+            f" {args.images_per_month:,} ({average:,.1f} a minute over {HOURS_PER_MONTH} hours): a plan sized"
+            " for it could not carry the month; give a peak of at least the average, or leave it out"
+        )
     workload = Workload(
         images_per_month=args.images_per_month,
-        peak_per_minute=args.peak_per_minute or args.images_per_month / (SECONDS_PER_MONTH / 60),
+        peak_per_minute=args.peak_per_minute or average,
         images_per_request=args.images_per_request,
         arm64_time_factor=args.arm64_time_factor,
     )
@@ -404,6 +422,9 @@ def _assumptions() -> dict[str, Any]:
         "snapstart_restore_s": ASSUMED_RESTORE_S,
         "snapstart_billed_restore_s": ASSUMED_BILLED_RESTORE_S,
         "managed_instances_minimum": MANAGED_MINIMUM_ENVIRONMENTS,
+        "managed_instance_vcpus": MANAGED_VCPUS,
+        "burst_headroom": "none: concurrency and environments are sized at the peak",
+        "snapstart_versions_cached": 1,
         "managed_instance_types": {arch: name for arch, (name, _, _) in price_list.MANAGED_INSTANCE.items()},
         "hours_per_month": HOURS_PER_MONTH,
         "not_included": "free tier, S3/DynamoDB/SQS/CloudWatch, Managed Instances' VPC (NAT or endpoints)",
@@ -416,16 +437,26 @@ def _setting(row: Row) -> str:
     return f"{row.memory_mb:,} MB"
 
 
-def _concurrency(row: Row) -> str:
+def _concurrency(row: Row, images_per_request: int) -> str:
+    """The setting to give: reservedConcurrency for the direct trigger, and for queue batches the event
+    source's maxConcurrency, which AWS allows only from 2."""
+    from captioning.component.limits import SQS_MAXIMUM_CONCURRENCY
+
+    limit = (
+        f"reservedConcurrency {row.concurrency}"
+        if images_per_request == 1
+        else f"maxConcurrency {max(SQS_MAXIMUM_CONCURRENCY[0], row.concurrency)}"
+    )
     return {
-        "on-demand": f"reserved/max concurrency {row.concurrency}",
-        "provisioned": f"provisioned concurrency {row.concurrency}",
-        "snapstart": f"reserved/max concurrency {row.concurrency}",
+        "on-demand": limit,
+        "provisioned": f"provisionedConcurrency {row.concurrency}",
+        "snapstart": limit,
         "managed-instances": f"{row.concurrency} environments",
     }[row.mode]
 
 
 def markdown(result: dict[str, Any], inputs: dict[str, Any]) -> str:
+    per_request = inputs["images_per_request"]
     lines = [
         f"{inputs['images_per_month']:,} images a month, peak {inputs['peak_per_minute']:,.1f} a minute,"
         f" {inputs['images_per_request']} per request ({inputs['runtime']} {inputs['precision']})",
@@ -438,15 +469,15 @@ def markdown(result: dict[str, Any], inputs: dict[str, Any]) -> str:
         lines.append(
             f"| {row.architecture} | {row.mode} | {_setting(row)} | {row.monthly_usd:,.2f}"
             f" | {row.seconds_per_image:.2f} | {row.cold_start_s:.1f} | {row.cold_starts_per_month:,.0f}"
-            f" | {_concurrency(row)} | {row.source} |"
+            f" | {_concurrency(row, per_request)} | {row.source} |"
         )
     cheapest = result["cheapest"]
     warm = result["cheapest_without_cold_starts"]
     lines += [
         "",
         f"Recommended: {cheapest.architecture} {cheapest.mode} at {_setting(cheapest)},"
-        f" {_concurrency(cheapest)} (${cheapest.monthly_usd:,.2f}/month). Without cold starts:"
-        f" {warm.architecture} {warm.mode} at {_setting(warm)}, {_concurrency(warm)}"
+        f" {_concurrency(cheapest, per_request)} (${cheapest.monthly_usd:,.2f}/month). Without cold starts:"
+        f" {warm.architecture} {warm.mode} at {_setting(warm)}, {_concurrency(warm, per_request)}"
         f" (${warm.monthly_usd:,.2f}/month).",
     ]
     return "\n".join(lines)
@@ -457,6 +488,7 @@ def _print_text(result: dict[str, Any], inputs: dict[str, Any], out: TextIO) -> 
     from rich.table import Table
 
     console = Console(file=out, highlight=False, soft_wrap=True)
+    per_request = inputs["images_per_request"]
     peak = "" if inputs["peak_given"] else " (not given: the monthly average)"
     console.print(
         f"{inputs['images_per_month']:,} images a month, peak {inputs['peak_per_minute']:,.1f} a minute"
@@ -466,9 +498,10 @@ def _print_text(result: dict[str, Any], inputs: dict[str, Any], out: TextIO) -> 
     table = Table("arch", "mode", "setting", "$/month", "s/image", "cold s", "colds/mo", "concurrency")
     for row in result["best"]:
         short = (
-            _concurrency(row)
-            .replace("reserved/max concurrency", "max")
-            .replace("provisioned concurrency", "PC")
+            _concurrency(row, per_request)
+            .replace("reservedConcurrency", "reserved")
+            .replace("maxConcurrency", "max")
+            .replace("provisionedConcurrency", "PC")
         )
         table.add_row(
             row.architecture,
@@ -486,11 +519,11 @@ def _print_text(result: dict[str, Any], inputs: dict[str, Any], out: TextIO) -> 
     cheapest, warm = result["cheapest"], result["cheapest_without_cold_starts"]
     console.print(
         f"Recommended: {cheapest.architecture} {cheapest.mode}, {_setting(cheapest)},"
-        f" {_concurrency(cheapest)}: ${cheapest.monthly_usd:,.2f} a month."
+        f" {_concurrency(cheapest, per_request)}: ${cheapest.monthly_usd:,.2f} a month."
     )
     console.print(
-        f"Without cold starts: {warm.architecture} {warm.mode}, {_setting(warm)}, {_concurrency(warm)}:"
-        f" ${warm.monthly_usd:,.2f} a month."
+        f"Without cold starts: {warm.architecture} {warm.mode}, {_setting(warm)},"
+        f" {_concurrency(warm, per_request)}: ${warm.monthly_usd:,.2f} a month."
     )
     console.print(
         "Measured: per-image times at each memory size on x86_64 (bench/results.json); extrapolated: sizes"

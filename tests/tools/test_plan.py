@@ -203,3 +203,42 @@ def test_docs_performance_shows_the_planner_s_own_tables(images: str) -> None:
     assert isinstance(text, str)
     docs = (Path(__file__).resolve().parents[2] / "docs" / "performance.md").read_text()
     assert text.strip() in docs, f"regenerate with: python -m ops plan --images-per-month {images} --markdown"
+
+
+def test_a_peak_below_the_monthly_average_is_refused_naming_both_flags_and_the_average() -> None:
+    """100M a month is 2,283.1 a minute on average (730 hours): a peak of 1 would size 3 instances for it."""
+    code, _, err = plan("--images-per-month", "100000000", "--peak-per-minute", "1")
+    assert code == 2
+    for expected in ("--peak-per-minute 1", "--images-per-month 100,000,000", "2,283.1 a minute"):
+        assert expected in err, err
+    assert "Traceback" not in err
+    average = 100_000_000 / (SECONDS_PER_MONTH / 60)
+    code, _, err = plan("--images-per-month", "100000000", "--peak-per-minute", f"{average}")
+    assert code == 0, err
+
+
+def test_the_concurrency_advice_is_a_value_the_trigger_accepts() -> None:
+    """Direct: reservedConcurrency (1 allowed). Queue batches: the event source's maxConcurrency, 2-1000."""
+    code, direct, err = plan("--images-per-month", "10000", "--markdown")
+    assert code == 0, err
+    assert isinstance(direct, str)
+    assert "| reservedConcurrency 1 |" in direct and "maxConcurrency" not in direct
+    code, queued, err = plan("--images-per-month", "10000", "--images-per-request", "10", "--markdown")
+    assert code == 0, err
+    assert isinstance(queued, str)
+    assert "| maxConcurrency 2 |" in queued and "reserved" not in queued
+    assert "maxConcurrency 1 " not in queued and "maxConcurrency 1," not in queued
+
+
+def test_managed_instances_say_what_their_vcpus_are_and_that_there_is_no_headroom(
+    million: dict[str, Any],
+) -> None:
+    x86, arm = (
+        row(million, "x86_64", "managed-instances", None),
+        row(million, "arm64", "managed-instances", None),
+    )
+    assert "m7i.large's 2 vCPUs (one hyper-threaded core" in x86["source"]
+    assert "m7g.large's 2 vCPUs (two physical cores)" in arm["source"]
+    for found in (x86, arm):
+        assert "KVM guest" in found["source"] and "no burst headroom" in found["source"]
+    assert million["assumptions"]["burst_headroom"].startswith("none")
