@@ -142,6 +142,8 @@ class TorchCaptioner:
         """One caption per image, in order; all images go through a single batched `generate`."""
         if not images:
             return []
+        # ViT's processor does not convert modes itself: a grey or palette image would reach it as 1 channel.
+        images = [image if image.mode == "RGB" else image.convert("RGB") for image in images]
         pixel_values = self._fast_pixels(images) if self._fast_pixels is not None else None
         if pixel_values is None:
             pixel_values = self.image_processor(images=list(images), return_tensors="pt").pixel_values

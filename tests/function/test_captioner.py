@@ -226,3 +226,12 @@ def test_fast_path_defaults_are_those_of_the_models_own_generate(
     assert Captioner.load(model_dir, num_beams=2, max_length=6).caption(images) == _plain_fp32_captions(
         model_dir, images, 2, 6
     ), "num_beams / max_length still override"
+
+
+def test_images_in_other_modes_are_captioned_as_their_rgb_conversion(tiny_captioner: Captioner) -> None:
+    """Grey, palette and RGBA images as Captioner.load's callers may pass them (the function converts
+    uploads itself; the core must not depend on that)."""
+    rgb = _noise_images(3, seed=5)
+    others = [rgb[0].convert("L"), rgb[1].convert("P"), rgb[2].convert("RGBA")]
+    expected = tiny_captioner.caption([image.convert("RGB") for image in others])
+    assert tiny_captioner.caption(others) == expected
