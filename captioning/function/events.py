@@ -145,13 +145,15 @@ def objects_in_eventbridge_event(event: dict[str, Any]) -> list[ObjectRef]:
         # AWS spells it `etag`; moto (5.2) sends `eTag`, as in notification records.
         etag = s3_object.get("etag") or s3_object.get("eTag") or ""
         size = s3_object.get("size")
-        ref = ObjectRef(
-            bucket=bucket, key=key, etag=str(etag).strip('"'), size=int(size) if size is not None else None
-        )
-    except (KeyError, TypeError, AttributeError, ValueError) as error:
+    except (KeyError, TypeError, AttributeError) as error:
         raise MalformedEvent(
             f"S3 EventBridge event without detail.bucket.name or detail.object.key ({error!r})"
         ) from error
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
+        raise MalformedEvent(
+            f"S3 EventBridge event whose detail.object.size is {size!r}: a whole number of bytes, or absent"
+        )
+    ref = ObjectRef(bucket=bucket, key=key, etag=str(etag).strip('"'), size=size)
     if not isinstance(ref.bucket, str) or not isinstance(ref.key, str) or not ref.bucket or not ref.key:
         raise MalformedEvent("S3 EventBridge event whose detail.bucket.name or detail.object.key is no name")
     return [ref]

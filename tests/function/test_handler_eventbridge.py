@@ -232,8 +232,10 @@ def test_moto_spelling_of_the_etag_is_read_too() -> None:
         (lambda e: e["detail"].pop("bucket"), "without detail.bucket.name or detail.object.key"),
         (lambda e: e["detail"]["object"].update(key=""), "is no name"),
         (lambda e: e.update(detail="a string"), "without detail.bucket.name or detail.object.key"),
+        (lambda e: e["detail"]["object"].update(size="big"), "detail.object.size is 'big': a whole number"),
+        (lambda e: e["detail"]["object"].update(size=1.5), "detail.object.size is 1.5: a whole number"),
     ],
-    ids=["other-source", "no-key", "no-bucket", "empty-key", "detail-not-object"],
+    ids=["other-source", "no-key", "no-bucket", "empty-key", "detail-not-object", "size-word", "size-float"],
 )
 def test_unusable_eventbridge_events_are_refused_by_name(
     eventbridge: EventBridgeDeployment, function: CaptionHandler, change: Any, message: str
