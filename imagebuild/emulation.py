@@ -127,6 +127,13 @@ def ensure_emulation(target: Architecture) -> str:
     if version is None or version < MINIMUM_QEMU:
         _install_qemu()
         version = qemu_version(target)
+        if version is None or version < MINIMUM_QEMU:
+            found = "none" if version is None else ".".join(map(str, version))
+            raise EngineError(
+                f"{name}-static is {found} after installing {', '.join(PACKAGES)} from backports; QEMU"
+                f" {'.'.join(map(str, MINIMUM_QEMU))} or newer is needed (older ones crash ONNX Runtime's"
+                " arm64 import): install a newer qemu-user-static (the tooling assumes a Debian 12 host)"
+            )
         # Registered with F, the kernel holds the binary it opened: register again to run the new one.
         subprocess.run(["update-binfmts", "--disable", name], capture_output=True, check=False)
     if registered_flags(target) is None:
