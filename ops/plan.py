@@ -327,7 +327,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--peak-per-minute",
         type=positive_number,
         metavar="P",
-        help="images a minute at the busiest (default: the monthly average, an even load)",
+        help="images a minute at the busiest, at least the monthly average (default: the average: even load)",
     )
     parser.add_argument("--model", default=DEFAULT_MODEL_ID, help=f"default {DEFAULT_MODEL_ID}")
     parser.add_argument(
@@ -341,7 +341,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         choices=IMAGES_PER_REQUEST,
         default=1,
-        help="1: the direct trigger, one image per invocation; 10: queue batches of ten (default 1)",
+        help="1: the direct trigger, one image per invocation (advice: reservedConcurrency); 10: batches of"
+        " ten from the upload queue, triggers queue and eventbridge (advice: maxConcurrency, at least 2);"
+        " default 1",
     )
     parser.add_argument(
         "--arm64-time-factor",
