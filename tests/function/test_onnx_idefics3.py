@@ -20,18 +20,21 @@ from pathlib import Path
 from unittest import mock
 
 import numpy as np
+import onnx
 import onnxruntime
 import pytest
 import torch
+import transformers
 from transformers import Idefics3Config, Idefics3ForConditionalGeneration
 
-from captioning.contract.model_files import ONNX_ENCODER
+from captioning.contract.model_files import ONNX_DECODER, ONNX_ENCODER
 from captioning.function import onnx_family
 from captioning.function.captioner import Captioner
 from captioning.preparation import family_export
 from captioning.preparation.errors import PreparationRefused
 from captioning.preparation.export import export_onnx
 from captioning.preparation.export_idefics3 import Idefics3Exporter, idefics3_config_problems
+from models.tiny import widen_weights
 from tests import tiny_families
 from tests.function.test_onnx_bert_decoder import varied_images
 
@@ -53,11 +56,34 @@ def idefics3_registered():
         yield
 
 
-@pytest.fixture(scope="module", params=[True, False], ids=["splitting", "no-splitting"])
+def build_grouped_query(model_dir: Path) -> Path:
+    """The tiny model with SmolVLM's kind of text attention: more query heads than key/value heads
+    (SmolVLM-256M: 9 and 3) and a head_dim other than hidden / heads, RoPE theta 100000."""
+    source = tiny_families.build_idefics3(model_dir)
+    config = transformers.AutoConfig.from_pretrained(source)
+    config.text_config.num_attention_heads = 4
+    config.text_config.num_key_value_heads = 2
+    config.text_config.head_dim = 16
+    config.text_config.rope_parameters = {"rope_type": "default", "rope_theta": 100000.0}
+    model = Idefics3ForConditionalGeneration(config)
+    widen_weights(model, 1)
+    model.generation_config = transformers.GenerationConfig.from_pretrained(source)
+    model.save_pretrained(source)
+    return source
+
+
+VARIANTS = {
+    "splitting": lambda path: tiny_families.build_idefics3(path),
+    "no-splitting": lambda path: tiny_families.build_idefics3(path, image_splitting=False),
+    "grouped-query": build_grouped_query,
+}
+
+
+@pytest.fixture(scope="module", params=list(VARIANTS))
 def exported(request, tmp_path_factory: pytest.TempPathFactory, idefics3_registered) -> tuple[Path, Path]:
     """(torch source, its fp32 ONNX export; the build verified it against generate)."""
     root = tmp_path_factory.mktemp("idefics3")
-    source = tiny_families.build_idefics3(root / "model", image_splitting=request.param)
+    source = VARIANTS[request.param](root / "model")
     export_onnx(source, root / "onnx", precision="fp32")
     return source, root / "onnx"
 
@@ -194,3 +220,18 @@ def test_a_generated_image_token_is_a_plain_token_as_in_generate(exported) -> No
     expected = exporter.teacher_forced_log_probs(loaded, images, prompt=captioner.prompt, rows=rows)
     got = captioner.teacher_forced_log_probs(captioner.encode(images), np.array(rows, dtype=np.int64))
     np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
+def test_int8_quantises_the_weight_matmuls_and_still_captions(tmp_path: Path) -> None:
+    source = tiny_families.build_idefics3(tmp_path / "model")
+    output = tmp_path / "int8"
+    export_onnx(source, output, precision="int8")
+    for name in (ONNX_ENCODER, ONNX_DECODER):
+        graph = onnx.load(str(output / name)).graph
+        weights = {tensor.name for tensor in graph.initializer}
+        assert not [n.name for n in graph.node if n.op_type == "MatMul" and set(n.input) & weights], name
+        assert any(n.op_type in ("MatMulInteger", "DynamicQuantizeMatMul") for n in graph.node), name
+    captioner = Captioner.load(output, prompt=PROMPT)
+    assert captioner.precision == "int8"
+    captions = captioner.caption(varied_images(3))
+    assert len(captions) == 3 and any(captions)  # a random model may end one caption at once
