@@ -53,8 +53,9 @@ image: $(VENV)/.installed
 	$(PY) -m imagebuild image $(IMAGE_OPTIONS)
 
 # Starts Docker if needed, builds both runtimes' x86_64 images and the default runtime's arm64 image (under
-# QEMU user emulation), runs tests/image (-m image) on each and prints a summary. IMAGE_TEST_RUNTIMES and
-# IMAGE_TEST_ARCHITECTURES (comma-separated) narrow it.
+# QEMU user emulation), runs tests/image (-m image) on each and prints a summary; also an onnx image of each
+# IMAGE_TEST_FAMILIES' tiny model (default blip; empty: none). IMAGE_TEST_RUNTIMES, IMAGE_TEST_ARCHITECTURES
+# and IMAGE_TEST_FAMILIES (comma-separated) narrow it.
 image-test: $(VENV)/.installed
 	$(PY) -m imagebuild image-test $(if $(IMAGE_TEST_RUNTIMES),--runtimes "$(IMAGE_TEST_RUNTIMES)") \
 		$(if $(IMAGE_TEST_ARCHITECTURES),--architectures "$(IMAGE_TEST_ARCHITECTURES)")
