@@ -5,6 +5,10 @@ float16-stored weights for the cold start) and the project on ONNX Runtime (fp32
 with `python -m captioning.preparation`). With Docker and the function images (`make image`) it also
 measures the images: sizes, library layers, INIT durations and per-image times at Lambda's CPU share.
 
+Then the families stage (bench/families.py): every exported family's real architecture, ONNX fp32 and
+int8 against torch fp32 of the same model, under ``families`` (skip it with --no-families; run it alone
+with `python -m bench families [--family F ...]`).
+
 The last line of stdout is one JSON object (ratios, targets met, raw figures, machine).
 """
 
@@ -14,6 +18,7 @@ import argparse
 import io
 import json
 import os
+import sys
 from dataclasses import asdict
 from pathlib import Path
 
@@ -104,6 +109,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="full",
         help="full: nlpconnect/vit-gpt2-image-captioning's shapes (the benchmark); tiny: the same "
         "architecture with tiny shapes, to check the benchmark itself (its figures mean nothing)",
+    )
+    parser.add_argument(
+        "--no-families",
+        action="store_true",
+        help="skip the families stage (`python -m bench families` runs it alone)",
     )
     add_container_arguments(parser)
     args = parser.parse_args(argv)
@@ -251,8 +261,37 @@ def _model_bytes(models: BenchModels, onnx: OnnxModels) -> dict[str, int]:
     return sizes
 
 
+TINY_FAMILIES = ("blip",)
+"""With --model-size tiny the stage is checked on one family (`python -m bench families --model-size tiny`
+runs them all)."""
+
+
+def _families(args, cache_dir: Path, cold: dict[str, ColdStart], log) -> dict:
+    from bench.families import run_families
+    from bench.family_models import FULL_SIZE_BUILDERS
+
+    tiny = args.model_size == "tiny"
+    pythons = {
+        "torch": ensure_env(cache_dir / "project-venv", project_torch_requirement(), log=log),
+        "onnx": ensure_onnx_env(cache_dir / "onnx-venv", log=log),
+    }
+    return run_families(
+        list(TINY_FAMILIES if tiny else FULL_SIZE_BUILDERS),
+        cache_dir,
+        tiny=tiny,
+        original_design_cold_start_s=cold["baseline"].total_s if not args.no_baseline_env else None,
+        pythons=pythons,
+        log=log,
+    )
+
+
 def main(argv: list[str] | None = None) -> dict:
-    args = parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    if arguments[:1] == ["families"]:
+        from bench import families
+
+        return families.main(arguments[1:])
+    args = parse_args(arguments)
     out = Console()
     log = Console(stderr=True).log
     machine = describe_machine()
@@ -314,6 +353,8 @@ def main(argv: list[str] | None = None) -> dict:
         "images": images,
     }
     summary = build_summary(raw)
+    if not args.no_families:
+        summary["families"] = _families(args, cache_dir, cold, log)
     out.print(render_table(summary))
     args.output_dir.mkdir(parents=True, exist_ok=True)
     draw_chart(summary, args.output_dir / "results.png")

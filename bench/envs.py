@@ -27,6 +27,7 @@ SHARED_PACKAGES = (
     "huggingface-hub",
     "psutil",
     "numpy",
+    "pi-heif",  # captioning.function.images registers its HEIF opener at import
 )
 READY_MARKER = ".bench-ready"
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -387,6 +387,11 @@ def main(argv: list[str] | None = None) -> None:
     print(markdown_results(summary))
     print()
     print(markdown_images(summary))
+    if summary.get("families"):
+        from bench.family_report import markdown_families
+
+        print()
+        print(markdown_families(summary["families"]))
 
 
 if __name__ == "__main__":
