@@ -44,6 +44,8 @@ SUPPORTED_ROPE = ("default", "linear", "llama3")
 UNSUPPORTED_GENERATION = ("repetition_penalty", "no_repeat_ngram_size", "max_length")
 """Generation settings that read the whole prompt (image tokens included) or count it: the run time's
 search sees only the text after the image block."""
+VOCABULARY = "vocabulary_t"
+"""The text graph's (hidden x vocab) LM head; also its token lookup when the embedding is tied."""
 _SENTINEL = "\x00PROMPT\x00"
 CHECK_PROMPT = "What does the image describe?"
 
@@ -129,11 +131,16 @@ class _TextModel(nn.Module):
         super().__init__()
         text = model.model.text_model
         config = model.config.text_config
-        self.embed_tokens = text.embed_tokens
         self.layers = text.layers
         self.norm = text.norm
         self.rotary_emb = text.rotary_emb
-        self.lm_head = model.lm_head
+        embeddings, vocabulary = text.embed_tokens.weight, model.lm_head.weight
+        self.tied = embeddings.data_ptr() == vocabulary.data_ptr()
+        # The LM head's weight stored once, transposed (hidden x vocab); when tied it is also the token
+        # lookup (Gather along axis 1), so no second copy of SmolVLM's 49k x 576 embedding is saved.
+        self.vocabulary_t = nn.Parameter(vocabulary.detach().t().contiguous())  # named VOCABULARY
+        self.lm_bias = model.lm_head.bias
+        self.embed_tokens = None if self.tied else text.embed_tokens
         self.image_token_id = int(model.config.image_token_id)
         self.heads = config.num_attention_heads
         self.kv_heads = config.num_key_value_heads
@@ -141,7 +148,11 @@ class _TextModel(nn.Module):
 
     def forward(self, input_ids, image_features, position_ids, attention_mask, past):
         rows, new = input_ids.shape
-        embeds = self.embed_tokens(input_ids)
+        if self.tied:
+            embeds = torch.index_select(self.vocabulary_t, 1, input_ids.reshape(-1)).t()
+            embeds = embeds.reshape(rows, new, -1)
+        else:
+            embeds = self.embed_tokens(input_ids)
         # inputs_merger: the image features, in order, where the ids hold the image token. Only the
         # prefix brings features: an image token generated later keeps its embedding, as in generate
         # (which merges on its first pass only). A zero row is appended so that a step without
@@ -180,7 +191,9 @@ class _TextModel(nn.Module):
             attended = attended.transpose(1, 2).reshape(rows, new, self.heads * self.head_dim)
             hidden = hidden + attention.o_proj(attended)
             hidden = hidden + layer.mlp(layer.post_attention_layernorm(hidden))
-        logits = self.lm_head(self.norm(hidden[:, -1]))
+        logits = torch.matmul(self.norm(hidden[:, -1]), self.vocabulary_t)
+        if self.lm_bias is not None:
+            logits = logits + self.lm_bias
         return logits, functional.log_softmax(logits, dim=-1), torch.stack(presents)
 
 
@@ -282,6 +295,7 @@ def export_idefics3_graphs(model: nn.Module, directory: Path, *, opset: int, til
 class Idefics3Exporter(FamilyExporter):
     family = "idefics3"
     verify_prompts = (None, CHECK_PROMPT)
+    shared_vocabulary = VOCABULARY
 
     def problems(self, config: object) -> list[str]:
         return idefics3_config_problems(config)

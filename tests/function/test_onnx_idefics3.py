@@ -57,15 +57,17 @@ def idefics3_registered():
 
 
 def build_grouped_query(model_dir: Path) -> Path:
-    """The tiny model with SmolVLM's kind of text attention: more query heads than key/value heads
-    (SmolVLM-256M: 9 and 3) and a head_dim other than hidden / heads, RoPE theta 100000."""
+    """The tiny model with SmolVLM's kind of text model: more query heads than key/value heads
+    (SmolVLM-256M: 9 and 3), a head_dim other than hidden / heads, RoPE theta 100000, a tied LM head."""
     source = tiny_families.build_idefics3(model_dir)
     config = transformers.AutoConfig.from_pretrained(source)
     config.text_config.num_attention_heads = 4
     config.text_config.num_key_value_heads = 2
     config.text_config.head_dim = 16
     config.text_config.rope_parameters = {"rope_type": "default", "rope_theta": 100000.0}
+    config.tie_word_embeddings = True  # the LM head is the token embedding: stored once in the graph
     model = Idefics3ForConditionalGeneration(config)
+    assert model.lm_head.weight.data_ptr() == model.model.text_model.embed_tokens.weight.data_ptr()
     widen_weights(model, 1)
     model.generation_config = transformers.GenerationConfig.from_pretrained(source)
     model.save_pretrained(source)
@@ -222,8 +224,18 @@ def test_a_generated_image_token_is_a_plain_token_as_in_generate(exported) -> No
     np.testing.assert_allclose(got, expected, atol=1e-4)
 
 
-def test_int8_quantises_the_weight_matmuls_and_still_captions(tmp_path: Path) -> None:
-    source = tiny_families.build_idefics3(tmp_path / "model")
+def test_a_tied_lm_head_is_stored_once(exported) -> None:
+    source, onnx_dir = exported
+    config = transformers.AutoConfig.from_pretrained(source)
+    vocabulary = config.text_config.vocab_size
+    graph = onnx.load(str(onnx_dir / ONNX_DECODER)).graph
+    tables = [tensor.name for tensor in graph.initializer if vocabulary in tensor.dims]
+    assert len(tables) == (1 if config.tie_word_embeddings else 2), tables
+
+
+@pytest.mark.parametrize("variant", ["splitting", "grouped-query"])
+def test_int8_quantises_the_weight_matmuls_and_still_captions(tmp_path: Path, variant: str) -> None:
+    source = VARIANTS[variant](tmp_path / "model")
     output = tmp_path / "int8"
     export_onnx(source, output, precision="int8")
     for name in (ONNX_ENCODER, ONNX_DECODER):
