@@ -295,17 +295,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     tiny = args.model_size == "tiny"
     families = args.family or list(FAMILIES if tiny else FULL_SIZE_BUILDERS)
     results_path = args.output_dir / "results.json"
-    results = run_families(
-        families,
-        args.cache_dir.expanduser(),
-        tiny=tiny,
-        repeats=args.repeats,
-        keep_exports=args.keep_exports,
-        cached_only=args.cached_only,
-        profile=not args.no_profile,
-        original_design_cold_start_s=original_design_cold_start(results_path),
-        log=Console(stderr=True).log,
-    )
+    try:
+        results = run_families(
+            families,
+            args.cache_dir.expanduser(),
+            tiny=tiny,
+            repeats=args.repeats,
+            keep_exports=args.keep_exports,
+            cached_only=args.cached_only,
+            profile=not args.no_profile,
+            original_design_cold_start_s=original_design_cold_start(results_path),
+            log=Console(stderr=True).log,
+        )
+    except FileNotFoundError as error:  # --cached-only with nothing built: a usage error, not a traceback
+        raise SystemExit(f"python -m bench families: {error}") from None
     try:
         summary = json.loads(results_path.read_text())
     except FileNotFoundError:
