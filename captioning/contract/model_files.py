@@ -28,7 +28,7 @@ per-image encoder and one decoder step); a manifest's "graphs" names its own (`o
 LEGACY_ONNX_GRAPHS = {"encoder": ONNX_ENCODER, "decoder": ONNX_DECODER}
 """The graphs of a format-1 manifest (ViT + GPT-2, before manifests listed their graphs)."""
 
-ONNX_MODEL_TYPES = ("vision-encoder-decoder", "blip", "git", "florence2")
+ONNX_MODEL_TYPES = ("vision-encoder-decoder", "blip", "git", "florence2", "idefics3")
 """The config.json model_types `--runtime onnx` exports (vision-encoder-decoder: a ViT encoder with a
 GPT-2 or BERT decoder): the exporter refuses any other, and the component's sizing check asks for
 `runtime: torch` for them. A family joins when its exporter (captioning/preparation/family_export.py)

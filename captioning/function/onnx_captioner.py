@@ -87,6 +87,8 @@ class OnnxCaptioner:
         self.model_id = model_id
         self.prompt = _resolved_prompt(family, prompt)
         self.decoder_prompt = family.decoder_prompt(self.prompt, tokenizer)
+        if max_length is not None and not family.max_length_counts_prompt:
+            max_length += len(self.decoder_prompt)
         self.generation = generation_from_config(
             generation_config,
             num_beams=num_beams,

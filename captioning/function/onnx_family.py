@@ -50,6 +50,7 @@ FAMILY_MODULES: dict[str, str] = {
     "blip": "captioning.function.onnx_bert_decoder",
     "git": "captioning.function.onnx_git",
     "florence2": "captioning.function.onnx_florence2",
+    "idefics3": "captioning.function.onnx_idefics3",
 }
 """Family name (the manifest's "family") -> the module defining its FamilyRuntime subclass, `RUNTIMES`
 in it maps family names to classes. Imported only when a directory of that family is loaded."""
@@ -100,6 +101,8 @@ class FamilyRuntime(ABC):
     """Whether a user prompt means something to this family (else one is refused at load)."""
     default_prompt: ClassVar[str | None] = None
     """The prompt used when the user gives none (None: caption from the image alone)."""
+    max_length_counts_prompt: ClassVar[bool] = True
+    """False: a caller's max_length counts only the new tokens (chat models, as the torch runtime has it)."""
 
     def __init__(
         self, manifest: Mapping[str, object], sessions: Mapping[str, onnxruntime.InferenceSession]

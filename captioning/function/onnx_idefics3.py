@@ -245,6 +245,7 @@ class Idefics3Runtime(FamilyRuntime):
     family = "idefics3"
     graph_roles = ("encoder", "decoder")
     takes_prompt = True
+    max_length_counts_prompt = False
 
     def __init__(self, manifest, sessions) -> None:
         super().__init__(manifest, sessions)

@@ -43,6 +43,7 @@ EXPORTER_MODULES: dict[str, str] = {
     "blip": "captioning.preparation.export_bert_decoder",
     "git": "captioning.preparation.export_git",
     "florence2": "captioning.preparation.export_florence2",
+    "idefics3": "captioning.preparation.export_idefics3",
 }
 """Family name -> the module whose `EXPORTERS` maps it to its FamilyExporter subclass. A model_type is
 exported only once it is also in captioning/contract/model_files.py's ONNX_MODEL_TYPES (the list the

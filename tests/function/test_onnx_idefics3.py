@@ -153,6 +153,17 @@ def test_the_defaults_are_those_of_the_models_own_generate(exported) -> None:
     assert onnx_captioner.backend.prompt == torch_captioner.prompt
 
 
+def test_a_max_length_counts_new_tokens_as_on_the_torch_runtime(exported) -> None:
+    """maxLength on a chat model counts only the caption's tokens on both runtimes (its prompt holds the
+    image tokens), so the same setting gives the same captions."""
+    source, onnx_dir = exported
+    images = varied_images(3, seed=4)
+    onnx_captioner = Captioner.load(onnx_dir, max_length=4)
+    torch_captioner = Captioner.load(source, max_length=4)
+    assert onnx_captioner.max_length - len(onnx_captioner.backend.decoder_prompt) == 4
+    assert onnx_captioner.caption(images) == torch_captioner.caption(images)
+
+
 def test_a_fresh_interpreter_without_torch_or_transformers_captions_the_same(
     exported, tmp_path: Path
 ) -> None:

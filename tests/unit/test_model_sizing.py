@@ -92,11 +92,32 @@ def test_a_queue_batch_is_captioned_in_one_call_so_its_activations_count() -> No
     assert "none fits" in str(error) and "lower batchSize" in str(error)
 
 
-def test_a_family_the_onnx_runtime_does_not_export_is_refused_naming_torch() -> None:
-    error = next(memory_errors(_args(model_id="HuggingFaceTB/SmolVLM-256M-Instruct", runtime="onnx")))
+def test_a_family_the_onnx_runtime_does_not_export_is_refused_naming_torch(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import huggingface_hub
+
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"model_type": "blip-2"}))
+
+    class FakeApi:
+        def get_safetensors_metadata(self, model_id: str):
+            return SimpleNamespace(parameter_count={"F32": 3_000_000_000})
+
+        def hf_hub_download(self, model_id: str, filename: str) -> str:
+            return str(config)
+
+    monkeypatch.setattr(model_sizing, "_hub_reachable", lambda: True)
+    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    error = next(memory_errors(_args(model_id="Salesforce/blip2-opt-2.7b", runtime="onnx")))
     assert error.setting == "runtime"
-    assert "'torch' for HuggingFaceTB/SmolVLM-256M-Instruct (a idefics3 model)" in str(error)
-    assert "exports vision-encoder-decoder, blip, git, florence2 models only" in str(error)
+    assert "'torch' for Salesforce/blip2-opt-2.7b (a blip-2 model)" in str(error)
+    assert "exports vision-encoder-decoder, blip, git, florence2, idefics3 models only" in str(error)
+
+
+def test_smolvlm_is_sized_for_the_onnx_runtime_from_its_table_entry() -> None:
+    assert not list(memory_errors(_args(model_id="HuggingFaceTB/SmolVLM-256M-Instruct", runtime="onnx")))
 
 
 def test_blip_is_sized_for_the_onnx_runtime_from_its_table_entry() -> None:
@@ -162,7 +183,7 @@ def test_an_unknown_model_is_sized_from_the_hubs_safetensors_metadata_only(
 
     calls: list[str] = []
     config = tmp_path / "config.json"
-    config.write_text(json.dumps({"model_type": "idefics3"}))
+    config.write_text(json.dumps({"model_type": "blip-2"}))
 
     class FakeApi:
         def get_safetensors_metadata(self, model_id: str):
@@ -182,7 +203,7 @@ def test_an_unknown_model_is_sized_from_the_hubs_safetensors_metadata_only(
     )
     assert "3.73 GB of weights (1000 M parameters, torch fp32)" in str(error)
     onnx = next(memory_errors(_args(model_id="acme/big-git", runtime="onnx", memory_size=10240)))
-    assert onnx.setting == "runtime", "the family from the Hub's config.json: an idefics3 model needs torch"
+    assert onnx.setting == "runtime", "the family from the Hub's config.json: a blip-2 model needs torch"
 
 
 def test_a_hub_that_does_not_answer_in_time_skips_the_check(
