@@ -33,6 +33,7 @@ def test_a_tiny_end_to_end_run_prints_every_key_on_its_last_line(tmp_path, monke
             "--cold-repeats",
             "1",
             "--no-images",
+            "--no-families",  # the families stage has its own test: tests/tools/test_bench_families.py
         ]
     )
 
