@@ -50,7 +50,12 @@ def test_every_family_has_the_figures_and_ratios(tiny_families: dict) -> None:
     assert set(tiny_families) == {"blip"}
     summary = tiny_families["blip"]
     assert FIGURE_KEYS | RATIO_KEYS <= set(summary)
-    assert all(summary[key] is not None for key in FIGURE_KEYS | RATIO_KEYS)
+    # Bytes read from disk depend on the page cache, which this test does not drop: with the torch side's
+    # files already cached it reads nothing and a bytes ratio has no denominator (None, not a division by 0).
+    bytes_ratios = {key for key in RATIO_KEYS if key.endswith("cold_start_bytes_ratio")}
+    nothing_read = summary["torch_fp32_read_bytes"] == 0
+    expected_none = bytes_ratios if nothing_read else set()
+    assert {key for key in FIGURE_KEYS | RATIO_KEYS if summary[key] is None} == expected_none
     assert set(summary["targets_met"]) == set(summary["targets"])
     assert all(isinstance(met, bool) for met in summary["targets_met"].values())
     assert not ORIGINAL_DESIGN_KEYS & set(summary)  # only the default model has the original design
@@ -76,7 +81,8 @@ def test_ratios_are_computed_from_the_measured_figures(tiny_families: dict) -> N
     assert blip["onnx_cold_start_seconds_ratio"] == round(onnx["cold_start_s"] / torch["cold_start_s"], 4)
     assert blip["onnx_int8_throughput_ratio"] == round(int8["images_per_s"] / torch["images_per_s"], 4)
     assert blip["onnx_peak_rss_ratio"] == round(onnx["peak_rss_bytes"] / torch["peak_rss_bytes"], 4)
-    assert blip["onnx_int8_cold_start_bytes_ratio"] == round(int8["read_bytes"] / torch["read_bytes"], 4)
+    expected_bytes_ratio = round(int8["read_bytes"] / torch["read_bytes"], 4) if torch["read_bytes"] else None
+    assert blip["onnx_int8_cold_start_bytes_ratio"] == expected_bytes_ratio
     assert blip["torch_fp32_images_per_s"] == torch["images_per_s"] == 10 / torch["batch_s"]
     assert blip["targets_met"]["onnx_int8_throughput_ratio"] == (blip["onnx_int8_throughput_ratio"] >= 1.5)
 
